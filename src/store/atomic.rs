@@ -1,0 +1,159 @@
+//! Durable, atomic file replacement: a crash at any moment leaves the old file or the new one.
+//!
+//! The discipline (SPEC §2): a temp file in the target's own directory (so the rename never
+//! crosses a filesystem), write, fsync the file, rename it over the target, fsync the directory
+//! (so the rename itself survives a power cut). Temp files carry a recognisable suffix so that
+//! the ones a crash left behind are swept at start.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::error::StoreError;
+
+/// Suffix of our temp files; [`sweep_temp_files`] removes leftovers carrying it.
+const TEMP_SUFFIX: &str = ".worksync-tmp";
+
+/// Identity of a file's content as seen by `stat`: if any part differs, someone else wrote it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileStamp {
+    len: u64,
+    modified_ns: i128,
+    inode: u64,
+}
+
+impl FileStamp {
+    /// Stats `path`; `None` if it does not exist.
+    pub fn of(path: &Path) -> Result<Option<FileStamp>, StoreError> {
+        match fs::metadata(path) {
+            Ok(meta) => Ok(Some(FileStamp::from_metadata(&meta))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io("inspect", path, e)),
+        }
+    }
+
+    fn from_metadata(meta: &fs::Metadata) -> FileStamp {
+        let modified_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as i128)
+            .unwrap_or_default();
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        FileStamp { len: meta.len(), modified_ns, inode }
+    }
+}
+
+/// Replaces `path` with `contents` durably; returns the new file's stamp.
+///
+/// On any error the target is untouched and the temp file is removed (tempfile deletes it on
+/// drop).
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<FileStamp, StoreError> {
+    let dir = parent_dir(path);
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let mut temp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(TEMP_SUFFIX)
+        .tempfile_in(&dir)
+        .map_err(|e| StoreError::io("create a temp file next to", path, e))?;
+    if let Ok(meta) = fs::metadata(path) {
+        // Keep the target's permissions (tempfile creates 0600).
+        let _ = temp.as_file().set_permissions(meta.permissions());
+    } else {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = temp.as_file().set_permissions(fs::Permissions::from_mode(0o644));
+        }
+    }
+    temp.write_all(contents).map_err(|e| StoreError::io("write", path, e))?;
+    temp.as_file().sync_all().map_err(|e| StoreError::io("fsync", path, e))?;
+    let file = temp.persist(path).map_err(|e| StoreError::io("rename over", path, e.error))?;
+    sync_dir(&dir).map_err(|e| StoreError::io("fsync the directory of", path, e))?;
+    let meta = file.metadata().map_err(|e| StoreError::io("inspect", path, e))?;
+    Ok(FileStamp::from_metadata(&meta))
+}
+
+/// Creates `dir` (and parents) and makes the new entries durable.
+pub fn create_dir_durable(dir: &Path) -> Result<(), StoreError> {
+    fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, e))?;
+    if let Some(parent) = dir.parent() {
+        sync_dir(parent).map_err(|e| StoreError::io("fsync directory", parent, e))?;
+    }
+    Ok(())
+}
+
+/// Removes temp files a crash left in `dir` (ours, and the Python tool's `tmp*.yaml.tmp`);
+/// returns how many were removed.
+pub fn sweep_temp_files(dir: &Path) -> usize {
+    let Ok(entries) = fs::read_dir(dir) else { return 0 };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let ours = name.starts_with('.') && name.ends_with(TEMP_SUFFIX);
+        let python = name.starts_with("tmp") && name.ends_with(".yaml.tmp");
+        if (ours || python) && entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(path = %entry.path().display(), "removed a temp file left by an interrupted write");
+                    removed += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(path = %entry.path().display(), error = %e, "could not remove a stale temp file")
+                }
+            }
+        }
+    }
+    removed
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write replaces the content, keeps the mode and leaves no temp file.
+    #[test]
+    fn replaces_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("work-index.yaml");
+        fs::write(&path, "old").unwrap();
+        let before = FileStamp::of(&path).unwrap();
+        let stamp = write_atomic(&path, b"new content").unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "new content");
+        assert_ne!(Some(stamp), before);
+        assert_eq!(FileStamp::of(&path).unwrap(), Some(stamp));
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// Leftover temp files are swept; other files are not.
+    #[test]
+    fn sweeps_only_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(".work-index.yaml.abc123.worksync-tmp"), "x").unwrap();
+        fs::write(dir.path().join("tmpk2j3.yaml.tmp"), "x").unwrap();
+        fs::write(dir.path().join("notes.yaml"), "keep").unwrap();
+        assert_eq!(sweep_temp_files(dir.path()), 2);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

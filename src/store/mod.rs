@@ -1,0 +1,130 @@
+//! The domain and its files: the work-tracking model, its YAML codec, atomic writes, the
+//! single writer and the read-side snapshots.
+//!
+//! [`Store`] is the one handle the rest of the server uses. Reads take the current
+//! [`Snapshot`] after a cheap `stat` of the files concerned (an external edit is re-read
+//! first, by the writer); mutations travel to the [`writer`] thread and come back once they
+//! are durable. Nothing in here knows about MCP or HTTP.
+
+pub mod atomic;
+pub mod document;
+pub mod error;
+pub mod guidance;
+pub mod layout;
+pub mod model;
+pub mod ops;
+pub mod registry;
+pub mod sidecar;
+pub mod snapshot;
+pub mod validate;
+pub mod writer;
+pub mod yaml_text;
+
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+use tokio::sync::{mpsc, oneshot};
+
+pub use error::StoreError;
+pub use layout::Layout;
+pub use ops::{Change, Mutation};
+pub use snapshot::Snapshot;
+pub use writer::Registration;
+
+use atomic::FileStamp;
+use writer::{Command, Writer};
+
+/// How many commands may wait for the writer before senders wait too.
+const QUEUE_DEPTH: usize = 1024;
+
+/// A cheap-to-clone handle on the data root.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    layout: Layout,
+    /// The writer's latest snapshot. A std lock, held only to clone the `Arc`: never across
+    /// an `.await`, never during I/O.
+    published: Arc<RwLock<Arc<Snapshot>>>,
+    commands: mpsc::Sender<Command>,
+}
+
+impl Store {
+    /// Loads the data root (which must hold a `config.yaml`) and starts the writer thread.
+    /// The thread ends when the last clone of the handle is dropped, after finishing every
+    /// queued command.
+    pub fn open(layout: Layout) -> Result<Store, StoreError> {
+        let (writer, published) = Writer::open(layout.clone())?;
+        let (commands, queue) = mpsc::channel(QUEUE_DEPTH);
+        std::thread::Builder::new()
+            .name("worksync-writer".into())
+            .spawn(move || writer.run(queue))
+            .map_err(|e| StoreError::io("start the writer thread for", layout.root(), e))?;
+        Ok(Store { inner: Arc::new(Inner { layout, published, commands }) })
+    }
+
+    /// The data root's layout.
+    pub fn layout(&self) -> &Layout {
+        &self.inner.layout
+    }
+
+    /// The current state, re-read first if `config.yaml` or the work index of `project`
+    /// (of every project, when `None`) changed on disk since the writer last saw it.
+    pub async fn snapshot(&self, project: Option<&str>) -> Arc<Snapshot> {
+        let current = self.published();
+        if self.is_stale(&current, project) {
+            let (reply, done) = oneshot::channel();
+            if self.inner.commands.send(Command::Refresh { reply }).await.is_ok() {
+                let _ = done.await;
+            }
+            return self.published();
+        }
+        current
+    }
+
+    /// The current state without checking the disk (for callers that just wrote).
+    pub fn published(&self) -> Arc<Snapshot> {
+        self.inner.published.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn is_stale(&self, snapshot: &Snapshot, project: Option<&str>) -> bool {
+        let layout = &self.inner.layout;
+        if FileStamp::of(&layout.config()).ok().flatten() != snapshot.config_stamp {
+            return true;
+        }
+        let changed = |name: &str, view: &snapshot::ProjectView| {
+            FileStamp::of(&layout.work_index(name)).ok().flatten() != view.stamp()
+        };
+        match project {
+            Some(name) => snapshot.projects.get(name).is_some_and(|view| changed(name, view)),
+            None => snapshot.projects.iter().any(|(name, view)| changed(name, view)),
+        }
+    }
+
+    /// Applies `mutation` to `project`; returns the tool's answer once the change is durable.
+    pub async fn mutate(&self, project: &str, mutation: Mutation, change: Change) -> Result<Value, StoreError> {
+        mutation.validate()?;
+        validate::agent(&change.agent)?;
+        self.call(|reply| Command::Mutate { project: project.to_string(), mutation, change, reply }).await
+    }
+
+    /// Registers a project.
+    pub async fn register(&self, request: Registration, change: Change) -> Result<Value, StoreError> {
+        validate::agent(&change.agent)?;
+        self.call(|reply| Command::Register { request, change, reply }).await
+    }
+
+    /// Unregisters a project; with `delete_data` its directory moves to `<data root>/trash/`.
+    pub async fn unregister(&self, name: &str, delete_data: bool, change: Change) -> Result<Value, StoreError> {
+        validate::agent(&change.agent)?;
+        self.call(|reply| Command::Unregister { name: name.to_string(), delete_data, change, reply }).await
+    }
+
+    async fn call(&self, command: impl FnOnce(writer::Reply<Value>) -> Command) -> Result<Value, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner.commands.send(command(reply)).await.map_err(|_| StoreError::ShuttingDown)?;
+        answer.await.map_err(|_| StoreError::ShuttingDown)?
+    }
+}

@@ -1,0 +1,492 @@
+//! The mutations of a project's work index, as pure functions of the model.
+//!
+//! Each [`Mutation`] validates its arguments, changes a [`WorkIndex`] in memory and says what
+//! it touched (for attribution) and what to answer, in the Python tool's result shapes. It
+//! does no I/O: the writer applies it to a copy, renders and writes the file, and only then
+//! publishes the copy, so a failed write leaves the model as it was.
+
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::error::StoreError;
+use super::model::{BacklogItem, BacklogStatus, HistoryEntry, Sprint, SprintStatus, Story, StoryStatus, WorkIndex};
+use super::sidecar::ItemKey;
+use super::validate;
+
+/// A change to one project's `work-index.yaml`.
+#[derive(Debug, Clone)]
+pub enum Mutation {
+    AddBacklog {
+        id: String,
+        summary: String,
+        theme: String,
+        status: BacklogStatus,
+        related_sprints: Option<Vec<String>>,
+    },
+    UpdateBacklog {
+        id: String,
+        status: Option<BacklogStatus>,
+        summary: Option<String>,
+        theme: Option<String>,
+        related_sprints: Option<Vec<String>>,
+    },
+    RemoveBacklog {
+        id: String,
+    },
+    CreateSprint {
+        id: String,
+        title: String,
+        goal: String,
+        themes: Option<Vec<String>>,
+        status: SprintStatus,
+    },
+    UpdateSprint {
+        id: String,
+        status: Option<SprintStatus>,
+        title: Option<String>,
+        goal: Option<String>,
+        themes: Option<Vec<String>>,
+    },
+    AddStory {
+        sprint_id: String,
+        story_id: Option<String>,
+        status: StoryStatus,
+        notes: String,
+    },
+    UpdateStory {
+        sprint_id: String,
+        story_id: String,
+        status: Option<StoryStatus>,
+        notes: Option<String>,
+        append_notes: Option<String>,
+    },
+    Done {
+        story_id: String,
+        notes: String,
+        sprint_id: Option<String>,
+    },
+    AddHistory {
+        summary: String,
+        related_sprints: Option<Vec<String>>,
+    },
+}
+
+/// Who makes a change, and when.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub agent: String,
+    pub now: DateTime<Utc>,
+}
+
+impl Change {
+    /// Today's date as the history writes it (UTC, `YYYY-MM-DD`).
+    pub fn today(&self) -> String {
+        self.now.format("%Y-%m-%d").to_string()
+    }
+}
+
+/// What a mutation did.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The tool's answer, in the Python tool's shape.
+    pub reply: Value,
+    /// Items created or changed.
+    pub touched: Vec<ItemKey>,
+    /// Items removed.
+    pub removed: Vec<ItemKey>,
+    /// History entries appended (attributed in the sidecar).
+    pub history: Vec<HistoryEntry>,
+}
+
+impl Mutation {
+    /// A short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Mutation::AddBacklog { .. } => "add_backlog",
+            Mutation::UpdateBacklog { .. } => "update_backlog",
+            Mutation::RemoveBacklog { .. } => "remove_backlog",
+            Mutation::CreateSprint { .. } => "create_sprint",
+            Mutation::UpdateSprint { .. } => "update_sprint",
+            Mutation::AddStory { .. } => "add_story",
+            Mutation::UpdateStory { .. } => "update_story",
+            Mutation::Done { .. } => "done",
+            Mutation::AddHistory { .. } => "add_history",
+        }
+    }
+
+    /// Checks the arguments' shapes; done before the mutation reaches the writer's queue.
+    pub fn validate(&self) -> Result<(), StoreError> {
+        let sprints = |list: &Option<Vec<String>>, field| -> Result<(), StoreError> {
+            list.iter().flatten().try_for_each(|s| validate::id(field, s))
+        };
+        match self {
+            Mutation::AddBacklog { id, summary, theme, related_sprints, .. } => {
+                validate::id("id", id)?;
+                validate::line("summary", summary)?;
+                validate::id("theme", theme)?;
+                sprints(related_sprints, "related_sprints")
+            }
+            Mutation::UpdateBacklog { id, summary, theme, related_sprints, .. } => {
+                validate::id("id", id)?;
+                summary.as_deref().map(|s| validate::line("summary", s)).transpose()?;
+                theme.as_deref().map(|t| validate::id("theme", t)).transpose()?;
+                sprints(related_sprints, "related_sprints")
+            }
+            Mutation::RemoveBacklog { id } => validate::id("id", id),
+            Mutation::CreateSprint { id, title, goal, themes, .. } => {
+                validate::id("id", id)?;
+                validate::line("title", title)?;
+                validate::text("goal", goal)?;
+                sprints(themes, "themes")
+            }
+            Mutation::UpdateSprint { id, title, goal, themes, .. } => {
+                validate::id("id", id)?;
+                title.as_deref().map(|t| validate::line("title", t)).transpose()?;
+                goal.as_deref().map(|g| validate::text("goal", g)).transpose()?;
+                sprints(themes, "themes")
+            }
+            Mutation::AddStory { sprint_id, story_id, notes, .. } => {
+                validate::id("sprint_id", sprint_id)?;
+                story_id.as_deref().map(|s| validate::id("story_id", s)).transpose()?;
+                validate::text("notes", notes)
+            }
+            Mutation::UpdateStory { sprint_id, story_id, notes, append_notes, .. } => {
+                validate::id("sprint_id", sprint_id)?;
+                validate::id("story_id", story_id)?;
+                notes.as_deref().map(|n| validate::text("notes", n)).transpose()?;
+                append_notes.as_deref().map(|n| validate::text("append_notes", n)).transpose()?;
+                if notes.is_some() && append_notes.is_some() {
+                    return Err(StoreError::invalid(
+                        "notes",
+                        "both notes and append_notes were given",
+                        "Send notes to replace the notes, or append_notes to add to them, not both.",
+                    ));
+                }
+                Ok(())
+            }
+            Mutation::Done { story_id, notes, sprint_id } => {
+                validate::id("story_id", story_id)?;
+                sprint_id.as_deref().map(|s| validate::id("sprint_id", s)).transpose()?;
+                validate::text("notes", notes)
+            }
+            Mutation::AddHistory { summary, related_sprints } => {
+                if summary.trim().is_empty() {
+                    return Err(StoreError::invalid(
+                        "summary",
+                        "summary is required when action='add'",
+                        "Pass summary with a one-line description of what happened.",
+                    ));
+                }
+                validate::text("summary", summary)?;
+                sprints(related_sprints, "related_sprints")
+            }
+        }
+    }
+
+    /// Applies the mutation to `index`. On error `index` may be partly changed; the writer
+    /// applies mutations to a copy and drops it on error.
+    pub fn apply(&self, index: &mut WorkIndex, change: &Change) -> Result<Applied, StoreError> {
+        match self {
+            Mutation::AddBacklog { id, summary, theme, status, related_sprints } => {
+                if index.backlog_item(id).is_some() {
+                    return Err(StoreError::Duplicate {
+                        message: format!("Backlog item '{id}' already exists"),
+                        hint: "Choose another id, or call worksync_update_backlog to change the existing item.".into(),
+                        suggestion: None,
+                    });
+                }
+                let item = BacklogItem {
+                    id: id.clone(),
+                    theme: Some(theme.clone()),
+                    summary: Some(summary.clone()),
+                    status: Some(status.as_str().into()),
+                    related_sprints: Some(related_sprints.clone().unwrap_or_default()),
+                    ..Default::default()
+                };
+                let reply = json!({ "created": to_json(&item) });
+                index.backlog.get_or_insert_with(Vec::new).push(item);
+                Ok(Applied { reply, touched: vec![ItemKey::Backlog(id.clone())], ..Default::default() })
+            }
+            Mutation::UpdateBacklog { id, status, summary, theme, related_sprints } => {
+                let available = ids(index.backlog().iter().map(|b| &b.id));
+                let item = index
+                    .backlog
+                    .iter_mut()
+                    .flatten()
+                    .find(|b| &b.id == id)
+                    .ok_or_else(|| not_found("Backlog item", id, "", &available))?;
+                set(&mut item.status, status.map(|s| s.as_str().to_string()));
+                set(&mut item.summary, summary.clone());
+                set(&mut item.theme, theme.clone());
+                set(&mut item.related_sprints, related_sprints.clone());
+                let reply = json!({ "updated": to_json(item) });
+                Ok(Applied { reply, touched: vec![ItemKey::Backlog(id.clone())], ..Default::default() })
+            }
+            Mutation::RemoveBacklog { id } => {
+                let available = ids(index.backlog().iter().map(|b| &b.id));
+                let list = index.backlog.get_or_insert_with(Vec::new);
+                let at = list
+                    .iter()
+                    .position(|b| &b.id == id)
+                    .ok_or_else(|| not_found("Backlog item", id, "", &available))?;
+                let item = list.remove(at);
+                Ok(Applied {
+                    reply: json!({ "removed": to_json(&item) }),
+                    removed: vec![ItemKey::Backlog(id.clone())],
+                    ..Default::default()
+                })
+            }
+            Mutation::CreateSprint { id, title, goal, themes, status } => {
+                if index.sprint(id).is_some() {
+                    return Err(StoreError::Duplicate {
+                        message: format!("Sprint '{id}' already exists"),
+                        hint: "Choose another id, or call worksync_update_sprint to change the existing sprint.".into(),
+                        suggestion: None,
+                    });
+                }
+                let sprint = Sprint {
+                    id: id.clone(),
+                    title: Some(title.clone()),
+                    file: Some(format!("{}.md", id.to_uppercase())),
+                    status: Some(status.as_str().into()),
+                    goal: Some(goal.clone()),
+                    themes: Some(themes.clone().unwrap_or_default()),
+                    stories: Some(Vec::new()),
+                    ..Default::default()
+                };
+                let reply = json!({ "created": to_json(&sprint) });
+                index.sprints.get_or_insert_with(Vec::new).push(sprint);
+                Ok(Applied { reply, touched: vec![ItemKey::Sprint(id.clone())], ..Default::default() })
+            }
+            Mutation::UpdateSprint { id, status, title, goal, themes } => {
+                let available = ids(index.sprints().iter().map(|s| &s.id));
+                let sprint = index.sprint_mut(id).ok_or_else(|| not_found("Sprint", id, "", &available))?;
+                set(&mut sprint.status, status.map(|s| s.as_str().to_string()));
+                set(&mut sprint.title, title.clone());
+                set(&mut sprint.goal, goal.clone());
+                set(&mut sprint.themes, themes.clone());
+                let reply = json!({ "updated": to_json(sprint) });
+                Ok(Applied { reply, touched: vec![ItemKey::Sprint(id.clone())], ..Default::default() })
+            }
+            Mutation::AddStory { sprint_id, story_id, status, notes } => {
+                let story_id = match story_id {
+                    None => index.next_story_id(),
+                    Some(wanted) => {
+                        if let Some(owner) = index.sprint_of_story(wanted) {
+                            let suggestion = index.next_story_id();
+                            return Err(StoreError::Duplicate {
+                                message: format!("Story '{wanted}' already exists in sprint '{}'.", owner.id),
+                                hint: format!("Next available: {suggestion}. Or omit story_id to auto-assign."),
+                                suggestion: Some(suggestion),
+                            });
+                        }
+                        wanted.clone()
+                    }
+                };
+                let available = ids(index.sprints().iter().map(|s| &s.id));
+                let sprint =
+                    index.sprint_mut(sprint_id).ok_or_else(|| not_found("Sprint", sprint_id, "", &available))?;
+                let story = Story {
+                    id: story_id.clone(),
+                    status: Some(status.as_str().into()),
+                    notes: (!notes.is_empty()).then(|| notes.clone()),
+                    ..Default::default()
+                };
+                let reply = json!({ "created": to_json(&story), "sprint": sprint_id });
+                sprint.stories.get_or_insert_with(Vec::new).push(story);
+                Ok(Applied { reply, touched: vec![ItemKey::Story(story_id)], ..Default::default() })
+            }
+            Mutation::UpdateStory { sprint_id, story_id, status, notes, append_notes } => {
+                let story = find_story(index, story_id, Some(sprint_id))?;
+                set(&mut story.status, status.map(|s| s.as_str().to_string()));
+                set(&mut story.notes, notes.clone());
+                if let Some(more) = append_notes {
+                    story.notes = Some(appended(story.notes.take(), more));
+                }
+                let reply = json!({ "updated": to_json(story), "sprint": sprint_id });
+                Ok(Applied { reply, touched: vec![ItemKey::Story(story_id.clone())], ..Default::default() })
+            }
+            Mutation::Done { story_id, notes, sprint_id } => {
+                let story = find_story(index, story_id, sprint_id.as_deref())?;
+                story.status = Some(StoryStatus::Done.as_str().into());
+                if !notes.is_empty() {
+                    story.notes = Some(notes.clone());
+                }
+                let story_json = to_json(story);
+                let owner = index.sprint_of_story(story_id).map(|s| s.id.clone()).unwrap_or_default();
+                let summary = if notes.is_empty() {
+                    format!("Completed {story_id}")
+                } else {
+                    format!("Completed {story_id}: {notes}")
+                };
+                let entry = HistoryEntry {
+                    date: Some(change.today()),
+                    summary: Some(summary),
+                    related_sprints: Some(vec![owner.clone()]),
+                    ..Default::default()
+                };
+                index.history.get_or_insert_with(Vec::new).push(entry.clone());
+                Ok(Applied {
+                    reply: json!({ "updated_story": story_json, "sprint": owner, "history_entry": to_json(&entry) }),
+                    touched: vec![ItemKey::Story(story_id.clone())],
+                    history: vec![entry],
+                    ..Default::default()
+                })
+            }
+            Mutation::AddHistory { summary, related_sprints } => {
+                let entry = HistoryEntry {
+                    date: Some(change.today()),
+                    summary: Some(summary.clone()),
+                    related_sprints: related_sprints.clone().filter(|l| !l.is_empty()),
+                    ..Default::default()
+                };
+                index.history.get_or_insert_with(Vec::new).push(entry.clone());
+                Ok(Applied { reply: json!({ "created": to_json(&entry) }), history: vec![entry], ..Default::default() })
+            }
+        }
+    }
+}
+
+/// Finds a story, within `sprint_id` if given, else anywhere in the project.
+fn find_story<'a>(
+    index: &'a mut WorkIndex,
+    story_id: &str,
+    sprint_id: Option<&str>,
+) -> Result<&'a mut Story, StoreError> {
+    if let Some(sprint_id) = sprint_id
+        && index.sprint(sprint_id).is_none()
+    {
+        let available = ids(index.sprints().iter().map(|s| &s.id));
+        return Err(not_found("Sprint", sprint_id, "", &available));
+    }
+    let elsewhere = index.sprint_of_story(story_id).map(|s| s.id.clone());
+    let in_scope = index
+        .sprints
+        .iter_mut()
+        .flatten()
+        .filter(|s| sprint_id.is_none_or(|id| s.id == id))
+        .flat_map(|s| s.stories.iter_mut().flatten())
+        .find(|st| st.id == story_id);
+    in_scope.ok_or_else(|| {
+        let scope = match sprint_id {
+            Some(id) => format!(" in sprint '{id}'"),
+            None => " in any sprint".to_string(),
+        };
+        let hint = match elsewhere {
+            Some(owner) => format!("Story '{story_id}' is in sprint '{owner}'; pass sprint_id='{owner}'."),
+            None => "Call worksync_status to see the project's sprints and stories.".to_string(),
+        };
+        StoreError::NotFound { kind: "Story", id: story_id.to_string(), scope, hint }
+    })
+}
+
+fn not_found(kind: &'static str, id: &str, scope: &str, available: &str) -> StoreError {
+    StoreError::NotFound {
+        kind,
+        id: id.to_string(),
+        scope: scope.to_string(),
+        hint: format!("Existing ids: {available}."),
+    }
+}
+
+/// Up to 20 ids, comma-separated, for "not found" hints.
+fn ids<'a>(all: impl Iterator<Item = &'a String>) -> String {
+    let all: Vec<&str> = all.map(String::as_str).collect();
+    match all.len() {
+        0 => "(none)".to_string(),
+        n if n <= 20 => all.join(", "),
+        n => format!("{} … and {} more", all[..20].join(", "), n - 20),
+    }
+}
+
+fn set<T>(field: &mut Option<T>, value: Option<T>) {
+    if let Some(value) = value {
+        *field = Some(value);
+    }
+}
+
+/// Notes with `more` added as a new paragraph.
+fn appended(notes: Option<String>, more: &str) -> String {
+    match notes {
+        Some(existing) if !existing.trim().is_empty() => format!("{}\n\n{more}", existing.trim_end()),
+        _ => more.to_string(),
+    }
+}
+
+/// An item as JSON for a tool result.
+pub fn to_json<T: serde::Serialize>(item: &T) -> Value {
+    serde_json::to_value(item).unwrap_or_else(|e| json!({ "error": format!("item not representable as JSON: {e}") }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change() -> Change {
+        Change { agent: "test".into(), now: "2026-11-21T10:00:00Z".parse().unwrap() }
+    }
+
+    fn index() -> WorkIndex {
+        serde_yaml_ng::from_str(
+            "sprints:\n- id: s1\n  stories:\n  - {id: STORY-1, status: planned}\n- id: s2\n  stories: []\nbacklog: []\n",
+        )
+        .unwrap()
+    }
+
+    /// A duplicate story id anywhere in the project is refused with the next free id.
+    #[test]
+    fn duplicate_story_suggests_next() {
+        let op = Mutation::AddStory {
+            sprint_id: "s2".into(),
+            story_id: Some("STORY-1".into()),
+            status: StoryStatus::Planned,
+            notes: String::new(),
+        };
+        let err = op.apply(&mut index(), &change()).unwrap_err();
+        assert!(err.to_string().contains("already exists in sprint 's1'"));
+        assert!(matches!(err, StoreError::Duplicate { suggestion: Some(ref s), .. } if s == "STORY-2"));
+    }
+
+    /// Done finds the story without a sprint and appends history.
+    #[test]
+    fn done_appends_history() {
+        let mut idx = index();
+        let op = Mutation::Done { story_id: "STORY-1".into(), notes: "shipped".into(), sprint_id: None };
+        let applied = op.apply(&mut idx, &change()).unwrap();
+        assert_eq!(idx.sprints()[0].stories()[0].status(), "done");
+        assert_eq!(idx.history()[0].summary.as_deref(), Some("Completed STORY-1: shipped"));
+        assert_eq!(idx.history()[0].date.as_deref(), Some("2026-11-21"));
+        assert_eq!(applied.reply["sprint"], "s1");
+    }
+
+    /// Appending notes keeps what was there.
+    #[test]
+    fn append_notes() {
+        let mut idx = index();
+        for more in ["first", "second"] {
+            let op = Mutation::UpdateStory {
+                sprint_id: "s1".into(),
+                story_id: "STORY-1".into(),
+                status: None,
+                notes: None,
+                append_notes: Some(more.into()),
+            };
+            op.apply(&mut idx, &change()).unwrap();
+        }
+        assert_eq!(idx.sprints()[0].stories()[0].notes.as_deref(), Some("first\n\nsecond"));
+    }
+
+    /// A story looked up in the wrong sprint points to the right one.
+    #[test]
+    fn wrong_sprint_hint() {
+        let op = Mutation::UpdateStory {
+            sprint_id: "s2".into(),
+            story_id: "STORY-1".into(),
+            status: Some(StoryStatus::Done),
+            notes: None,
+            append_notes: None,
+        };
+        let err = op.apply(&mut index(), &change()).unwrap_err();
+        assert!(err.hint().unwrap().contains("pass sprint_id='s1'"));
+    }
+}

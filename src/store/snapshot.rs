@@ -1,0 +1,207 @@
+//! The read side: an immutable picture of every file, published by the writer.
+//!
+//! Tools that only read take the current [`Snapshot`] (an `Arc` clone) and answer from
+//! memory, without parsing anything. The query methods here shape the answers exactly as
+//! the Python tool did (SPEC §4), with our additions beside them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Map, Value, json};
+
+use super::atomic::FileStamp;
+use super::error::StoreError;
+use super::layout::Layout;
+use super::model::WorkIndex;
+use super::ops::to_json;
+use super::registry::ConfigFile;
+use super::sidecar::{ItemKey, Sidecar};
+
+/// Everything readers see, as of the writer's last command.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub layout: Layout,
+    pub config: Arc<ConfigFile>,
+    pub config_stamp: Option<FileStamp>,
+    /// Why `config.yaml` on disk is not in use, if it does not parse.
+    pub config_problem: Option<Problem>,
+    pub projects: BTreeMap<String, ProjectView>,
+}
+
+impl Default for Snapshot {
+    fn default() -> Self {
+        Snapshot {
+            layout: Layout::new(""),
+            config: Arc::default(),
+            config_stamp: None,
+            config_problem: None,
+            projects: BTreeMap::new(),
+        }
+    }
+}
+
+/// One project as readers see it.
+#[derive(Debug, Clone)]
+pub enum ProjectView {
+    Ready { index: Arc<WorkIndex>, sidecar: Arc<Sidecar>, stamp: Option<FileStamp> },
+    Broken { problem: Problem, stamp: Option<FileStamp> },
+    Missing { path: PathBuf },
+}
+
+/// A file that does not parse: where, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub path: PathBuf,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl Problem {
+    /// The problem a load error describes (a parse error keeps its location).
+    pub fn from_error(error: &StoreError, path: &Path) -> Problem {
+        match error {
+            StoreError::Parse { path, line, column, message } => {
+                Problem { path: path.clone(), line: *line, column: *column, message: message.clone() }
+            }
+            other => Problem { path: path.to_path_buf(), line: 1, column: 1, message: other.to_string() },
+        }
+    }
+
+    /// The error a tool reports for this problem.
+    pub fn to_error(&self) -> StoreError {
+        StoreError::Parse {
+            path: self.path.clone(),
+            line: self.line,
+            column: self.column,
+            message: self.message.clone(),
+        }
+    }
+}
+
+impl ProjectView {
+    /// The on-disk stamp this view was built from.
+    pub fn stamp(&self) -> Option<FileStamp> {
+        match self {
+            ProjectView::Ready { stamp, .. } | ProjectView::Broken { stamp, .. } => *stamp,
+            ProjectView::Missing { .. } => None,
+        }
+    }
+}
+
+impl Snapshot {
+    /// The loaded work index of `project`, or the error a tool should report.
+    pub fn project(&self, project: &str) -> Result<(&Arc<WorkIndex>, &Arc<Sidecar>), StoreError> {
+        match self.projects.get(project) {
+            Some(ProjectView::Ready { index, sidecar, .. }) => Ok((index, sidecar)),
+            Some(ProjectView::Broken { problem, .. }) => Err(problem.to_error()),
+            Some(ProjectView::Missing { path }) => {
+                Err(StoreError::IndexMissing { project: project.to_string(), path: path.clone() })
+            }
+            None => {
+                Err(StoreError::ProjectNotFound { name: project.to_string(), available: self.config.project_names() })
+            }
+        }
+    }
+
+    /// `worksync_status`: active sprints, in-progress work and backlog counts per project.
+    pub fn status(&self, project: Option<&str>) -> Result<Value, StoreError> {
+        let names: Vec<&String> = match project {
+            Some(p) => vec![self.projects.get_key_value(p).map(|(k, _)| k).ok_or_else(|| {
+                StoreError::ProjectNotFound { name: p.to_string(), available: self.config.project_names() }
+            })?],
+            None => self.config.projects().map(|(n, _)| n).filter(|n| self.projects.contains_key(*n)).collect(),
+        };
+        let mut projects = Map::new();
+        for name in names {
+            let summary = match self.project(name) {
+                Ok((index, sidecar)) => project_status(index, sidecar),
+                Err(StoreError::IndexMissing { .. }) => json!({ "error": "work-index.yaml not found" }),
+                Err(e) => json!({ "error": e.to_string(), "hint": e.hint() }),
+            };
+            projects.insert(name.clone(), summary);
+        }
+        Ok(json!({ "projects": projects }))
+    }
+
+    /// `worksync_projects`: the registry, or one project's entry.
+    pub fn projects(&self, project: Option<&str>) -> Result<Value, StoreError> {
+        match project {
+            Some(name) => {
+                let entry = self.config.project(name).ok_or_else(|| StoreError::ProjectNotFound {
+                    name: name.to_string(),
+                    available: self.config.project_names(),
+                })?;
+                let mut out = json!({ "project": name });
+                if let (Value::Object(out), Value::Object(fields)) = (&mut out, to_json(entry)) {
+                    out.extend(fields);
+                }
+                Ok(out)
+            }
+            None => {
+                let projects: Map<String, Value> =
+                    self.config.projects().map(|(n, e)| (n.clone(), to_json(e))).collect();
+                Ok(json!({ "projects": projects }))
+            }
+        }
+    }
+
+    /// `worksync_history` with `action=list`: entries oldest first, paged from the newest end
+    /// (`limit` newest, skipping `offset` newest), each with its agent when known.
+    pub fn history(&self, project: &str, limit: Option<usize>, offset: usize) -> Result<Value, StoreError> {
+        let (index, sidecar) = self.project(project)?;
+        let all = index.history();
+        let end = all.len().saturating_sub(offset);
+        let start = limit.map_or(0, |l| end.saturating_sub(l));
+        let entries: Vec<Value> = all[start..end]
+            .iter()
+            .map(|entry| {
+                let mut value = to_json(entry);
+                let agent = sidecar.history_agent(
+                    entry.date.as_deref().unwrap_or_default(),
+                    entry.summary.as_deref().unwrap_or_default(),
+                );
+                if let (Value::Object(map), Some(agent)) = (&mut value, agent) {
+                    map.insert("agent".into(), json!(agent));
+                }
+                value
+            })
+            .collect();
+        Ok(json!({ "history": entries, "total": all.len(), "offset": offset, "returned": entries.len() }))
+    }
+}
+
+/// The status block of one project, in the Python tool's shape.
+fn project_status(index: &WorkIndex, sidecar: &Sidecar) -> Value {
+    let active: Vec<Value> = index.sprints().iter().filter(|s| s.status() == "active").map(to_json).collect();
+    let mut in_progress_stories = Vec::new();
+    for sprint in index.sprints() {
+        for story in sprint.stories().iter().filter(|st| st.status() == "in_progress") {
+            let mut value = to_json(story);
+            if let Value::Object(map) = &mut value {
+                map.insert("sprint".into(), json!(sprint.id));
+                if let Some(meta) = sidecar.item(&ItemKey::Story(story.id.clone())) {
+                    map.insert("updated_by".into(), json!(meta.updated_by));
+                    map.insert("updated_at".into(), json!(meta.updated_at));
+                }
+            }
+            in_progress_stories.push(value);
+        }
+    }
+    let backlog = index.backlog();
+    let count = |status: &str| backlog.iter().filter(|b| b.status() == status).count();
+    let in_progress_backlog: Vec<Value> = backlog.iter().filter(|b| b.status() == "in_progress").map(to_json).collect();
+    json!({
+        "sprints": active,
+        "in_progress_stories": in_progress_stories,
+        "in_progress_backlog": in_progress_backlog,
+        "stats": {
+            "total_backlog": backlog.len(),
+            "todo": count("todo"),
+            "in_progress": count("in_progress"),
+            "done": count("done"),
+        },
+        "recent_history": index.history().iter().rev().take(3).map(to_json).collect::<Vec<_>>(),
+    })
+}

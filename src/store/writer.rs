@@ -1,0 +1,436 @@
+//! The single writer: one thread that owns every file the server writes.
+//!
+//! All mutations arrive over one channel and are applied one at a time, each made durable
+//! before its caller is answered (SPEC §2). Owning the files in one place is what makes the
+//! external-edit check sound: between our stat and our rename nobody else of ours writes.
+//! It is a plain OS thread, not a tokio task, because its work is blocking I/O (fsync) that
+//! must not stall the async workers serving reads.
+//!
+//! After every command the writer publishes a new [`Snapshot`]: readers clone an `Arc` and
+//! never wait for a write in progress.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use super::atomic::{self, FileStamp};
+use super::document::Document;
+use super::error::StoreError;
+use super::layout::{Layout, WORK_INDEX_HEADER, expand_home};
+use super::model::WorkIndex;
+use super::ops::{Change, Mutation};
+use super::registry::{ConfigFile, GuidanceConfig, ProjectEntry};
+use super::sidecar::{HistoryMeta, Sidecar};
+use super::snapshot::{Problem, ProjectView, Snapshot};
+use super::validate;
+
+/// The slot through which the writer publishes snapshots and readers pick them up.
+pub type Published = Arc<RwLock<Arc<Snapshot>>>;
+
+/// Where a command's answer goes.
+pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// A request to the writer.
+pub enum Command {
+    /// Apply a mutation to one project's work index.
+    Mutate { project: String, mutation: Mutation, change: Change, reply: Reply<Value> },
+    /// Register a project (config entry, directories, empty work index).
+    Register { request: Registration, change: Change, reply: Reply<Value> },
+    /// Unregister a project, optionally moving its data to the trash.
+    Unregister { name: String, delete_data: bool, change: Change, reply: Reply<Value> },
+    /// Re-read whatever changed on disk and publish.
+    Refresh { reply: oneshot::Sender<()> },
+}
+
+/// The arguments of `worksync_register_project`.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub name: String,
+    pub repo: String,
+    pub description: String,
+    pub languages: Option<Vec<String>>,
+}
+
+/// One project's files as the writer holds them.
+enum Slot {
+    Ready {
+        doc: Document<WorkIndex>,
+        sidecar: Arc<Sidecar>,
+    },
+    /// The work index does not parse; `stamp` tells when it has been edited again.
+    Broken {
+        problem: Problem,
+        stamp: Option<FileStamp>,
+    },
+    Missing {
+        path: PathBuf,
+    },
+}
+
+/// The writer's state; lives on the writer thread.
+pub struct Writer {
+    layout: Layout,
+    config: Document<ConfigFile>,
+    /// Set while `config.yaml` does not parse; the last good config stays in use.
+    config_problem: Option<Problem>,
+    /// The stamp of `config.yaml` as last examined (good or not), to re-read it only when it
+    /// changes again.
+    config_seen: Option<FileStamp>,
+    projects: BTreeMap<String, Slot>,
+    published: Published,
+}
+
+impl Writer {
+    /// Loads the data root and publishes the first snapshot.
+    pub fn open(layout: Layout) -> Result<(Writer, Published), StoreError> {
+        let config = Document::<ConfigFile>::load(&layout.config())?;
+        for dir in [layout.root().to_path_buf(), layout.projects_dir()] {
+            atomic::sweep_temp_files(&dir);
+        }
+        let published = Arc::new(RwLock::new(Arc::new(Snapshot::default())));
+        let config_seen = config.stamp();
+        let mut writer = Writer {
+            layout,
+            config,
+            config_problem: None,
+            config_seen,
+            projects: BTreeMap::new(),
+            published: published.clone(),
+        };
+        writer.sync_projects();
+        writer.publish();
+        Ok((writer, published))
+    }
+
+    /// Serves commands until every sender is gone.
+    pub fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        while let Some(command) = commands.blocking_recv() {
+            match command {
+                Command::Mutate { project, mutation, change, reply } => {
+                    let started = std::time::Instant::now();
+                    let name = mutation.name();
+                    let outcome = self.mutate(&project, mutation, &change);
+                    log_outcome(name, &project, &change.agent, started, &outcome);
+                    let _ = reply.send(outcome);
+                }
+                Command::Register { request, change, reply } => {
+                    let _ = reply.send(self.register(request, &change));
+                }
+                Command::Unregister { name, delete_data, change, reply } => {
+                    let _ = reply.send(self.unregister(&name, delete_data, &change));
+                }
+                Command::Refresh { reply } => {
+                    self.refresh();
+                    let _ = reply.send(());
+                }
+            }
+            self.publish();
+        }
+        tracing::debug!("writer stopped: no more senders");
+    }
+
+    fn publish(&self) {
+        let projects = self
+            .projects
+            .iter()
+            .map(|(name, slot)| {
+                let view = match slot {
+                    Slot::Ready { doc, sidecar } => {
+                        ProjectView::Ready { index: doc.value().clone(), sidecar: sidecar.clone(), stamp: doc.stamp() }
+                    }
+                    Slot::Broken { problem, stamp } => ProjectView::Broken { problem: problem.clone(), stamp: *stamp },
+                    Slot::Missing { path } => ProjectView::Missing { path: path.clone() },
+                };
+                (name.clone(), view)
+            })
+            .collect();
+        let snapshot = Snapshot {
+            layout: self.layout.clone(),
+            config: self.config.value().clone(),
+            config_stamp: self.config_seen,
+            config_problem: self.config_problem.clone(),
+            projects,
+        };
+        *self.published.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
+    }
+
+    /// Re-reads `config.yaml` and every project file that changed on disk.
+    fn refresh(&mut self) {
+        self.refresh_config();
+        self.sync_projects();
+    }
+
+    fn refresh_config(&mut self) {
+        let on_disk = FileStamp::of(self.config.path()).ok().flatten();
+        if on_disk == self.config_seen {
+            return;
+        }
+        self.config_seen = on_disk;
+        match Document::<ConfigFile>::load(self.config.path()) {
+            Ok(doc) => {
+                self.config_seen = doc.stamp();
+                tracing::warn!(path = %doc.path().display(), "external edit of config.yaml detected; reloaded");
+                self.config = doc;
+                self.config_problem = None;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "config.yaml does not parse; keeping the last good version");
+                self.config_problem = Some(Problem::from_error(&e, self.config.path()));
+            }
+        }
+    }
+
+    /// Makes the project slots match the registry, loading new or changed files.
+    fn sync_projects(&mut self) {
+        let names: Vec<String> = self.config.value().projects().map(|(n, _)| n.clone()).collect();
+        self.projects.retain(|name, _| names.contains(name));
+        for name in names {
+            let path = self.layout.work_index(&name);
+            let stale = match self.projects.get(&name) {
+                None => true,
+                Some(Slot::Ready { doc, .. }) => doc.is_stale().unwrap_or(true),
+                Some(Slot::Broken { stamp, .. }) => FileStamp::of(&path).ok().flatten() != *stamp,
+                Some(Slot::Missing { .. }) => path.exists(),
+            };
+            if stale {
+                let known = self.projects.contains_key(&name);
+                let slot = self.load_project(&name);
+                if known {
+                    tracing::warn!(project = %name, path = %path.display(), "external edit detected; reloaded the file (the edit is kept)");
+                }
+                self.projects.insert(name, slot);
+            }
+        }
+    }
+
+    fn load_project(&self, name: &str) -> Slot {
+        let path = self.layout.work_index(name);
+        if !path.exists() {
+            return Slot::Missing { path };
+        }
+        atomic::sweep_temp_files(&self.layout.project_dir(name));
+        atomic::sweep_temp_files(&self.layout.state_dir(name));
+        match Document::<WorkIndex>::load(&path) {
+            Ok(doc) => Slot::Ready { doc, sidecar: Arc::new(Sidecar::load(&self.layout.state_dir(name))) },
+            Err(e) => {
+                tracing::error!(project = %name, error = %e, "work-index.yaml does not parse; the project refuses changes until it is fixed");
+                Slot::Broken { problem: Problem::from_error(&e, &path), stamp: FileStamp::of(&path).ok().flatten() }
+            }
+        }
+    }
+
+    fn mutate(&mut self, project: &str, mutation: Mutation, change: &Change) -> Result<Value, StoreError> {
+        self.refresh_config();
+        if self.config.value().project(project).is_none() {
+            return Err(StoreError::ProjectNotFound {
+                name: project.to_string(),
+                available: self.config.value().project_names(),
+            });
+        }
+        self.sync_projects();
+        let state_dir = self.layout.state_dir(project);
+        let Some(slot) = self.projects.get_mut(project) else {
+            return Err(StoreError::ProjectNotFound { name: project.into(), available: String::new() });
+        };
+        let (doc, sidecar) = match slot {
+            Slot::Ready { doc, sidecar } => (doc, sidecar),
+            Slot::Broken { problem, .. } => return Err(problem.to_error()),
+            Slot::Missing { path } => {
+                return Err(StoreError::IndexMissing { project: project.into(), path: path.clone() });
+            }
+        };
+        let mut next = doc.value().as_ref().clone();
+        let applied = mutation.apply(&mut next, change)?;
+        doc.replace(next)?;
+
+        let mut meta = sidecar.as_ref().clone();
+        for key in &applied.touched {
+            meta.touch(key, &change.agent, change.now);
+        }
+        for key in &applied.removed {
+            meta.forget(key);
+        }
+        for entry in &applied.history {
+            meta.history.push(HistoryMeta {
+                date: entry.date.clone().unwrap_or_default(),
+                summary: entry.summary.clone().unwrap_or_default(),
+                agent: change.agent.clone(),
+                at: change.now,
+            });
+        }
+        // The YAML is durable already; losing attribution must not make the agent retry
+        // (and duplicate) a change that happened, so a sidecar failure is only logged.
+        if let Err(e) = meta.save(&state_dir) {
+            tracing::error!(project, error = %e, "could not record attribution in .worksync/state.json");
+        }
+        *sidecar = Arc::new(meta);
+
+        let mut reply = applied.reply;
+        if let Value::Object(map) = &mut reply {
+            map.insert("agent".into(), Value::String(change.agent.clone()));
+        }
+        Ok(reply)
+    }
+
+    fn register(&mut self, request: Registration, change: &Change) -> Result<Value, StoreError> {
+        validate::project_name(&request.name)?;
+        validate::line("repo", &request.repo)?;
+        validate::line("description", &request.description)?;
+        self.refresh_config();
+        if let Some(problem) = &self.config_problem {
+            return Err(problem.to_error());
+        }
+        let name = request.name;
+        if self.config.value().project(&name).is_some() {
+            return Err(StoreError::Duplicate {
+                message: format!("Project '{name}' already registered"),
+                hint: "Pick another name, or call worksync_projects to see its entry.".into(),
+                suggestion: None,
+            });
+        }
+        let repo_path = expand_home(&request.repo);
+        let languages = request.languages.clone().unwrap_or_else(|| detect_languages(&repo_path));
+        let inherit = inherit_for(&languages);
+
+        let project_dir = self.layout.project_dir(&name);
+        let mut created_dirs = Vec::new();
+        for dir in [project_dir.clone()]
+            .into_iter()
+            .chain(["BACKLOG", "COMPLETE", "PROMPTS", "SCHEMA"].iter().map(|d| project_dir.join(d)))
+        {
+            atomic::create_dir_durable(&dir)?;
+            created_dirs.push(dir.display().to_string());
+        }
+        let schema = project_dir.join("SCHEMA/work-flow-schema.json");
+        if let (false, Some(contents)) = (schema.exists(), Layout::default_schema()) {
+            atomic::write_atomic(&schema, contents)?;
+        }
+        let work_index = self.layout.work_index(&name);
+        let kept_existing = work_index.exists();
+        if !kept_existing {
+            let mut doc = Document::<WorkIndex>::new_file(&work_index, WORK_INDEX_HEADER);
+            let fresh = WorkIndex {
+                sprints: Some(Vec::new()),
+                backlog: Some(Vec::new()),
+                history: Some(vec![super::model::HistoryEntry {
+                    date: Some(change.today()),
+                    summary: Some(format!("Registered {name} in WorkSync.")),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            };
+            doc.replace(fresh)?;
+        }
+
+        let entry = ProjectEntry {
+            repo: Some(request.repo.clone()),
+            description: Some(request.description.clone()),
+            guidance: Some(GuidanceConfig { inherit: Some(inherit.clone()), ..Default::default() }),
+            ..Default::default()
+        };
+        let mut config = self.config.value().as_ref().clone();
+        config.projects.get_or_insert_with(Default::default).insert(name.clone(), entry);
+        self.config.replace(config)?;
+        self.config_seen = self.config.stamp();
+        self.sync_projects();
+        tracing::info!(project = %name, agent = %change.agent, "registered project");
+
+        let mut reply = json!({
+            "registered": name,
+            "repo": repo_path.display().to_string(),
+            "description": request.description,
+            "languages_detected": languages,
+            "guidance_inherit": inherit,
+            "created_dirs": created_dirs,
+            "work_index": work_index.display().to_string(),
+            "agent": change.agent,
+        });
+        if kept_existing {
+            reply["note"] = json!("An existing work-index.yaml was found and kept as it was.");
+        }
+        Ok(reply)
+    }
+
+    fn unregister(&mut self, name: &str, delete_data: bool, change: &Change) -> Result<Value, StoreError> {
+        validate::project_name(name)?;
+        self.refresh_config();
+        if let Some(problem) = &self.config_problem {
+            return Err(problem.to_error());
+        }
+        let project_dir = self.layout.project_dir(name);
+        let in_config = self.config.value().project(name).is_some();
+        let on_disk = project_dir.exists();
+        if !in_config && !on_disk {
+            return Err(StoreError::ProjectNotFound {
+                name: name.to_string(),
+                available: self.config.value().project_names(),
+            });
+        }
+        let mut reply = serde_json::Map::new();
+        if in_config {
+            let mut config = self.config.value().as_ref().clone();
+            let removed = config.projects.as_mut().and_then(|p| p.shift_remove(name));
+            self.config.replace(config)?;
+            self.config_seen = self.config.stamp();
+            reply.insert("config_removed".into(), super::ops::to_json(&removed));
+        } else {
+            reply.insert("config_removed".into(), Value::Null);
+            reply.insert("note".into(), json!("Was not in config (already unregistered). Cleaning orphaned data."));
+        }
+        if delete_data && on_disk {
+            // Deleting a team's plans on one call is too easy to regret: the data moves to
+            // the trash under the data root, from where a person can restore or delete it.
+            let stamp = change.now.format("%Y%m%dT%H%M%SZ");
+            let target = self.layout.trash_dir().join(format!("{name}-{stamp}"));
+            atomic::create_dir_durable(&self.layout.trash_dir())?;
+            std::fs::rename(&project_dir, &target).map_err(|e| StoreError::io("move to the trash", &project_dir, e))?;
+            reply.insert("data_deleted".into(), json!(project_dir.display().to_string()));
+            reply.insert("moved_to".into(), json!(target.display().to_string()));
+        }
+        reply.insert("unregistered".into(), json!(name));
+        reply.insert("agent".into(), json!(change.agent));
+        self.sync_projects();
+        tracing::info!(project = %name, delete_data, agent = %change.agent, "unregistered project");
+        Ok(Value::Object(reply))
+    }
+}
+
+fn log_outcome(
+    tool: &str,
+    project: &str,
+    agent: &str,
+    started: std::time::Instant,
+    outcome: &Result<Value, StoreError>,
+) {
+    let micros = started.elapsed().as_micros() as u64;
+    match outcome {
+        Ok(_) => tracing::info!(tool, project, agent, micros, "mutation applied"),
+        Err(e) => tracing::info!(tool, project, agent, micros, error = %e, "mutation refused"),
+    }
+}
+
+/// Languages of a repository, from the marker files of their build tools.
+fn detect_languages(repo: &Path) -> Vec<String> {
+    let markers: [(&[&str], &str); 4] = [
+        (&["go.mod"], "golang"),
+        (&["package.json"], "typescript"),
+        (&["pyproject.toml", "setup.py"], "python"),
+        (&["Cargo.toml"], "rust"),
+    ];
+    markers
+        .iter()
+        .filter(|(files, _)| files.iter().any(|f| repo.join(f).exists()))
+        .map(|(_, lang)| lang.to_string())
+        .collect()
+}
+
+/// The guidance a new project inherits: general, its languages, then ai-collaboration.
+fn inherit_for(languages: &[String]) -> Vec<String> {
+    let mut inherit = vec!["general".to_string()];
+    inherit.extend(languages.iter().filter(|l| validate::id("languages", l).is_ok()).cloned());
+    inherit.push("ai-collaboration".to_string());
+    inherit
+}

@@ -1,0 +1,705 @@
+//! Minimal-diff rendering of YAML documents that people edit by hand.
+//!
+//! Users keep `work-index.yaml` and `config.yaml` in git and edit them in their editors, so a
+//! write must change only the text of what changed: untouched entries keep their folding,
+//! quoting and comments byte for byte. Re-serializing the whole document would reflow every
+//! long line and drop every comment.
+//!
+//! Vocabulary:
+//! - a *block* is a mapping or sequence written in YAML block style, one entry per line group;
+//! - an *entry* is one `key: value` of a block mapping, or one `- item` of a block sequence,
+//!   spanning its first line and every following line indented deeper than it;
+//! - a *gap* is the blank and comment lines between entries; they belong to no entry and are
+//!   never rewritten.
+//!
+//! [`render`] compares the old and new values of the document, walks the old text's block
+//! structure in step, and replaces only the entries whose value changed (recursing into block
+//! mappings, and into block sequences of mappings matched by their `id`). The result is always
+//! verified by parsing it back; if the text uses a layout this walker does not understand
+//! (flow style spanning lines, anchors, complex keys…), the whole document is re-serialized
+//! instead, keeping its leading comment header, and a warning is logged. Either way the file
+//! written parses to exactly the intended value.
+
+use std::ops::Range;
+
+use serde::{Serialize, de::DeserializeOwned};
+use serde_yaml_ng::{Mapping, Value};
+
+/// Renders `new` as YAML text, reusing `old_text` (which parsed to `old`) for everything that
+/// did not change.
+///
+/// Returns the new text; the caller writes it. Fails only if `new` cannot be serialized.
+pub fn render<T>(old_text: &str, old: &T, new: &T) -> Result<String, serde_yaml_ng::Error>
+where
+    T: Serialize + DeserializeOwned + PartialEq,
+{
+    let old_value = serde_yaml_ng::to_value(old)?;
+    let new_value = serde_yaml_ng::to_value(new)?;
+    if let Some(text) = patch_document(old_text, &old_value, &new_value) {
+        match serde_yaml_ng::from_str::<T>(&text) {
+            Ok(parsed) if parsed == *new => return Ok(text),
+            _ => tracing::warn!("minimal-diff edit did not reproduce the intended document; rewriting it whole"),
+        }
+    } else {
+        tracing::warn!("document layout not understood for a minimal-diff edit; rewriting it whole");
+    }
+    full_render(old_text, new)
+}
+
+/// Serializes `value` as a whole document, keeping `old_text`'s leading comment header.
+pub fn full_render<T: Serialize>(old_text: &str, value: &T) -> Result<String, serde_yaml_ng::Error> {
+    let mut out = leading_comments(old_text).to_string();
+    out.push_str(&serde_yaml_ng::to_string(value)?);
+    Ok(out)
+}
+
+/// The comment and blank lines before a document's first content line (e.g. the
+/// `# yaml-language-server: $schema=…` header).
+pub fn leading_comments(text: &str) -> &str {
+    let mut end = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            end += line.len();
+        } else {
+            break;
+        }
+    }
+    &text[..end]
+}
+
+/// One physical line of the document.
+#[derive(Debug, Clone, Copy)]
+struct Line {
+    /// Byte offset of the first character.
+    start: usize,
+    /// Byte offset just past the line's `\n` (or the end of the text).
+    end: usize,
+    /// Number of leading spaces.
+    indent: usize,
+    kind: LineKind,
+}
+
+/// What a line contributes to the block structure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineKind {
+    Blank,
+    /// A full-line comment, or a document marker (`---`, `...`).
+    Comment,
+    Content,
+}
+
+/// A text replacement: bytes `range` of the old text become `text`.
+#[derive(Debug)]
+struct Edit {
+    range: Range<usize>,
+    text: String,
+}
+
+/// An entry of a block mapping or sequence: its lines, gaps excluded.
+#[derive(Debug, Clone)]
+struct Entry {
+    /// The key (for mapping entries); empty for sequence items.
+    key: String,
+    lines: Range<usize>,
+}
+
+/// The old text split into lines, with the edits collected while walking it.
+struct Walker<'a> {
+    text: &'a str,
+    lines: Vec<Line>,
+    edits: Vec<Edit>,
+}
+
+/// Patches `text` (which parsed to `old`) into a text for `new`; `None` if the layout is not
+/// one this walker handles.
+fn patch_document(text: &str, old: &Value, new: &Value) -> Option<String> {
+    let (Value::Mapping(old), Value::Mapping(new)) = (old, new) else {
+        return None;
+    };
+    let mut walker = Walker::new(text);
+    let first = walker.first_content_line(0..walker.lines.len());
+    match first {
+        Some(first) => {
+            if walker.lines[first].indent != 0 {
+                return None;
+            }
+            let range = first..walker.lines.len();
+            walker.patch_mapping(range, 0, old, new)?;
+        }
+        None => {
+            // An empty document (only comments): append every key.
+            let mut added = String::new();
+            for (key, value) in new {
+                if !value.is_null() {
+                    added.push_str(&serialize_entry(key, value, 0)?);
+                }
+            }
+            let at = text.len();
+            let prefix = if text.is_empty() || text.ends_with('\n') { "" } else { "\n" };
+            walker.edits.push(Edit { range: at..at, text: format!("{prefix}{added}") });
+        }
+    }
+    Some(walker.apply())
+}
+
+impl<'a> Walker<'a> {
+    fn new(text: &'a str) -> Self {
+        let mut lines = Vec::new();
+        let mut start = 0;
+        for raw in text.split_inclusive('\n') {
+            let content = raw.trim_end_matches(['\n', '\r']);
+            let indent = content.len() - content.trim_start_matches(' ').len();
+            let rest = &content[indent..];
+            let kind = if rest.trim().is_empty() {
+                LineKind::Blank
+            } else if rest.starts_with('#') || (indent == 0 && (rest.starts_with("---") || rest.starts_with("..."))) {
+                LineKind::Comment
+            } else {
+                LineKind::Content
+            };
+            lines.push(Line { start, end: start + raw.len(), indent, kind });
+            start += raw.len();
+        }
+        Walker { text, lines, edits: Vec::new() }
+    }
+
+    fn apply(mut self) -> String {
+        self.edits.sort_by_key(|e| (e.range.start, e.range.end));
+        let mut out = String::with_capacity(self.text.len() + 256);
+        let mut at = 0;
+        for edit in &self.edits {
+            out.push_str(&self.text[at..edit.range.start]);
+            out.push_str(&edit.text);
+            at = edit.range.end;
+        }
+        out.push_str(&self.text[at..]);
+        out
+    }
+
+    fn first_content_line(&self, range: Range<usize>) -> Option<usize> {
+        range.into_iter().find(|&i| self.lines[i].kind == LineKind::Content)
+    }
+
+    fn line_text(&self, i: usize) -> &'a str {
+        let l = self.lines[i];
+        self.text[l.start..l.end].trim_end_matches(['\n', '\r'])
+    }
+
+    /// Is line `i` a sequence item indicator (`-` then space or end of line) at column `col`?
+    fn is_dash_at(&self, i: usize, col: usize) -> bool {
+        let l = self.lines[i];
+        if l.kind != LineKind::Content || l.indent != col {
+            return false;
+        }
+        let rest = &self.line_text(i)[col..];
+        rest == "-" || rest.starts_with("- ")
+    }
+
+    /// Drops trailing blank lines and comments at or left of `col` from an entry: they
+    /// introduce whatever follows, so they stay in the gap.
+    fn trim_entry(&self, lines: Range<usize>, col: usize) -> Range<usize> {
+        let mut end = lines.end;
+        while end > lines.start + 1 {
+            let l = self.lines[end - 1];
+            let trailing = l.kind == LineKind::Blank || (l.kind == LineKind::Comment && l.indent <= col);
+            if !trailing {
+                break;
+            }
+            end -= 1;
+        }
+        lines.start..end
+    }
+
+    /// The entries of a block mapping whose keys sit at column `col`; `range` starts at the
+    /// line holding the first key (which may follow a `- ` on that line).
+    fn mapping_entries(&self, range: Range<usize>, col: usize) -> Option<Vec<Entry>> {
+        let mut entries: Vec<Entry> = Vec::new();
+        for i in range.clone() {
+            let l = self.lines[i];
+            let starts_key = if i == range.start {
+                true
+            } else if l.kind != LineKind::Content {
+                false
+            } else if l.indent < col {
+                return None;
+            } else {
+                l.indent == col && !self.is_dash_at(i, col)
+            };
+            if starts_key {
+                let key = parse_key(&self.line_text(i)[col..])?;
+                if let Some(prev) = entries.last_mut() {
+                    prev.lines = self.trim_entry(prev.lines.start..i, col);
+                }
+                entries.push(Entry { key, lines: i..range.end });
+            }
+        }
+        if let Some(last) = entries.last_mut() {
+            last.lines = self.trim_entry(last.lines.clone(), col);
+        }
+        Some(entries)
+    }
+
+    /// The items of a block sequence whose dashes sit at column `col`.
+    fn sequence_items(&self, range: Range<usize>, col: usize) -> Option<Vec<Entry>> {
+        let mut items: Vec<Entry> = Vec::new();
+        for i in range.clone() {
+            let l = self.lines[i];
+            if l.kind != LineKind::Content {
+                continue;
+            }
+            if self.is_dash_at(i, col) {
+                if let Some(prev) = items.last_mut() {
+                    prev.lines = self.trim_entry(prev.lines.start..i, col);
+                }
+                items.push(Entry { key: String::new(), lines: i..range.end });
+            } else if l.indent <= col || items.is_empty() {
+                return None;
+            }
+        }
+        if let Some(last) = items.last_mut() {
+            last.lines = self.trim_entry(last.lines.clone(), col);
+        }
+        Some(items)
+    }
+
+    /// Byte range of an entry's lines; for the first entry of a sequence item's mapping the
+    /// range starts at the key, so the `- ` before it survives a replacement.
+    fn entry_bytes(&self, lines: &Range<usize>, col: usize) -> Range<usize> {
+        let first = self.lines[lines.start];
+        let start = if first.indent < col { first.start + col } else { first.start };
+        start..self.lines[lines.end - 1].end
+    }
+
+    /// Where a new entry goes after `lines`: the end of its last line, made to end in `\n`.
+    fn insertion_after(&self, lines: &Range<usize>) -> (usize, &'static str) {
+        let last = self.lines[lines.end - 1];
+        let newline = if self.text[..last.end].ends_with('\n') { "" } else { "\n" };
+        (last.end, newline)
+    }
+
+    /// The block value of a mapping entry: the lines after the key line, if the key line
+    /// carries nothing but the key (and perhaps a comment).
+    fn block_value(&self, entry: &Entry, col: usize) -> Option<Range<usize>> {
+        let key_line = &self.line_text(entry.lines.start)[col..];
+        let after = key_line.split_once(':').map(|(_, rest)| rest.trim())?;
+        if !(after.is_empty() || after.starts_with('#')) {
+            return None;
+        }
+        let body = entry.lines.start + 1..entry.lines.end;
+        let first = self.first_content_line(body.clone())?;
+        Some(first..body.end)
+    }
+
+    fn patch_mapping(&mut self, range: Range<usize>, col: usize, old: &Mapping, new: &Mapping) -> Option<()> {
+        let entries = self.mapping_entries(range, col)?;
+        let prefixed = self.lines[entries.first()?.lines.start].indent < col;
+        let mut seen = Vec::with_capacity(entries.len());
+        for (n, entry) in entries.iter().enumerate() {
+            let key = Value::String(entry.key.clone());
+            seen.push(key.clone());
+            let old_v = old.get(&key).filter(|v| !v.is_null());
+            let new_v = new.get(&key).filter(|v| !v.is_null());
+            match (old_v, new_v) {
+                (_, None) if old_v.is_none() => {}
+                (Some(_), None) => {
+                    if n == 0 && prefixed {
+                        return None;
+                    }
+                    let bytes = self.entry_bytes(&entry.lines, col);
+                    self.edits.push(Edit { range: bytes, text: String::new() });
+                }
+                (Some(o), Some(n)) if o == n => {}
+                (_, Some(new_v)) => self.patch_entry(entry, col, &key, old_v, new_v)?,
+                (None, None) => {}
+            }
+        }
+        let last = entries.last()?.lines.clone();
+        let mut added = String::new();
+        for (key, value) in new {
+            if value.is_null() || seen.contains(key) {
+                continue;
+            }
+            added.push_str(&serialize_entry(key, value, col)?);
+        }
+        if !added.is_empty() {
+            let (at, newline) = self.insertion_after(&last);
+            self.edits.push(Edit { range: at..at, text: format!("{newline}{added}") });
+        }
+        Some(())
+    }
+
+    /// Rewrites one mapping entry whose value changed, as locally as its layout allows.
+    fn patch_entry(&mut self, entry: &Entry, col: usize, key: &Value, old: Option<&Value>, new: &Value) -> Option<()> {
+        if let (Some(old), Some(body)) = (old, self.block_value(entry, col)) {
+            let inner_col = self.lines[body.start].indent;
+            let nested = match (old, new) {
+                (Value::Mapping(o), Value::Mapping(n))
+                    if inner_col > col && !self.is_dash_at(body.start, inner_col) =>
+                {
+                    self.try_nested(|w| w.patch_mapping(body.clone(), inner_col, o, n))
+                }
+                (Value::Sequence(o), Value::Sequence(n)) if self.is_dash_at(body.start, inner_col) => {
+                    self.try_nested(|w| w.patch_sequence(body.clone(), inner_col, o, n))
+                }
+                _ => None,
+            };
+            if nested.is_some() {
+                return Some(());
+            }
+        }
+        let bytes = self.entry_bytes(&entry.lines, col);
+        let mut text = serialize_entry(key, new, col)?;
+        if bytes.start != self.lines[entry.lines.start].start {
+            text = text[col..].to_string();
+        }
+        if !self.text[..bytes.end].ends_with('\n') {
+            text.pop();
+        }
+        self.edits.push(Edit { range: bytes, text });
+        Some(())
+    }
+
+    /// Runs a nested patch, discarding its partial edits if it gives up.
+    fn try_nested(&mut self, patch: impl FnOnce(&mut Self) -> Option<()>) -> Option<()> {
+        let mark = self.edits.len();
+        let outcome = patch(self);
+        if outcome.is_none() {
+            self.edits.truncate(mark);
+        }
+        outcome
+    }
+
+    /// Patches a block sequence: items are matched by `id` when every item has a unique one,
+    /// otherwise by their unchanged prefix and suffix (append and trim-from-front stay local).
+    fn patch_sequence(&mut self, range: Range<usize>, col: usize, old: &[Value], new: &[Value]) -> Option<()> {
+        let items = self.sequence_items(range, col)?;
+        if items.len() != old.len() || items.is_empty() {
+            return None;
+        }
+        let plan = match (ids_of(old), ids_of(new)) {
+            (Some(old_ids), Some(new_ids)) => match_by_id(&old_ids, &new_ids)?,
+            _ => match_by_ends(old, new),
+        };
+        // Walk the new order; `cursor` is the old item after which new items are inserted.
+        let mut cursor: Option<usize> = None;
+        let mut pending = String::new();
+        let flush = |w: &mut Self, cursor: Option<usize>, pending: &mut String| {
+            if pending.is_empty() {
+                return;
+            }
+            let text = std::mem::take(pending);
+            match cursor {
+                Some(i) => {
+                    let (at, newline) = w.insertion_after(&items[i].lines);
+                    w.edits.push(Edit { range: at..at, text: format!("{newline}{text}") });
+                }
+                None => {
+                    let at = w.lines[items[0].lines.start].start;
+                    w.edits.push(Edit { range: at..at, text });
+                }
+            }
+        };
+        for (new_index, source) in plan.sources.iter().enumerate() {
+            match source {
+                Some(old_index) => {
+                    flush(self, cursor, &mut pending);
+                    cursor = Some(*old_index);
+                    let (o, n) = (&old[*old_index], &new[new_index]);
+                    if o != n {
+                        self.patch_item(&items[*old_index], col, o, n)?;
+                    }
+                }
+                None => pending.push_str(&serialize_item(&new[new_index], col)?),
+            }
+        }
+        flush(self, cursor, &mut pending);
+        for removed in plan.removed {
+            let lines = &items[removed].lines;
+            let bytes = self.lines[lines.start].start..self.lines[lines.end - 1].end;
+            self.edits.push(Edit { range: bytes, text: String::new() });
+        }
+        Some(())
+    }
+
+    /// Rewrites one sequence item whose value changed: field by field when it is a mapping
+    /// written on the dash line, else as a whole.
+    fn patch_item(&mut self, item: &Entry, col: usize, old: &Value, new: &Value) -> Option<()> {
+        if let (Value::Mapping(o), Value::Mapping(n)) = (old, new) {
+            let rest = &self.line_text(item.lines.start)[col + 1..];
+            let key_col = col + 1 + (rest.len() - rest.trim_start().len());
+            if !rest.trim().is_empty()
+                && self.try_nested(|w| w.patch_mapping(item.lines.clone(), key_col, o, n)).is_some()
+            {
+                return Some(());
+            }
+        }
+        let bytes = self.lines[item.lines.start].start..self.lines[item.lines.end - 1].end;
+        let mut text = serialize_item(new, col)?;
+        if !self.text[..bytes.end].ends_with('\n') {
+            text.pop();
+        }
+        self.edits.push(Edit { range: bytes, text });
+        Some(())
+    }
+}
+
+/// How the items of a new sequence relate to the old one.
+struct SequencePlan {
+    /// For each new item, the index of the old item it continues (or `None` if it is new).
+    sources: Vec<Option<usize>>,
+    /// Old items that are gone.
+    removed: Vec<usize>,
+}
+
+/// The `id` of every item, if all items are mappings with distinct scalar ids.
+fn ids_of(items: &[Value]) -> Option<Vec<String>> {
+    let mut ids = Vec::with_capacity(items.len());
+    let mut seen = std::collections::HashSet::with_capacity(items.len());
+    for item in items {
+        let id = match item.get("id")? {
+            Value::String(s) => s.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return None,
+        };
+        if !seen.insert(id.clone()) {
+            return None;
+        }
+        ids.push(id);
+    }
+    Some(ids)
+}
+
+/// Matches items by id; `None` if surviving items changed order (the caller rewrites the
+/// whole sequence then).
+fn match_by_id(old_ids: &[String], new_ids: &[String]) -> Option<SequencePlan> {
+    let position: std::collections::HashMap<&str, usize> =
+        old_ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let sources: Vec<Option<usize>> = new_ids.iter().map(|id| position.get(id.as_str()).copied()).collect();
+    let kept: Vec<usize> = sources.iter().flatten().copied().collect();
+    if kept.windows(2).any(|w| w[0] >= w[1]) {
+        return None;
+    }
+    let kept_set: std::collections::HashSet<usize> = kept.into_iter().collect();
+    let removed = (0..old_ids.len()).filter(|i| !kept_set.contains(i)).collect();
+    Some(SequencePlan { sources, removed })
+}
+
+/// Matches the longest equal prefix and suffix; what lies between is edited in place when
+/// old and new have as many items there, else replaced.
+fn match_by_ends(old: &[Value], new: &[Value]) -> SequencePlan {
+    let max = old.len().min(new.len());
+    let prefix = (0..max).take_while(|&i| old[i] == new[i]).count();
+    let suffix = (0..max - prefix).take_while(|&i| old[old.len() - 1 - i] == new[new.len() - 1 - i]).count();
+    let (old_middle, new_middle) = (prefix..old.len() - suffix, prefix..new.len() - suffix);
+    if old_middle.len() == new_middle.len() {
+        // Same count in between: items changed in place (e.g. one entry edited).
+        return SequencePlan { sources: (0..new.len()).map(Some).collect(), removed: Vec::new() };
+    }
+    let mut sources = Vec::with_capacity(new.len());
+    sources.extend((0..prefix).map(Some));
+    sources.extend(new_middle.map(|_| None));
+    sources.extend((old.len() - suffix..old.len()).map(Some));
+    SequencePlan { sources, removed: old_middle.collect() }
+}
+
+/// Parses the key at the start of a mapping entry line (`key:` or `"key":`); `None` for
+/// layouts we do not edit in place (complex keys, flow mappings, anchors).
+fn parse_key(line: &str) -> Option<String> {
+    let (raw, rest) = if let Some(quote @ ('"' | '\'')) = line.chars().next() {
+        let close = line[1..].find(quote)? + 1;
+        (&line[..=close], &line[close + 1..])
+    } else {
+        let colon = line.match_indices(':').find(|(i, _)| {
+            let next = line[i + 1..].chars().next();
+            next.is_none() || next == Some(' ')
+        })?;
+        (&line[..colon.0], &line[colon.0..])
+    };
+    if !rest.starts_with(':') || raw.starts_with(['?', '&', '*', '!', '{', '[', '-']) || raw.contains(" #") {
+        return None;
+    }
+    match serde_yaml_ng::from_str::<Value>(raw).ok()? {
+        Value::String(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Serializes `key: value` as block lines indented to `col`.
+fn serialize_entry(key: &Value, value: &Value, col: usize) -> Option<String> {
+    let mut single = Mapping::new();
+    single.insert(key.clone(), value.clone());
+    let text = serde_yaml_ng::to_string(&single).ok()?;
+    Some(indent_lines(&text, col, col))
+}
+
+/// Serializes one sequence item as `- …` with its dash at `col`.
+fn serialize_item(value: &Value, col: usize) -> Option<String> {
+    let text = serde_yaml_ng::to_string(value).ok()?;
+    let body = indent_lines(&text, 0, col + 2);
+    Some(format!("{}- {}", " ".repeat(col), body))
+}
+
+/// Indents the first line of `text` by `first` spaces and the others by `rest`, leaving empty
+/// lines empty.
+fn indent_lines(text: &str, first: usize, rest: usize) -> String {
+    let mut out = String::with_capacity(text.len() + rest * 8);
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if line != "\n" {
+            out.push_str(&" ".repeat(if i == 0 { first } else { rest }));
+        }
+        out.push_str(line);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(text: &str) -> Value {
+        serde_yaml_ng::from_str(text).unwrap()
+    }
+
+    fn patched(text: &str, edit: impl FnOnce(&mut Value)) -> String {
+        let old = value(text);
+        let mut new = old.clone();
+        edit(&mut new);
+        let out = render(text, &old, &new).unwrap();
+        assert_eq!(value(&out), new, "rendered text must parse to the new value:\n{out}");
+        out
+    }
+
+    const DOC: &str = "# yaml-language-server: $schema=./SCHEMA/work-flow-schema.json\n\nsprints:\n- id: alpha\n  title: Alpha\n  goal: Establish a long goal that was folded by hand across two\n    lines like PyYAML does\n  stories:\n  - id: STORY-1\n    status: done\n    notes: 'Folded: note'\n  # comment about story two\n  - id: STORY-2\n    status: planned\nbacklog:\n- id: b1\n  summary: first\n  status: todo\n  related_sprints: []\n\n- id: b2\n  summary: second  # trailing comment\n  status: todo\nhistory:\n- date: '2026-02-24'\n  summary: registered\n";
+
+    /// Changing one story's status rewrites exactly that line.
+    #[test]
+    fn status_change_touches_one_line() {
+        let out = patched(DOC, |v| v["sprints"][0]["stories"][1]["status"] = "in_progress".into());
+        assert_eq!(out, DOC.replace("    status: planned", "    status: in_progress"));
+    }
+
+    /// Appending to a sequence adds lines after its last item and nothing else.
+    #[test]
+    fn append_backlog_item_keeps_the_rest() {
+        let out = patched(DOC, |v| {
+            let item = value("id: b3\nsummary: third\nstatus: todo\nrelated_sprints: []\n");
+            v["backlog"].as_sequence_mut().unwrap().push(item);
+        });
+        let expected = DOC.replace(
+            "  status: todo\nhistory:",
+            "  status: todo\n- id: b3\n  summary: third\n  status: todo\n  related_sprints: []\nhistory:",
+        );
+        assert_eq!(out, expected);
+    }
+
+    /// Removing an item deletes its lines; the gap before the next item stays.
+    #[test]
+    fn remove_item() {
+        let out = patched(DOC, |v| {
+            v["backlog"].as_sequence_mut().unwrap().remove(0);
+        });
+        assert!(!out.contains("id: b1"));
+        assert!(out.contains("- id: b2\n  summary: second  # trailing comment"));
+        assert!(out.starts_with("# yaml-language-server"));
+    }
+
+    /// A new key in an item is appended to that item only.
+    #[test]
+    fn new_key_in_first_item_field() {
+        let out = patched(DOC, |v| {
+            v["sprints"][0]["stories"][0]["status"] = "planned".into();
+            v["history"][0]["related_sprints"] = value("[alpha]");
+        });
+        assert!(out.contains("    status: planned\n    notes: 'Folded: note'"));
+        assert!(out.ends_with("- date: '2026-02-24'\n  summary: registered\n  related_sprints:\n  - alpha\n"));
+    }
+
+    /// Replacing a key on the dash line keeps the dash.
+    #[test]
+    fn replace_first_key_of_item() {
+        let text = "items:\n- status: todo\n  id: a\n";
+        let out = patched(text, |v| v["items"][0]["status"] = "done".into());
+        assert_eq!(out, "items:\n- status: done\n  id: a\n");
+    }
+
+    /// An empty flow sequence becomes a block sequence when it gains an item.
+    #[test]
+    fn empty_flow_sequence_gains_item() {
+        let text = "sprints: []\nbacklog: []\n";
+        let out = patched(text, |v| v["backlog"] = value("- id: x\n  status: todo\n"));
+        assert_eq!(out, "sprints: []\nbacklog:\n- id: x\n  status: todo\n");
+    }
+
+    /// History trimmed from the front and appended at the back stays local.
+    #[test]
+    fn history_rotation_is_local() {
+        let text = "history:\n- date: '1'\n  summary: a\n- date: '2'\n  summary: b\n";
+        let out = patched(text, |v| {
+            let seq = v["history"].as_sequence_mut().unwrap();
+            seq.remove(0);
+            seq.push(value("date: '3'\nsummary: c\n"));
+        });
+        assert_eq!(out, "history:\n- date: '2'\n  summary: b\n- date: '3'\n  summary: c\n");
+    }
+
+    /// Indented (non-indentless) sequences are edited at their own column.
+    #[test]
+    fn indented_sequences() {
+        let text = "backlog:\n  - id: a\n    status: todo\n  - id: b\n    status: todo\n";
+        let out = patched(text, |v| {
+            v["backlog"][1]["status"] = "done".into();
+            v["backlog"].as_sequence_mut().unwrap().push(value("id: c\nstatus: todo\n"));
+        });
+        assert_eq!(
+            out,
+            "backlog:\n  - id: a\n    status: todo\n  - id: b\n    status: done\n  - id: c\n    status: todo\n"
+        );
+    }
+
+    /// A file without a trailing newline still gets well-formed appends.
+    #[test]
+    fn no_trailing_newline() {
+        let text = "backlog:\n- id: a\n  status: todo";
+        let out = patched(text, |v| {
+            v["backlog"].as_sequence_mut().unwrap().push(value("id: b\nstatus: todo\n"));
+        });
+        assert_eq!(out, "backlog:\n- id: a\n  status: todo\n- id: b\n  status: todo\n");
+    }
+
+    /// Block scalars whose lines look like comments stay inside their entry.
+    #[test]
+    fn block_scalar_with_hash_lines() {
+        let text = "a:\n  notes: |\n    # not a comment\n  status: x\nb: 1\n";
+        let out = patched(text, |v| v["a"]["status"] = "y".into());
+        assert_eq!(out, "a:\n  notes: |\n    # not a comment\n  status: y\nb: 1\n");
+    }
+
+    /// A layout the walker does not handle falls back to a full render with the header kept.
+    #[test]
+    fn flow_mapping_falls_back_but_keeps_header() {
+        let text = "# header\n{a: 1, b: 2}\n";
+        let out = patched(text, |v| v["a"] = 3.into());
+        assert!(out.starts_with("# header\n"));
+    }
+
+    /// Reordered items are rewritten as a whole sequence, still correctly.
+    #[test]
+    fn reordered_items() {
+        let text = "s:\n- id: a\n- id: b\n";
+        let out = patched(text, |v| v["s"].as_sequence_mut().unwrap().reverse());
+        assert_eq!(out, "s:\n- id: b\n- id: a\n");
+    }
+
+    /// Keys of a top-level mapping are removed and added in place.
+    #[test]
+    fn config_project_add_and_remove() {
+        let text = "projects:\n  one:\n    repo: ~/one\n  two:\n    repo: ~/two\nvault_path: ./vault\n";
+        let out = patched(text, |v| {
+            let projects = v["projects"].as_mapping_mut().unwrap();
+            projects.remove("one");
+            projects.insert("three".into(), value("repo: ~/three\n"));
+        });
+        assert_eq!(out, "projects:\n  two:\n    repo: ~/two\n  three:\n    repo: ~/three\nvault_path: ./vault\n");
+    }
+}
