@@ -1,1 +1,22 @@
+//! worksync: the single-writer MCP server for multi-agent work tracking in YAML files.
+//!
+//! # Layout
+//! - [`store`]: the domain and its files. The work-tracking model, the YAML codec that
+//!   edits only what changed, atomic durable writes, the single writer thread and the
+//!   read-side snapshots. Knows nothing of MCP or HTTP.
+//! - [`mcp`]: protocol glue. The rmcp `ServerHandler`, one file per tool group, the prompts
+//!   and the instructions; a tool parses its parameters, makes one call into the store and
+//!   shapes the reply.
+//! - [`http`]: the axum router: `/mcp` behind the bearer-auth layer, and `/healthz`.
+//! - [`server`]: starts and stops everything: `run(listener, settings, shutdown)`.
+//! - [`cli`]: command-line flags and environment, as parsed by clap.
+//! - [`settings`]: those inputs validated into what a run uses (data root, address, auth).
+//! - [`app`]: runs the chosen command (`serve`, `init`, `status`).
+
+pub mod app;
+pub mod cli;
+pub mod http;
+pub mod mcp;
+pub mod server;
+pub mod settings;
 pub mod store;

@@ -91,6 +91,37 @@ impl ProjectView {
 }
 
 impl Snapshot {
+    /// Reads the data root without the writer and without changing anything (for offline
+    /// commands such as `worksync status`).
+    pub fn read_only(layout: &Layout) -> Result<Snapshot, StoreError> {
+        use super::document::Document;
+        let config = Document::<ConfigFile>::load(&layout.config())?;
+        let mut projects = BTreeMap::new();
+        for (name, _) in config.value().projects() {
+            let path = layout.work_index(name);
+            let view = if !path.exists() {
+                ProjectView::Missing { path }
+            } else {
+                match Document::<WorkIndex>::load(&path) {
+                    Ok(doc) => ProjectView::Ready {
+                        index: doc.value().clone(),
+                        sidecar: Arc::new(Sidecar::load(&layout.state_dir(name))),
+                        stamp: doc.stamp(),
+                    },
+                    Err(e) => ProjectView::Broken { problem: Problem::from_error(&e, &path), stamp: None },
+                }
+            };
+            projects.insert(name.clone(), view);
+        }
+        Ok(Snapshot {
+            layout: layout.clone(),
+            config: config.value().clone(),
+            config_stamp: config.stamp(),
+            config_problem: None,
+            projects,
+        })
+    }
+
     /// The loaded work index of `project`, or the error a tool should report.
     pub fn project(&self, project: &str) -> Result<(&Arc<WorkIndex>, &Arc<Sidecar>), StoreError> {
         match self.projects.get(project) {

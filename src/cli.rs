@@ -1,0 +1,110 @@
+//! Command-line interface: flags and environment variables, parsed by clap.
+//!
+//! These are the raw inputs; [`crate::settings`] validates them into what a run uses, and
+//! [`crate::app`] runs the chosen command. The API key is read from the environment only:
+//! a key on the command line would be visible to every user in the process list.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::settings::DEFAULT_PORT;
+
+/// worksync: the single-writer MCP server for multi-agent work tracking.
+#[derive(Debug, Parser)]
+#[command(name = "worksync", version, about, long_about = None)]
+pub struct Cli {
+    /// Data root holding config.yaml, guidance/ and projects/ [default: ~/.worksync]
+    #[arg(long, env = "WORKSYNC_DATA_ROOT", global = true)]
+    pub data_root: Option<PathBuf>,
+
+    /// Log line format (level from RUST_LOG, default info).
+    #[arg(long, value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    pub log_format: LogFormat,
+
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the MCP server (bootstraps a fresh data root first).
+    Serve(ServeArgs),
+    /// Create the data root from the bundled defaults; never overwrites an existing file.
+    Init,
+    /// Print a summary of the work, read straight from the files (no server needed).
+    Status(StatusArgs),
+}
+
+/// Flags of `worksync serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "WORKSYNC_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on.
+    #[arg(long, env = "WORKSYNC_PORT", default_value_t = DEFAULT_PORT)]
+    pub port: u16,
+
+    /// Disable authentication (development only). Also WORKSYNC_DEBUG=1.
+    #[arg(long)]
+    pub no_auth: bool,
+
+    /// Allow listening on a non-loopback address (requires auth).
+    #[arg(long)]
+    pub allow_remote: bool,
+}
+
+impl Default for ServeArgs {
+    fn default() -> Self {
+        ServeArgs {
+            host: std::env::var("WORKSYNC_HOST").unwrap_or_else(|_| "127.0.0.1".into()),
+            port: std::env::var("WORKSYNC_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(DEFAULT_PORT),
+            no_auth: false,
+            allow_remote: false,
+        }
+    }
+}
+
+/// Flags of `worksync status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// Only this project.
+    pub project: Option<String>,
+
+    /// Print the same JSON as the worksync_status tool.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// How log lines look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Environment switches that are not flags (their values must not appear in `ps`).
+#[derive(Debug, Clone, Default)]
+pub struct Environment {
+    /// `WORKSYNC_API_KEY`.
+    pub api_key: Option<String>,
+    /// `WORKSYNC_DEBUG` set to 1/true/yes: no auth, as in the Python tool.
+    pub debug: bool,
+}
+
+impl Environment {
+    /// Reads the environment once, at start.
+    pub fn capture() -> Environment {
+        let truthy = |v: String| matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes");
+        Environment {
+            api_key: std::env::var("WORKSYNC_API_KEY").ok(),
+            debug: std::env::var("WORKSYNC_DEBUG").map(truthy).unwrap_or(false),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Tools that look: status, projects, history, guidance, and the vault sync request.
+//!
+//! They answer from the store's in-memory snapshot; `worksync_history` also appends (its
+//! `action=add` is the Python tool's way to log an event), which goes through the writer.
+
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::CallToolResult;
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::WorkSyncServer;
+use super::reply::{self, agent_of};
+use crate::store::Mutation;
+
+/// Arguments of `worksync_status`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusParams {
+    /// Project name to show. Omit to show every registered project.
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+/// Arguments of `worksync_projects`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectsParams {
+    /// A project name to get its registry entry. Omit to list all projects.
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+/// What `worksync_history` does.
+#[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HistoryAction {
+    /// Show entries (newest last).
+    #[default]
+    List,
+    /// Append an entry dated today.
+    Add,
+}
+
+/// Arguments of `worksync_history`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryParams {
+    /// Project name.
+    pub project: String,
+    /// 'list' to read the history (default), 'add' to append an entry.
+    #[serde(default)]
+    pub action: HistoryAction,
+    /// The entry's text; required when action='add'.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// Sprint ids the entry relates to (action='add').
+    #[serde(default)]
+    pub related_sprints: Option<Vec<String>>,
+    /// Your agent name, recorded with the entry (action='add'). Defaults to the
+    /// X-WorkSync-Agent header or the MCP client's name.
+    #[serde(default)]
+    pub agent: Option<String>,
+    /// With action='list': return at most this many of the newest entries (all if omitted).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// With action='list': skip this many of the newest entries first (for paging back).
+    #[serde(default)]
+    pub offset: Option<usize>,
+}
+
+/// Arguments of `worksync_guidance`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GuidanceParams {
+    /// Project name.
+    pub project: String,
+    /// One guidance name (e.g. 'general', 'golang', 'ai-collaboration', or a project doc's
+    /// name). Omit to get every document that applies to the project.
+    #[serde(default)]
+    pub topic: Option<String>,
+}
+
+/// Arguments of `worksync_sync`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncParams {
+    /// Project to regenerate. Omit for all projects.
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+#[tool_router(router = read_tools, vis = "pub(super)")]
+impl WorkSyncServer {
+    /// Show active sprints, in-progress stories and backlog items, and backlog counts, per
+    /// project. Start every session with this.
+    #[tool(name = "worksync_status", annotations(read_only_hint = true))]
+    async fn status(&self, Parameters(p): Parameters<StatusParams>) -> Result<CallToolResult, McpError> {
+        let snapshot = self.store.snapshot(p.project.as_deref()).await;
+        Ok(reply::from_store(snapshot.status(p.project.as_deref())))
+    }
+
+    /// List registered projects (repo path, description, guidance), or get one project's
+    /// entry.
+    #[tool(name = "worksync_projects", annotations(read_only_hint = true))]
+    async fn projects(&self, Parameters(p): Parameters<ProjectsParams>) -> Result<CallToolResult, McpError> {
+        let snapshot = self.store.snapshot(p.project.as_deref()).await;
+        Ok(reply::from_store(snapshot.projects(p.project.as_deref())))
+    }
+
+    /// View the project's history (action='list', optionally paged with limit/offset from
+    /// the newest end) or append an entry dated today (action='add' with summary).
+    #[tool(name = "worksync_history")]
+    async fn history(
+        &self,
+        Parameters(p): Parameters<HistoryParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        match p.action {
+            HistoryAction::List => {
+                let snapshot = self.store.snapshot(Some(&p.project)).await;
+                Ok(reply::from_store(snapshot.history(&p.project, p.limit, p.offset.unwrap_or(0))))
+            }
+            HistoryAction::Add => {
+                let mutation =
+                    Mutation::AddHistory { summary: p.summary.unwrap_or_default(), related_sprints: p.related_sprints };
+                let change = self.change(agent_of(p.agent, &context));
+                Ok(reply::from_store(self.store.mutate(&p.project, mutation, change).await))
+            }
+        }
+    }
+
+    /// Get the coding guidance for a project: the shared documents it inherits (general,
+    /// golang, typescript, rust, python, ai-collaboration…) merged with docs from its repo.
+    #[tool(name = "worksync_guidance", annotations(read_only_hint = true))]
+    async fn guidance(&self, Parameters(p): Parameters<GuidanceParams>) -> Result<CallToolResult, McpError> {
+        let snapshot = self.store.snapshot(Some(&p.project)).await;
+        Ok(reply::from_store(snapshot.guidance(&p.project, p.topic.as_deref())))
+    }
+
+    /// Regenerate the Obsidian vault from the YAML files now.
+    #[tool(name = "worksync_sync")]
+    async fn sync(&self, Parameters(p): Parameters<SyncParams>) -> Result<CallToolResult, McpError> {
+        let snapshot = self.store.snapshot(p.project.as_deref()).await;
+        if let Some(project) = p.project.as_deref()
+            && let Err(e) = snapshot.project(project)
+        {
+            return Ok(reply::failure(&e));
+        }
+        // Say so plainly (as an error: nothing was done) rather than pretend a sync happened.
+        Ok(CallToolResult::structured_error(serde_json::json!({
+            "status": "unavailable",
+            "project": p.project.as_deref().unwrap_or("all"),
+            "error": "Vault generation is not available in this version of worksync yet; nothing was written.",
+            "hint": "The YAML files are up to date and are the source of truth; read them or call worksync_status.",
+        })))
+    }
+}

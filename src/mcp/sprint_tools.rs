@@ -1,0 +1,214 @@
+//! Sprint and story tools: plan sprints, add and update stories, mark stories done.
+
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::CallToolResult;
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, tool, tool_router};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::WorkSyncServer;
+use super::reply::{self, agent_of};
+use crate::store::Mutation;
+use crate::store::model::{SprintStatus, StoryStatus};
+
+/// Arguments of `worksync_create_sprint`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateSprintParams {
+    /// Project name.
+    pub project: String,
+    /// Sprint id, kebab-case (e.g. 'gcp-cicd-foundation').
+    pub id: String,
+    /// Human-readable title.
+    pub title: String,
+    /// What the sprint aims to achieve.
+    #[serde(default)]
+    pub goal: Option<String>,
+    /// Cross-cutting themes the sprint relates to.
+    #[serde(default)]
+    pub themes: Option<Vec<String>>,
+    /// Initial status (default 'planned').
+    #[serde(default)]
+    pub status: Option<SprintStatus>,
+    /// Your agent name, for attribution.
+    #[serde(default)]
+    pub agent: Option<String>,
+}
+
+/// Arguments of `worksync_update_sprint`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSprintParams {
+    /// Project name.
+    pub project: String,
+    /// Id of the sprint to change.
+    pub id: String,
+    /// New status.
+    #[serde(default)]
+    pub status: Option<SprintStatus>,
+    /// New title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// New goal.
+    #[serde(default)]
+    pub goal: Option<String>,
+    /// New themes (replaces the old list).
+    #[serde(default)]
+    pub themes: Option<Vec<String>>,
+    /// Your agent name, for attribution.
+    #[serde(default)]
+    pub agent: Option<String>,
+}
+
+/// Arguments of `worksync_add_story`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddStoryParams {
+    /// Project name.
+    pub project: String,
+    /// Sprint to add the story to.
+    pub sprint_id: String,
+    /// Story id such as 'STORY-7', unique across the whole project. Omit to get the next
+    /// free STORY-N.
+    #[serde(default)]
+    pub story_id: Option<String>,
+    /// Initial status (default 'planned').
+    #[serde(default)]
+    pub status: Option<StoryStatus>,
+    /// Scope, context or acceptance notes.
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Your agent name, for attribution.
+    #[serde(default)]
+    pub agent: Option<String>,
+}
+
+/// Arguments of `worksync_update_story`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateStoryParams {
+    /// Project name.
+    pub project: String,
+    /// Sprint that holds the story.
+    pub sprint_id: String,
+    /// Id of the story to change.
+    pub story_id: String,
+    /// New status.
+    #[serde(default)]
+    pub status: Option<StoryStatus>,
+    /// New notes (replace the old notes).
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Text to add to the end of the notes as a new paragraph (keeps the old notes).
+    #[serde(default)]
+    pub append_notes: Option<String>,
+    /// Your agent name, for attribution.
+    #[serde(default)]
+    pub agent: Option<String>,
+}
+
+/// Arguments of `worksync_done`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DoneParams {
+    /// Project name.
+    pub project: String,
+    /// Story to mark done.
+    pub story_id: String,
+    /// Completion notes: what was done and how it was verified. They replace the story's
+    /// notes and go into the history entry.
+    #[serde(default)]
+    pub notes: Option<String>,
+    /// Sprint that holds the story (found automatically if omitted).
+    #[serde(default)]
+    pub sprint_id: Option<String>,
+    /// Your agent name, for attribution.
+    #[serde(default)]
+    pub agent: Option<String>,
+}
+
+#[tool_router(router = sprint_tools, vis = "pub(super)")]
+impl WorkSyncServer {
+    /// Create a sprint (with an empty story list). Returns the created sprint.
+    #[tool(name = "worksync_create_sprint")]
+    async fn create_sprint(
+        &self,
+        Parameters(p): Parameters<CreateSprintParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let mutation = Mutation::CreateSprint {
+            id: p.id,
+            title: p.title,
+            goal: p.goal.unwrap_or_default(),
+            themes: p.themes,
+            status: p.status.unwrap_or(SprintStatus::Planned),
+        };
+        let change = self.change(agent_of(p.agent, &context));
+        Ok(reply::from_store(self.store.mutate(&p.project, mutation, change).await))
+    }
+
+    /// Update a sprint; only the fields given change. Returns the updated sprint.
+    #[tool(name = "worksync_update_sprint", annotations(idempotent_hint = true))]
+    async fn update_sprint(
+        &self,
+        Parameters(p): Parameters<UpdateSprintParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let mutation =
+            Mutation::UpdateSprint { id: p.id, status: p.status, title: p.title, goal: p.goal, themes: p.themes };
+        let change = self.change(agent_of(p.agent, &context));
+        Ok(reply::from_store(self.store.mutate(&p.project, mutation, change).await))
+    }
+
+    /// Add a story to a sprint. Story ids are unique across the project; omit story_id to
+    /// get the next free STORY-N. Returns the created story and its sprint.
+    #[tool(name = "worksync_add_story")]
+    async fn add_story(
+        &self,
+        Parameters(p): Parameters<AddStoryParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let mutation = Mutation::AddStory {
+            sprint_id: p.sprint_id,
+            story_id: p.story_id,
+            status: p.status.unwrap_or(StoryStatus::Planned),
+            notes: p.notes.unwrap_or_default(),
+        };
+        let change = self.change(agent_of(p.agent, &context));
+        Ok(reply::from_store(self.store.mutate(&p.project, mutation, change).await))
+    }
+
+    /// Update a story's status and/or notes (notes replace; append_notes adds a paragraph).
+    /// Returns the updated story.
+    #[tool(name = "worksync_update_story")]
+    async fn update_story(
+        &self,
+        Parameters(p): Parameters<UpdateStoryParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let mutation = Mutation::UpdateStory {
+            sprint_id: p.sprint_id,
+            story_id: p.story_id,
+            status: p.status,
+            notes: p.notes,
+            append_notes: p.append_notes,
+        };
+        let change = self.change(agent_of(p.agent, &context));
+        Ok(reply::from_store(self.store.mutate(&p.project, mutation, change).await))
+    }
+
+    /// Mark a story done, record completion notes, and append a history entry. Returns the
+    /// story, its sprint and the history entry.
+    #[tool(name = "worksync_done")]
+    async fn done(
+        &self,
+        Parameters(p): Parameters<DoneParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let mutation =
+            Mutation::Done { story_id: p.story_id, notes: p.notes.unwrap_or_default(), sprint_id: p.sprint_id };
+        let change = self.change(agent_of(p.agent, &context));
+        Ok(reply::from_store(self.store.mutate(&p.project, mutation, change).await))
+    }
+}

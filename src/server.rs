@@ -1,0 +1,61 @@
+//! Starting and stopping the server.
+//!
+//! [`run`] is the whole server behind one call, given a bound listener and a shutdown token,
+//! so that `main` and the integration tests start it the same way (tests bind port 0).
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::http;
+use crate::settings::Auth;
+use crate::store::Store;
+
+/// Serves MCP on `listener` until `shutdown` is cancelled, then lets in-flight requests
+/// finish. Queued writes complete on the writer thread regardless.
+pub async fn run(listener: TcpListener, store: Store, auth: Auth, shutdown: CancellationToken) -> std::io::Result<()> {
+    let app = http::router(store, auth, shutdown.clone());
+    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+}
+
+/// Resolves when the process receives Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}
+
+/// Ready-to-paste client entries for Claude Code and Codex, for the URL and auth of this run.
+pub fn client_entries(url: &str, auth: &Auth) -> String {
+    let header = match auth {
+        Auth::Bearer { .. } => " --header \"Authorization: Bearer ${WORKSYNC_API_KEY}\"",
+        Auth::Disabled => "",
+    };
+    let json_headers = match auth {
+        Auth::Bearer { .. } => ",\n      \"headers\": { \"Authorization\": \"Bearer ${WORKSYNC_API_KEY}\" }",
+        Auth::Disabled => "",
+    };
+    let codex_auth = match auth {
+        Auth::Bearer { .. } => "\n  bearer_token_env_var = \"WORKSYNC_API_KEY\"",
+        Auth::Disabled => "",
+    };
+    format!(
+        "Claude Code:\n  claude mcp add --transport http worksync {url}{header}\n\n\
+         .mcp.json:\n  {{\n    \"mcpServers\": {{ \"worksync\": {{\n      \"type\": \"http\",\n      \"url\": \"{url}\"{json_headers}\n    }} }}\n  }}\n\n\
+         Codex (~/.codex/config.toml):\n  [mcp_servers.worksync]\n  url = \"{url}\"{codex_auth}\n"
+    )
+}

@@ -1,0 +1,141 @@
+//! What one run of the server needs to know, resolved and validated before any I/O.
+//!
+//! The CLI (flags and environment variables) produces raw values; [`ServeSettings::resolve`]
+//! turns them into a ready-to-use configuration or an error that says which setting is
+//! wrong. Nothing downstream re-reads the environment.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+
+/// Port of the Python tool, kept so existing client entries keep working.
+pub const DEFAULT_PORT: u16 = 8321;
+
+/// How clients must authenticate on `/mcp`.
+#[derive(Clone)]
+pub enum Auth {
+    /// `Authorization: Bearer <token>` required. `generated` when no key was configured and
+    /// this run made one up (it must then be shown to the user once).
+    Bearer { token: String, generated: bool },
+    /// No authentication (`--no-auth` or `WORKSYNC_DEBUG=1`): development only.
+    Disabled,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token.
+        match self {
+            Auth::Bearer { generated, .. } => write!(f, "Bearer {{ generated: {generated} }}"),
+            Auth::Disabled => write!(f, "Disabled"),
+        }
+    }
+}
+
+impl Auth {
+    /// Auth from the configured key: the key if any, else disabled if asked, else a fresh
+    /// random key for this run.
+    pub fn resolve(api_key: Option<String>, no_auth: bool) -> anyhow::Result<Auth> {
+        if no_auth {
+            return Ok(Auth::Disabled);
+        }
+        match api_key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty()) {
+            Some(token) => {
+                if token.chars().any(|c| c.is_control() || c == ' ') {
+                    bail!(
+                        "WORKSYNC_API_KEY contains spaces or control characters; it must be usable in an HTTP header"
+                    );
+                }
+                Ok(Auth::Bearer { token, generated: false })
+            }
+            None => Ok(Auth::Bearer { token: random_token()?, generated: true }),
+        }
+    }
+}
+
+/// Settings of `worksync serve`.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub data_root: PathBuf,
+    pub addr: SocketAddr,
+    pub auth: Auth,
+}
+
+impl ServeSettings {
+    /// Validates the raw values: the host must be an IP address, and a non-loopback one only
+    /// with `allow_remote` and auth enabled (the server holds a team's plans).
+    pub fn resolve(
+        data_root: PathBuf,
+        host: &str,
+        port: u16,
+        auth: Auth,
+        allow_remote: bool,
+    ) -> anyhow::Result<ServeSettings> {
+        let ip: IpAddr = match host {
+            "localhost" => IpAddr::from([127, 0, 0, 1]),
+            other => other.parse().with_context(|| format!("WORKSYNC_HOST / --host '{other}' is not an IP address"))?,
+        };
+        if !ip.is_loopback() {
+            if !allow_remote {
+                bail!(
+                    "refusing to listen on {ip}: it is reachable from other machines. Use 127.0.0.1, or pass --allow-remote (with auth enabled) if you really mean it"
+                );
+            }
+            if matches!(auth, Auth::Disabled) {
+                bail!("--allow-remote needs auth: set WORKSYNC_API_KEY and drop --no-auth / WORKSYNC_DEBUG");
+            }
+        }
+        Ok(ServeSettings { data_root, addr: SocketAddr::new(ip, port), auth })
+    }
+}
+
+/// The data root: the flag or `WORKSYNC_DATA_ROOT` if given, else `~/.worksync`.
+pub fn data_root(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    match given {
+        Some(path) if path.as_os_str().is_empty() => bail!("the data root path is empty"),
+        Some(path) => Ok(expand_tilde(path)),
+        None => {
+            let dirs = directories::BaseDirs::new().context("cannot find the home directory; pass --data-root")?;
+            Ok(dirs.home_dir().join(".worksync"))
+        }
+    }
+}
+
+fn expand_tilde(path: PathBuf) -> PathBuf {
+    match path.to_str() {
+        Some(s) if s == "~" || s.starts_with("~/") => crate::store::layout::expand_home(s),
+        _ => path,
+    }
+}
+
+/// 32 random bytes, hex-encoded.
+fn random_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for an API key: {e}"))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A non-loopback address needs both --allow-remote and auth.
+    #[test]
+    fn remote_binding_needs_consent_and_auth() {
+        let key = || Auth::Bearer { token: "k".into(), generated: false };
+        assert!(ServeSettings::resolve("/d".into(), "127.0.0.1", 1, Auth::Disabled, false).is_ok());
+        assert!(ServeSettings::resolve("/d".into(), "0.0.0.0", 1, key(), false).is_err());
+        assert!(ServeSettings::resolve("/d".into(), "0.0.0.0", 1, Auth::Disabled, true).is_err());
+        assert!(ServeSettings::resolve("/d".into(), "0.0.0.0", 1, key(), true).is_ok());
+        assert!(ServeSettings::resolve("/d".into(), "example.com", 1, key(), true).is_err());
+    }
+
+    /// No key configured means a fresh random key, not an open server.
+    #[test]
+    fn generated_key() {
+        let Auth::Bearer { token, generated } = Auth::resolve(None, false).unwrap() else { panic!("auth disabled") };
+        assert!(generated);
+        assert_eq!(token.len(), 64);
+        assert!(matches!(Auth::resolve(Some("abc".into()), true).unwrap(), Auth::Disabled));
+    }
+}
