@@ -171,6 +171,7 @@ macro_rules! status_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+        #[schemars(inline)]
         pub enum $name {
             $(#[serde(rename = $text)] $variant,)+
         }

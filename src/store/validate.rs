@@ -26,9 +26,6 @@ pub fn id(field: &'static str, value: &str) -> Result<(), StoreError> {
     if value.chars().count() > MAX_ID_LEN {
         return Err(StoreError::invalid(field, format!("is longer than {MAX_ID_LEN} characters"), hint));
     }
-    if value == "." || value == ".." || value.starts_with('.') {
-        return Err(StoreError::invalid(field, format!("'{value}' must not start with '.'"), hint));
-    }
     if let Some(c) = value
         .chars()
         .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '/' | '\\' | ':') || SLASH_LOOKALIKES.contains(c))
@@ -38,6 +35,9 @@ pub fn id(field: &'static str, value: &str) -> Result<(), StoreError> {
             format!("'{}' contains {:?}, which is not allowed in an id (ids are never paths)", value.escape_debug(), c),
             hint,
         ));
+    }
+    if value.starts_with('.') {
+        return Err(StoreError::invalid(field, format!("'{value}' must not start with '.'"), hint));
     }
     Ok(())
 }

@@ -1,0 +1,152 @@
+//! Test harness: the real server on an ephemeral loopback port, real MCP clients over
+//! Streamable HTTP, real files in a temp dir.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rmcp::model::{CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation};
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use worksync::settings::Auth;
+use worksync::store::{Layout, Store};
+
+/// The bearer token every test server requires.
+pub const TOKEN: &str = "test-token-0123456789";
+
+/// A connected MCP client.
+pub type Client = RunningService<RoleClient, ClientConfig>;
+
+/// A running server over a temp data root.
+pub struct TestServer {
+    pub url: String,
+    pub base: String,
+    pub root: tempfile::TempDir,
+    shutdown: CancellationToken,
+}
+
+impl TestServer {
+    /// A server over a data root bootstrapped from the bundled defaults (`projects.example/`).
+    pub async fn start() -> TestServer {
+        Self::start_with(|layout| {
+            layout.bootstrap().expect("bootstrap");
+        })
+        .await
+    }
+
+    /// A server over a data root prepared by `setup`.
+    pub async fn start_with(setup: impl FnOnce(&Layout)) -> TestServer {
+        let root = tempfile::tempdir().expect("temp dir");
+        let layout = Layout::new(root.path());
+        setup(&layout);
+        let store = Store::open(layout).expect("store opens");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let auth = Auth::Bearer { token: TOKEN.into(), generated: false };
+        tokio::spawn(worksync::server::run(listener, store, auth, shutdown.clone()));
+        TestServer { url: format!("http://{addr}/mcp"), base: format!("http://{addr}"), root, shutdown }
+    }
+
+    /// A path under the data root.
+    pub fn path(&self, relative: &str) -> PathBuf {
+        self.root.path().join(relative)
+    }
+
+    /// A client that names itself `name` (its MCP client name).
+    pub async fn client(&self, name: &str) -> Client {
+        self.client_with_headers(name, HashMap::new()).await
+    }
+
+    /// A client sending extra headers on every request.
+    pub async fn client_with_headers(
+        &self,
+        name: &str,
+        headers: HashMap<http::HeaderName, http::HeaderValue>,
+    ) -> Client {
+        let config =
+            StreamableHttpClientTransportConfig::with_uri(self.url.clone()).auth_header(TOKEN).custom_headers(headers);
+        ClientConfig::new(ClientCapabilities::default(), Implementation::new(name, "1.0"))
+            .serve(StreamableHttpClientTransport::from_config(config))
+            .await
+            .expect("client connects")
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// Calls `tool` with `args` (a JSON object).
+pub async fn call(client: &Client, tool: &str, args: Value) -> CallToolResult {
+    let args = args.as_object().cloned().unwrap_or_default();
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(args))
+        .await
+        .unwrap_or_else(|e| panic!("{tool} failed at the protocol level: {e}"))
+}
+
+/// The JSON of a successful result; panics with the error text otherwise. Also checks that
+/// the first text block carries the same JSON.
+pub fn ok(result: CallToolResult) -> Value {
+    let text = first_text(&result);
+    assert_ne!(result.is_error, Some(true), "expected success, got error: {text}");
+    let structured = result.structured_content.clone().expect("structured content");
+    assert_eq!(serde_json::from_str::<Value>(&text).expect("text is JSON"), structured);
+    structured
+}
+
+/// The JSON of a tool error; panics if the call succeeded.
+pub fn err(result: CallToolResult) -> Value {
+    let text = first_text(&result);
+    assert_eq!(result.is_error, Some(true), "expected a tool error, got: {text}");
+    let body: Value = serde_json::from_str(&text).expect("error text is JSON");
+    assert!(body["error"].is_string(), "error JSON has an 'error' key: {body}");
+    body
+}
+
+fn first_text(result: &CallToolResult) -> String {
+    result.content.iter().find_map(|c| c.as_text().map(|t| t.text.clone())).unwrap_or_default()
+}
+
+/// Calls a tool and returns its successful JSON.
+pub async fn call_ok(client: &Client, tool: &str, args: Value) -> Value {
+    ok(call(client, tool, args).await)
+}
+
+/// Calls a tool and returns its error JSON.
+pub async fn call_err(client: &Client, tool: &str, args: Value) -> Value {
+    err(call(client, tool, args).await)
+}
+
+/// Parses a YAML file on disk.
+pub fn read_yaml(path: &Path) -> serde_yaml_ng::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{} does not parse: {e}", path.display()))
+}
+
+/// Copies a directory tree.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
+/// The fixture directory of this crate's tests.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}

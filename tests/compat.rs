@@ -1,0 +1,144 @@
+//! A data root written by the Python tool loads, and our writes change only what they must.
+
+mod common;
+
+use common::{TestServer, call_ok, copy_tree, fixture};
+use serde_json::json;
+
+const LEGACY: &str = "legacy-app";
+
+async fn legacy_server() -> TestServer {
+    TestServer::start_with(|layout| copy_tree(&fixture("python-root"), layout.root())).await
+}
+
+fn lines(text: &str) -> Vec<&str> {
+    text.lines().collect()
+}
+
+/// The lines that differ between two texts, as (line number, old, new), for texts of the
+/// same length.
+fn changed_lines<'a>(old: &'a str, new: &'a str) -> Vec<(usize, &'a str, &'a str)> {
+    let (old, new) = (lines(old), lines(new));
+    assert_eq!(old.len(), new.len(), "same number of lines");
+    old.iter().zip(&new).enumerate().filter(|(_, (o, n))| o != n).map(|(i, (o, n))| (i + 1, *o, *n)).collect()
+}
+
+/// The Python tool's files load: folded notes, escaped and literal unicode, quoted dates.
+#[tokio::test]
+async fn python_files_load() {
+    let server = legacy_server().await;
+    let client = server.client("compat").await;
+    let status = call_ok(&client, "worksync_status", json!({"project": LEGACY})).await;
+    let project = &status["projects"][LEGACY];
+    assert_eq!(project["sprints"][0]["id"], "portal-payments");
+    let story = &project["in_progress_stories"][0];
+    assert_eq!(story["id"], "STORY-3");
+    assert_eq!(story["sprint"], "portal-payments");
+    assert!(story["notes"].as_str().unwrap().starts_with("Card payments through the PSP hosted fields — 3-D Secure"));
+    assert_eq!(project["stats"], json!({"total_backlog": 3, "todo": 2, "in_progress": 0, "done": 1}));
+    let history = call_ok(&client, "worksync_history", json!({"project": LEGACY})).await;
+    assert_eq!(history["history"][0]["date"], "2026-01-12");
+    assert_eq!(history["total"], 3);
+    let projects = call_ok(&client, "worksync_projects", json!({"project": LEGACY})).await;
+    assert_eq!(projects["guidance"]["project"][0]["path"], "docs/CODING.md");
+}
+
+/// One story update changes exactly that story's status line; nothing else moves.
+#[tokio::test]
+async fn update_story_diff_is_one_line() {
+    let server = legacy_server().await;
+    let client = server.client("compat").await;
+    let path = server.path("projects/legacy-app/work-index.yaml");
+    let before = std::fs::read_to_string(&path).unwrap();
+    call_ok(
+        &client,
+        "worksync_update_story",
+        json!({"project": LEGACY, "sprint_id": "portal-payments", "story_id": "STORY-4", "status": "in_progress"}),
+    )
+    .await;
+    let after = std::fs::read_to_string(&path).unwrap();
+    let changes = changed_lines(&before, &after);
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    let (line, old, new) = changes[0];
+    assert_eq!((old, new), ("    status: planned", "    status: in_progress"));
+    assert_eq!(lines(&before)[line - 2], "  - id: STORY-4", "it is STORY-4's status");
+}
+
+/// New notes for a story rewrite that story's notes only; its folded neighbours and the
+/// header comment stay byte for byte.
+#[tokio::test]
+async fn notes_change_stays_inside_the_story() {
+    let server = legacy_server().await;
+    let client = server.client("compat").await;
+    let path = server.path("projects/legacy-app/work-index.yaml");
+    let before = std::fs::read_to_string(&path).unwrap();
+    call_ok(
+        &client,
+        "worksync_update_story",
+        json!({"project": LEGACY, "sprint_id": "portal-payments", "story_id": "STORY-3", "notes": "Card flow done — über-simple now: 3DS2 only."}),
+    )
+    .await;
+    let after = std::fs::read_to_string(&path).unwrap();
+    let (old, new) = (lines(&before), lines(&after));
+    let start = old.iter().position(|l| *l == "  - id: STORY-3").unwrap();
+    let end = old.iter().position(|l| *l == "  - id: STORY-4").unwrap();
+    assert_eq!(old[..start + 2], new[..start + 2], "everything up to STORY-3's notes is unchanged");
+    let tail = old.len() - end;
+    assert_eq!(old[end..], new[new.len() - tail..], "everything from STORY-4 on is unchanged");
+    let yaml = common::read_yaml(&path);
+    assert_eq!(yaml["sprints"][1]["stories"][0]["notes"], "Card flow done — über-simple now: 3DS2 only.");
+}
+
+/// Adding a backlog item inserts lines at the end of the backlog; every old line survives
+/// in order, and the Python tool's quoting of history dates is untouched.
+#[tokio::test]
+async fn add_backlog_only_inserts() {
+    let server = legacy_server().await;
+    let client = server.client("compat").await;
+    let path = server.path("projects/legacy-app/work-index.yaml");
+    let before = std::fs::read_to_string(&path).unwrap();
+    call_ok(
+        &client,
+        "worksync_add_backlog",
+        json!({"project": LEGACY, "id": "pdf-accessibility", "summary": "Tag PDFs for screen readers (PDF/UA)", "theme": "compliance"}),
+    )
+    .await;
+    let after = std::fs::read_to_string(&path).unwrap();
+    let (old, new) = (lines(&before), lines(&after));
+    let at = old.iter().position(|l| *l == "history:").unwrap();
+    assert_eq!(old[..at], new[..at]);
+    assert_eq!(
+        new[at..at + 5],
+        [
+            "- id: pdf-accessibility",
+            "  theme: compliance",
+            "  summary: Tag PDFs for screen readers (PDF/UA)",
+            "  status: todo",
+            "  related_sprints: []"
+        ]
+    );
+    assert_eq!(old[at..], new[at + 5..]);
+}
+
+/// Registering and then unregistering a project leaves config.yaml byte-identical: the
+/// Python tool's folding and ordering of other entries is never touched.
+#[tokio::test]
+async fn config_round_trip_is_byte_identical() {
+    let server = legacy_server().await;
+    let client = server.client("compat").await;
+    let config = server.path("config.yaml");
+    let before = std::fs::read_to_string(&config).unwrap();
+    let repo = tempfile::tempdir().unwrap();
+    call_ok(
+        &client,
+        "worksync_register_project",
+        json!({"name": "scratch", "repo": repo.path().display().to_string()}),
+    )
+    .await;
+    let during = std::fs::read_to_string(&config).unwrap();
+    assert!(during.starts_with(before.split("vault_path:").next().unwrap()), "existing entries come first, unchanged");
+    assert!(during.contains("  scratch:\n"));
+    call_ok(&client, "worksync_unregister_project", json!({"name": "scratch"})).await;
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
+    assert!(server.path("projects/scratch/work-index.yaml").exists(), "without delete_data the data stays");
+}

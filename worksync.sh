@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# worksync.sh: operator wrapper for the worksync MCP server (the Rust binary in this repo).
+#
+#   ./worksync.sh run [serve args…]   build if needed, run `worksync serve` in the foreground
+#   ./worksync.sh start [--no-auth]   build if needed, start in the background, wait for /healthz
+#   ./worksync.sh stop | restart | status | logs [-f] | test
+#
+# Environment: WORKSYNC_DATA_ROOT (default ~/.worksync), WORKSYNC_HOST (127.0.0.1),
+# WORKSYNC_PORT (8321), WORKSYNC_API_KEY, WORKSYNC_OP_REF (1Password reference used when
+# WORKSYNC_API_KEY is unset and `op` is installed; default op://AI/WORKSYNC_API_KEY/credential).
+#
+# The API key only ever travels in the server's environment: it is never put on a command
+# line, printed, or written to the pid file or the log.
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BIN="$REPO/target/release/worksync"
+DATA_ROOT="${WORKSYNC_DATA_ROOT:-$HOME/.worksync}"
+DATA_ROOT="${DATA_ROOT/#\~/$HOME}"
+PID_FILE="$DATA_ROOT/worksync.pid"
+LOG_FILE="$DATA_ROOT/logs/worksync.log"
+HOST="${WORKSYNC_HOST:-127.0.0.1}"
+PORT="${WORKSYNC_PORT:-8321}"
+case "$HOST" in # where to reach the server (a wildcard bind is reached over loopback)
+  0.0.0.0 | '') PROBE_HOST=127.0.0.1 ;;
+  :: | '[::]') PROBE_HOST='[::1]' ;;
+  \[*) PROBE_HOST="$HOST" ;;
+  *:*) PROBE_HOST="[$HOST]" ;;
+  *) PROBE_HOST="$HOST" ;;
+esac
+BASE_URL="http://$PROBE_HOST:$PORT"
+
+usage() {
+  cat <<EOF
+Usage: $(basename "$0") <command> [args]
+
+Commands:
+  run [args…]        build if needed and run \`worksync serve [args…]\` in the foreground
+  start [--no-auth]  build if needed and start the server in the background
+  stop               stop the background server (SIGTERM, then SIGKILL after 10 s)
+  restart [--no-auth]  stop, then start
+  status             show whether the server runs and what /healthz says
+                     (exit 0 healthy, 1 running but unhealthy, 3 not running)
+  logs [-f]          show the last 50 log lines (-f: follow)
+  test               run the test suite (cargo test --locked)
+
+Data root: $DATA_ROOT   (WORKSYNC_DATA_ROOT)
+Address:   $HOST:$PORT   (WORKSYNC_HOST, WORKSYNC_PORT)
+API key:   WORKSYNC_API_KEY, else \`op read \${WORKSYNC_OP_REF:-op://AI/WORKSYNC_API_KEY/credential}\`
+EOF
+}
+
+die() { echo "worksync.sh: $*" >&2; exit 1; }
+
+# Rebuilds the release binary when it is missing or older than any input.
+ensure_built() {
+  local inputs=() p
+  for p in src templates guidance projects.example config.yaml Cargo.toml Cargo.lock; do
+    if [[ -e "$REPO/$p" ]]; then inputs+=("$REPO/$p"); fi
+  done
+  if [[ -x "$BIN" ]] && [[ -z "$(find "${inputs[@]}" -newer "$BIN" -print -quit)" ]]; then
+    return 0
+  fi
+  echo "Building worksync (cargo build --release)…" >&2
+  (cd "$REPO" && cargo build --release --quiet) || die "build failed"
+  touch "$BIN" # cargo may find nothing to relink; remember that the inputs were checked
+}
+
+# True if process $1 exists and is not a zombie; with a 2nd argument, only if its name is that.
+alive() {
+  local stat comm
+  read -r stat comm < <(ps -p "$1" -o stat= -o comm= 2>/dev/null) || return 1
+  [[ "$stat" != Z* && ( $# -lt 2 || "$comm" == "$2" ) ]]
+}
+
+# Prints the pid from the pid file if that process is alive; drops a stale pid file.
+running_pid() {
+  [[ -f "$PID_FILE" ]] || return 1
+  local pid
+  pid="$(tr -dc '0-9' <"$PID_FILE")"
+  if [[ -n "$pid" ]] && alive "$pid" worksync; then
+    echo "$pid"
+    return 0
+  fi
+  rm -f "$PID_FILE"
+  return 1
+}
+
+healthz() { curl -fsS --max-time 2 "$BASE_URL/healthz" 2>/dev/null; }
+
+show_log_tail() {
+  echo "--- last 20 lines of $LOG_FILE ---" >&2
+  tail -n 20 "$LOG_FILE" >&2 2>/dev/null || true
+}
+
+cmd_start() {
+  local serve_args=() want_key=1 arg pid
+  for arg in "$@"; do
+    case "$arg" in
+      --no-auth) serve_args+=(--no-auth); want_key=0 ;;
+      --allow-remote) serve_args+=(--allow-remote) ;;
+      *) usage >&2; exit 2 ;;
+    esac
+  done
+  case "${WORKSYNC_DEBUG:-}" in 1 | [Tt][Rr][Uu][Ee] | [Yy][Ee][Ss]) want_key=0 ;; esac
+
+  ensure_built
+  if pid="$(running_pid)"; then die "already running (pid $pid); use stop or restart"; fi
+  if healthz >/dev/null; then die "something already answers at $BASE_URL/healthz; is another worksync running?"; fi
+
+  if [[ "$want_key" == 1 && -z "${WORKSYNC_API_KEY:-}" ]]; then
+    command -v op >/dev/null 2>&1 || die "no API key: set WORKSYNC_API_KEY (or install the 1Password CLI \`op\`), or pass --no-auth"
+    WORKSYNC_API_KEY="$(op read "${WORKSYNC_OP_REF:-op://AI/WORKSYNC_API_KEY/credential}")" \
+      || die "op read failed; sign in with \`op signin\`, set WORKSYNC_API_KEY, or pass --no-auth"
+    [[ -n "$WORKSYNC_API_KEY" ]] || die "op read returned an empty key"
+  fi
+
+  mkdir -p "$(dirname "$LOG_FILE")"
+  # The key reaches the child through its environment only (exported, never an argument:
+  # not even `env KEY=…`, whose own argv would show it), so `ps` never displays it.
+  if [[ -n "${WORKSYNC_API_KEY:-}" ]]; then export WORKSYNC_API_KEY; fi
+  nohup "$BIN" --data-root "$DATA_ROOT" serve "${serve_args[@]}" \
+    </dev/null >>"$LOG_FILE" 2>&1 &
+  pid=$!
+  echo "$pid" >"$PID_FILE"
+
+  local i
+  for ((i = 0; i < 50; i++)); do
+    if ! alive "$pid"; then
+      rm -f "$PID_FILE"
+      echo "worksync.sh: the server exited during start-up" >&2
+      show_log_tail
+      exit 1
+    fi
+    if healthz >/dev/null && alive "$pid"; then
+      echo "worksync started (pid $pid)"
+      echo "  URL: $BASE_URL/mcp"
+      echo "  log: $LOG_FILE"
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "worksync.sh: no answer from $BASE_URL/healthz within 10 s; stopping pid $pid" >&2
+  kill -TERM "$pid" 2>/dev/null || true
+  rm -f "$PID_FILE"
+  show_log_tail
+  exit 1
+}
+
+cmd_stop() {
+  local pid i
+  if ! pid="$(running_pid)"; then
+    echo "worksync is not running"
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    alive "$pid" worksync || break
+    sleep 0.2
+  done
+  if alive "$pid" worksync; then
+    echo "pid $pid did not stop within 10 s; sending SIGKILL" >&2
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$PID_FILE"
+  echo "worksync stopped (pid $pid)"
+}
+
+cmd_status() {
+  local pid answer
+  if ! pid="$(running_pid)"; then
+    echo "worksync is not running ($BASE_URL, data root $DATA_ROOT)"
+    exit 3
+  fi
+  echo "worksync is running (pid $pid)"
+  echo "  URL: $BASE_URL/mcp"
+  if answer="$(healthz)"; then
+    echo "  healthz: $answer"
+  else
+    echo "  healthz: no answer from $BASE_URL/healthz"
+    exit 1
+  fi
+}
+
+cmd_logs() {
+  [[ -f "$LOG_FILE" ]] || die "no log file at $LOG_FILE"
+  case "${1:-}" in
+    '') tail -n 50 "$LOG_FILE" ;;
+    -f | --follow) tail -n 50 -F "$LOG_FILE" ;;
+    *) usage >&2; exit 2 ;;
+  esac
+}
+
+cmd="${1:-}"
+if [[ $# -gt 0 ]]; then shift; fi
+case "$cmd" in
+  run) ensure_built; exec "$BIN" serve "$@" ;;
+  start) cmd_start "$@" ;;
+  stop) cmd_stop ;;
+  restart) cmd_stop; cmd_start "$@" ;;
+  status) cmd_status ;;
+  logs) cmd_logs "$@" ;;
+  test) cd "$REPO" && exec cargo test --locked "$@" ;;
+  -h | --help | help) usage ;;
+  *) usage >&2; exit 2 ;;
+esac
