@@ -86,6 +86,17 @@ running_pid() {
   return 1
 }
 
+# A data root is only bootstrapped by `serve` while empty, and creating logs/ makes it
+# non-empty; so bootstrap it here when it holds nothing but this script's own files.
+init_if_new() {
+  [[ -e "$DATA_ROOT/config.yaml" ]] && return 0
+  [[ -z "$(find "$DATA_ROOT" -mindepth 1 -maxdepth 1 ! -name logs ! -name worksync.pid -print -quit 2>/dev/null)" ]] \
+    || return 0 # someone else's files: let the server explain
+  mkdir -p "$(dirname "$LOG_FILE")"
+  "$BIN" --data-root "$DATA_ROOT" init >>"$LOG_FILE" 2>&1 || { show_log_tail; die "worksync init failed"; }
+  echo "Created a new data root at $DATA_ROOT"
+}
+
 healthz() { curl -fsS --max-time 2 "$BASE_URL/healthz" 2>/dev/null; }
 
 show_log_tail() {
@@ -115,6 +126,7 @@ cmd_start() {
     [[ -n "$WORKSYNC_API_KEY" ]] || die "op read returned an empty key"
   fi
 
+  init_if_new
   mkdir -p "$(dirname "$LOG_FILE")"
   # The key reaches the child through its environment only (exported, never an argument:
   # not even `env KEY=…`, whose own argv would show it), so `ps` never displays it.

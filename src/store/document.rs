@@ -19,6 +19,8 @@ pub struct Document<T> {
     path: PathBuf,
     text: String,
     value: Arc<T>,
+    /// `value` as a YAML value, kept for the next minimal-diff render.
+    yaml: serde_yaml_ng::Value,
     stamp: Option<FileStamp>,
 }
 
@@ -37,13 +39,16 @@ where
             message: format!("the file is not valid UTF-8 ({e})"),
         })?;
         let value = parse::<T>(path, &text)?;
-        Ok(Document { path: path.to_path_buf(), text, value: Arc::new(value), stamp })
+        let yaml = to_yaml(path, &value)?;
+        Ok(Document { path: path.to_path_buf(), text, value: Arc::new(value), yaml, stamp })
     }
 
     /// A document for a file that does not exist yet; the first write creates it with
     /// `header` (e.g. the schema comment) above the content.
     pub fn new_file(path: &Path, header: &str) -> Self {
-        Document { path: path.to_path_buf(), text: header.to_string(), value: Arc::new(T::default()), stamp: None }
+        let value = T::default();
+        let yaml = serde_yaml_ng::to_value(&value).unwrap_or(serde_yaml_ng::Value::Null);
+        Document { path: path.to_path_buf(), text: header.to_string(), value: Arc::new(value), yaml, stamp: None }
     }
 
     /// The parsed value (shared with readers of the published snapshot).
@@ -69,14 +74,19 @@ where
     /// Writes `new` durably, changing only the text of what differs from the current value,
     /// and makes it the current value. On error nothing changes, on disk or in memory.
     pub fn replace(&mut self, new: T) -> Result<(), StoreError> {
-        let text = yaml_text::render(&self.text, self.value.as_ref(), &new)
+        let (text, yaml) = yaml_text::render(&self.text, &self.yaml, &new)
             .map_err(|e| StoreError::io("serialize", &self.path, std::io::Error::other(e.to_string())))?;
         let stamp = atomic::write_atomic(&self.path, text.as_bytes())?;
         self.text = text;
         self.value = Arc::new(new);
+        self.yaml = yaml;
         self.stamp = Some(stamp);
         Ok(())
     }
+}
+
+fn to_yaml<T: Serialize>(path: &Path, value: &T) -> Result<serde_yaml_ng::Value, StoreError> {
+    serde_yaml_ng::to_value(value).map_err(|e| StoreError::io("represent", path, std::io::Error::other(e.to_string())))
 }
 
 /// Parses YAML text into `T`; an empty file is the default value.

@@ -52,6 +52,42 @@ pub enum StoreError {
     ShuttingDown,
 }
 
+impl Clone for StoreError {
+    /// One failed batch write answers every mutation in it; `io::Error` is not `Clone`, so
+    /// its copy keeps the kind and message.
+    fn clone(&self) -> Self {
+        match self {
+            StoreError::ProjectNotFound { name, available } => {
+                StoreError::ProjectNotFound { name: name.clone(), available: available.clone() }
+            }
+            StoreError::IndexMissing { project, path } => {
+                StoreError::IndexMissing { project: project.clone(), path: path.clone() }
+            }
+            StoreError::Parse { path, line, column, message } => {
+                StoreError::Parse { path: path.clone(), line: *line, column: *column, message: message.clone() }
+            }
+            StoreError::NotFound { kind, id, scope, hint } => {
+                StoreError::NotFound { kind, id: id.clone(), scope: scope.clone(), hint: hint.clone() }
+            }
+            StoreError::Duplicate { message, hint, suggestion } => {
+                StoreError::Duplicate { message: message.clone(), hint: hint.clone(), suggestion: suggestion.clone() }
+            }
+            StoreError::Invalid { field, message, hint } => {
+                StoreError::Invalid { field, message: message.clone(), hint: hint.clone() }
+            }
+            StoreError::Unavailable { message, hint } => {
+                StoreError::Unavailable { message: message.clone(), hint: hint.clone() }
+            }
+            StoreError::Io { action, path, source } => StoreError::Io {
+                action,
+                path: path.clone(),
+                source: std::io::Error::new(source.kind(), source.to_string()),
+            },
+            StoreError::ShuttingDown => StoreError::ShuttingDown,
+        }
+    }
+}
+
 impl StoreError {
     /// Wraps an I/O error with what was being done to which file.
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {

@@ -80,7 +80,7 @@ impl Sidecar {
     /// Writes `state.json` into `dir` durably.
     pub fn save(&self, dir: &Path) -> Result<FileStamp, StoreError> {
         atomic::create_dir_durable(dir)?;
-        let bytes = serde_json::to_vec_pretty(self).expect("sidecar state serializes");
+        let bytes = serde_json::to_vec(self).expect("sidecar state serializes");
         atomic::write_atomic(&dir.join(STATE_FILE), &bytes)
     }
 

@@ -30,6 +30,16 @@ use super::validate;
 /// The slot through which the writer publishes snapshots and readers pick them up.
 pub type Published = Arc<RwLock<Arc<Snapshot>>>;
 
+/// Most commands taken from the queue as one batch.
+const MAX_BATCH: usize = 256;
+
+/// A mutation waiting in a batch for its project's write.
+struct Pending {
+    mutation: Mutation,
+    change: Change,
+    reply: Reply<Value>,
+}
+
 /// Where a command's answer goes.
 pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -106,30 +116,65 @@ impl Writer {
     }
 
     /// Serves commands until every sender is gone.
+    ///
+    /// Group commit: whatever queued up while the last write was in flight is taken as one
+    /// batch, and each project's mutations in it are applied in order and written with one
+    /// durable write. Every caller is still answered only after the write holding its change.
     pub fn run(mut self, mut commands: mpsc::Receiver<Command>) {
-        while let Some(command) = commands.blocking_recv() {
-            match command {
-                Command::Mutate { project, mutation, change, reply } => {
-                    let started = std::time::Instant::now();
-                    let name = mutation.name();
-                    let outcome = self.mutate(&project, mutation, &change);
-                    log_outcome(name, &project, &change.agent, started, &outcome);
-                    let _ = reply.send(outcome);
-                }
-                Command::Register { request, change, reply } => {
-                    let _ = reply.send(self.register(request, &change));
-                }
-                Command::Unregister { name, delete_data, change, reply } => {
-                    let _ = reply.send(self.unregister(&name, delete_data, &change));
-                }
-                Command::Refresh { reply } => {
-                    self.refresh();
-                    let _ = reply.send(());
+        while let Some(first) = commands.blocking_recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match commands.try_recv() {
+                    Ok(command) => batch.push(command),
+                    Err(_) => break,
                 }
             }
+            self.handle(batch);
             self.publish();
         }
         tracing::debug!("writer stopped: no more senders");
+    }
+
+    /// Handles a batch: mutations are grouped per project (order kept within a project);
+    /// any other command first flushes the mutations queued before it.
+    fn handle(&mut self, batch: Vec<Command>) {
+        let mut pending: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
+        for command in batch {
+            match command {
+                Command::Mutate { project, mutation, change, reply } => {
+                    pending.entry(project).or_default().push(Pending { mutation, change, reply });
+                }
+                other => {
+                    self.flush(std::mem::take(&mut pending));
+                    match other {
+                        Command::Register { request, change, reply } => {
+                            let _ = reply.send(self.register(request, &change));
+                        }
+                        Command::Unregister { name, delete_data, change, reply } => {
+                            let _ = reply.send(self.unregister(&name, delete_data, &change));
+                        }
+                        Command::Refresh { reply } => {
+                            self.refresh();
+                            let _ = reply.send(());
+                        }
+                        Command::Mutate { .. } => unreachable!("handled above"),
+                    }
+                }
+            }
+        }
+        self.flush(pending);
+    }
+
+    fn flush(&mut self, pending: BTreeMap<String, Vec<Pending>>) {
+        for (project, group) in pending {
+            let started = std::time::Instant::now();
+            let size = group.len();
+            let outcomes = self.mutate(&project, group.iter().map(|p| (&p.mutation, &p.change)).collect());
+            for (p, outcome) in group.into_iter().zip(outcomes) {
+                log_outcome(p.mutation.name(), &project, &p.change.agent, started, size, &outcome);
+                let _ = p.reply.send(outcome);
+            }
+        }
     }
 
     fn publish(&self) {
@@ -222,7 +267,21 @@ impl Writer {
         }
     }
 
-    fn mutate(&mut self, project: &str, mutation: Mutation, change: &Change) -> Result<Value, StoreError> {
+    /// Applies a project's queued mutations in order, each to the result of the previous
+    /// successful one, then writes the file once. A mutation that fails leaves no trace; if
+    /// the write fails, every mutation of the batch fails with it and nothing changes.
+    fn mutate(&mut self, project: &str, batch: Vec<(&Mutation, &Change)>) -> Vec<Result<Value, StoreError>> {
+        match self.mutate_batch(project, &batch) {
+            Ok(outcomes) => outcomes,
+            Err(e) => batch.iter().map(|_| Err(e.clone())).collect(),
+        }
+    }
+
+    fn mutate_batch(
+        &mut self,
+        project: &str,
+        batch: &[(&Mutation, &Change)],
+    ) -> Result<Vec<Result<Value, StoreError>>, StoreError> {
         self.refresh_config();
         if self.config.value().project(project).is_none() {
             return Err(StoreError::ProjectNotFound {
@@ -242,37 +301,37 @@ impl Writer {
                 return Err(StoreError::IndexMissing { project: project.into(), path: path.clone() });
             }
         };
-        let mut next = doc.value().as_ref().clone();
-        let applied = mutation.apply(&mut next, change)?;
-        doc.replace(next)?;
 
+        let mut next = doc.value().as_ref().clone();
         let mut meta = sidecar.as_ref().clone();
-        for key in &applied.touched {
-            meta.touch(key, &change.agent, change.now);
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for (mutation, change) in batch {
+            // Each mutation works on its own copy so that a refusal half-way leaves nothing.
+            let mut attempt = next.clone();
+            match mutation.apply(&mut attempt, change) {
+                Ok(applied) => {
+                    next = attempt;
+                    record(&mut meta, &applied, change);
+                    let mut reply = applied.reply;
+                    if let Value::Object(map) = &mut reply {
+                        map.insert("agent".into(), Value::String(change.agent.clone()));
+                    }
+                    outcomes.push(Ok(reply));
+                }
+                Err(e) => outcomes.push(Err(e)),
+            }
         }
-        for key in &applied.removed {
-            meta.forget(key);
+        if outcomes.iter().all(Result::is_err) {
+            return Ok(outcomes);
         }
-        for entry in &applied.history {
-            meta.history.push(HistoryMeta {
-                date: entry.date.clone().unwrap_or_default(),
-                summary: entry.summary.clone().unwrap_or_default(),
-                agent: change.agent.clone(),
-                at: change.now,
-            });
-        }
+        doc.replace(next)?;
         // The YAML is durable already; losing attribution must not make the agent retry
         // (and duplicate) a change that happened, so a sidecar failure is only logged.
         if let Err(e) = meta.save(&state_dir) {
             tracing::error!(project, error = %e, "could not record attribution in .worksync/state.json");
         }
         *sidecar = Arc::new(meta);
-
-        let mut reply = applied.reply;
-        if let Value::Object(map) = &mut reply {
-            map.insert("agent".into(), Value::String(change.agent.clone()));
-        }
-        Ok(reply)
+        Ok(outcomes)
     }
 
     fn register(&mut self, request: Registration, change: &Change) -> Result<Value, StoreError> {
@@ -398,17 +457,37 @@ impl Writer {
     }
 }
 
+/// Records in the sidecar who made an applied mutation, and when.
+fn record(meta: &mut Sidecar, applied: &super::ops::Applied, change: &Change) {
+    for key in &applied.touched {
+        meta.touch(key, &change.agent, change.now);
+    }
+    for key in &applied.removed {
+        meta.forget(key);
+    }
+    for entry in &applied.history {
+        meta.history.push(HistoryMeta {
+            date: entry.date.clone().unwrap_or_default(),
+            summary: entry.summary.clone().unwrap_or_default(),
+            agent: change.agent.clone(),
+            at: change.now,
+        });
+    }
+}
+
+/// One log line per mutation: tool, project, agent, time in the writer, batch size, outcome.
 fn log_outcome(
     tool: &str,
     project: &str,
     agent: &str,
     started: std::time::Instant,
+    batch: usize,
     outcome: &Result<Value, StoreError>,
 ) {
     let micros = started.elapsed().as_micros() as u64;
     match outcome {
-        Ok(_) => tracing::info!(tool, project, agent, micros, "mutation applied"),
-        Err(e) => tracing::info!(tool, project, agent, micros, error = %e, "mutation refused"),
+        Ok(_) => tracing::info!(tool, project, agent, micros, batch, "mutation applied"),
+        Err(e) => tracing::info!(tool, project, agent, micros, batch, error = %e, "mutation refused"),
     }
 }
 

@@ -25,25 +25,25 @@ use std::ops::Range;
 use serde::{Serialize, de::DeserializeOwned};
 use serde_yaml_ng::{Mapping, Value};
 
-/// Renders `new` as YAML text, reusing `old_text` (which parsed to `old`) for everything that
-/// did not change.
+/// Renders `new` as YAML text, reusing `old_text` (whose parsed value, in YAML value form, is
+/// `old`) for everything that did not change.
 ///
-/// Returns the new text; the caller writes it. Fails only if `new` cannot be serialized.
-pub fn render<T>(old_text: &str, old: &T, new: &T) -> Result<String, serde_yaml_ng::Error>
+/// Returns the new text and `new` in YAML value form (the `old` of the next render). Fails
+/// only if `new` cannot be serialized.
+pub fn render<T>(old_text: &str, old: &Value, new: &T) -> Result<(String, Value), serde_yaml_ng::Error>
 where
     T: Serialize + DeserializeOwned + PartialEq,
 {
-    let old_value = serde_yaml_ng::to_value(old)?;
     let new_value = serde_yaml_ng::to_value(new)?;
-    if let Some(text) = patch_document(old_text, &old_value, &new_value) {
+    if let Some(text) = patch_document(old_text, old, &new_value) {
         match serde_yaml_ng::from_str::<T>(&text) {
-            Ok(parsed) if parsed == *new => return Ok(text),
+            Ok(parsed) if parsed == *new => return Ok((text, new_value)),
             _ => tracing::warn!("minimal-diff edit did not reproduce the intended document; rewriting it whole"),
         }
     } else {
         tracing::warn!("document layout not understood for a minimal-diff edit; rewriting it whole");
     }
-    full_render(old_text, new)
+    Ok((full_render(old_text, new)?, new_value))
 }
 
 /// Serializes `value` as a whole document, keeping `old_text`'s leading comment header.
@@ -565,7 +565,8 @@ mod tests {
         let old = value(text);
         let mut new = old.clone();
         edit(&mut new);
-        let out = render(text, &old, &new).unwrap();
+        let (out, rendered) = render(text, &old, &new).unwrap();
+        assert_eq!(rendered, new);
         assert_eq!(value(&out), new, "rendered text must parse to the new value:\n{out}");
         out
     }

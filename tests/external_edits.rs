@@ -1,0 +1,108 @@
+//! Humans edit the files too: their edits are kept, and broken files are never overwritten.
+
+mod common;
+
+use common::{TestServer, call_err, call_ok, copy_tree, fixture, read_yaml};
+use serde_json::json;
+
+/// A hand edit of work-index.yaml between two calls is seen by the next read and survives
+/// the next mutation, which is applied on top of it.
+#[tokio::test]
+async fn hand_edit_survives_next_mutation() {
+    let server = TestServer::start().await;
+    let client = server.client("agent").await;
+    let path = server.path("projects/orbit-api/work-index.yaml");
+    call_ok(
+        &client,
+        "worksync_add_backlog",
+        json!({"project": "orbit-api", "id": "before-edit", "summary": "s", "theme": "t"}),
+    )
+    .await;
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text
+        .replace("  summary: s\n", "  summary: summary rewritten by a human\n")
+        .replace("# yaml-language-server", "# Edited by hand on Friday.\n# yaml-language-server");
+    assert_ne!(edited, text);
+    std::fs::write(&path, &edited).unwrap();
+
+    let status = call_ok(&client, "worksync_status", json!({"project": "orbit-api"})).await;
+    assert_eq!(status["projects"]["orbit-api"]["stats"]["total_backlog"], 21);
+    call_ok(
+        &client,
+        "worksync_add_backlog",
+        json!({"project": "orbit-api", "id": "after-edit", "summary": "s2", "theme": "t"}),
+    )
+    .await;
+
+    let after = std::fs::read_to_string(&path).unwrap();
+    assert!(after.starts_with("# Edited by hand on Friday.\n"), "the human's comment is kept");
+    assert!(after.contains("summary: summary rewritten by a human"), "the human's change is kept");
+    assert!(after.starts_with(&edited[..edited.find("history:").unwrap()]), "only the new item was added");
+    let ids: Vec<String> = read_yaml(&path)["backlog"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|b| b["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ids.ends_with(&["before-edit".to_string(), "after-edit".to_string()]));
+}
+
+/// A broken YAML file: the mutation fails naming file, line and column, the file's bytes
+/// are unchanged, and another project keeps working. Fixing the file makes it work again.
+#[tokio::test]
+async fn broken_file_is_reported_and_never_overwritten() {
+    let server = TestServer::start_with(|layout| copy_tree(&fixture("python-root"), layout.root())).await;
+    let client = server.client("agent").await;
+    let path = server.path("projects/legacy-app/work-index.yaml");
+    let good = std::fs::read_to_string(&path).unwrap();
+    let broken = good.replace("  title: Portal Payments\n", "  title: [Portal Payments\n");
+    std::fs::write(&path, &broken).unwrap();
+
+    let error = call_err(
+        &client,
+        "worksync_update_story",
+        json!({"project": "legacy-app", "sprint_id": "portal-payments", "story_id": "STORY-4", "status": "done"}),
+    )
+    .await;
+    let message = error["error"].as_str().unwrap();
+    assert!(message.contains("legacy-app/work-index.yaml:"), "{message}");
+    assert!(error["line"].as_u64().unwrap() >= 24, "{error}");
+    assert!(error["column"].is_u64());
+    assert!(error["hint"].as_str().unwrap().contains("not changed"));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), broken, "the broken file is untouched");
+    let status = call_ok(&client, "worksync_status", json!({})).await;
+    assert!(status["projects"]["legacy-app"]["error"].as_str().unwrap().contains("work-index.yaml"));
+
+    call_ok(
+        &client,
+        "worksync_add_backlog",
+        json!({"project": "other-app", "id": "still-works", "summary": "s", "theme": "t"}),
+    )
+    .await;
+    assert_eq!(read_yaml(&server.path("projects/other-app/work-index.yaml"))["backlog"][1]["id"], "still-works");
+
+    std::fs::write(&path, &good).unwrap();
+    call_ok(
+        &client,
+        "worksync_update_story",
+        json!({"project": "legacy-app", "sprint_id": "portal-payments", "story_id": "STORY-4", "status": "done"}),
+    )
+    .await;
+}
+
+/// A broken config.yaml leaves the last good registry in use for reads, and refuses
+/// registry changes with the file and line.
+#[tokio::test]
+async fn broken_config_keeps_serving() {
+    let server = TestServer::start().await;
+    let client = server.client("agent").await;
+    let config = server.path("config.yaml");
+    let good = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{good}\nprojects: [oops\n")).unwrap();
+    let status = call_ok(&client, "worksync_status", json!({})).await;
+    assert!(status["projects"]["orbit-api"]["stats"].is_object());
+    let error = call_err(&client, "worksync_register_project", json!({"name": "x", "repo": "/tmp"})).await;
+    assert!(error["error"].as_str().unwrap().contains("config.yaml:"), "{error}");
+    assert!(std::fs::read_to_string(&config).unwrap().ends_with("projects: [oops\n"));
+}

@@ -1,0 +1,75 @@
+//! The HTTP surface seen by raw HTTP clients: bearer auth, healthz, Origin and Host checks.
+
+mod common;
+
+use common::{TOKEN, TestServer};
+use serde_json::json;
+
+const ACCEPT: &str = "application/json, text/event-stream";
+
+fn initialize() -> serde_json::Value {
+    json!({
+        "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}
+    })
+}
+
+async fn post(server: &TestServer, auth: Option<&str>, extra: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = reqwest::Client::new()
+        .post(&server.url)
+        .header("content-type", "application/json")
+        .header("accept", ACCEPT)
+        .json(&initialize());
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    for (name, value) in extra {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap()
+}
+
+/// No header, a wrong token, a token of another length, or another scheme → 401 with
+/// `WWW-Authenticate: Bearer`; the right token → the MCP handshake succeeds.
+#[tokio::test]
+async fn bearer_auth() {
+    let server = TestServer::start().await;
+    let wrong_same_length = format!("Bearer {}", "x".repeat(TOKEN.len()));
+    let basic = format!("Basic {TOKEN}");
+    for auth in [None, Some("Bearer nope"), Some(wrong_same_length.as_str()), Some(basic.as_str()), Some("Bearer ")] {
+        let response = post(&server, auth, &[]).await;
+        assert_eq!(response.status(), 401, "auth {auth:?}");
+        let challenge = response.headers().get("www-authenticate").expect("challenge header").to_str().unwrap();
+        assert!(challenge.starts_with("Bearer"), "{challenge}");
+    }
+    let response = post(&server, Some(&format!("Bearer {TOKEN}")), &[]).await;
+    assert_eq!(response.status(), 200);
+    assert!(response.headers().contains_key("mcp-session-id"));
+    let body = response.text().await.unwrap();
+    assert!(body.contains("\"serverInfo\""), "{body}");
+}
+
+/// `/healthz` answers without auth and reveals no data.
+#[tokio::test]
+async fn healthz_is_open_and_empty() {
+    let server = TestServer::start().await;
+    let response = reqwest::get(format!("{}/healthz", server.base)).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "ok");
+    assert!(!body.to_string().contains("orbit-api"));
+}
+
+/// A request from a web page on another origin, or for another host name, is refused even
+/// with a valid token; loopback origins (e.g. the MCP Inspector) are fine.
+#[tokio::test]
+async fn origin_and_host_are_checked() {
+    let server = TestServer::start().await;
+    let auth = format!("Bearer {TOKEN}");
+    let evil_origin = post(&server, Some(&auth), &[("origin", "http://evil.example")]).await;
+    assert_eq!(evil_origin.status(), 403);
+    let evil_host = post(&server, Some(&auth), &[("host", "evil.example")]).await;
+    assert_eq!(evil_host.status(), 403);
+    let inspector = post(&server, Some(&auth), &[("origin", "http://localhost:6274")]).await;
+    assert_eq!(inspector.status(), 200);
+}
