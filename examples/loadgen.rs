@@ -3,9 +3,9 @@
 //!
 //! ```text
 //! cargo run --release --example loadgen -- --url http://127.0.0.1:8321/mcp \
-//!     --clients 8 --calls 50 --tool add_backlog --project orbit-api
+//!     --clients 8 --calls 50 --tool add-backlog --project orbit-api
 //! ```
-//! The token comes from `WORKSYNC_API_KEY`. `add_backlog` adds items with fresh ids
+//! The token comes from `WORKSYNC_API_KEY`. `add-backlog` adds items with fresh ids
 //! (`load-<run>-<client>-<n>`); `status` reads one project.
 
 use std::time::{Duration, Instant};
