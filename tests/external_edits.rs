@@ -106,3 +106,38 @@ async fn broken_config_keeps_serving() {
     assert!(error["error"].as_str().unwrap().contains("config.yaml:"), "{error}");
     assert!(std::fs::read_to_string(&config).unwrap().ends_with("projects: [oops\n"));
 }
+
+/// A hand edit that keeps the file's size, inode and mtime (same timestamp tick) is still
+/// noticed before the next write, by comparing bytes.
+#[tokio::test]
+async fn same_size_edit_in_the_same_tick_is_kept() {
+    let server = TestServer::start().await;
+    let client = server.client("agent").await;
+    let path = server.path("projects/orbit-api/work-index.yaml");
+    call_ok(
+        &client,
+        "worksync_add_backlog",
+        json!({"project": "orbit-api", "id": "tick", "summary": "aaaa", "theme": "t"}),
+    )
+    .await;
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text.replace("summary: aaaa\n", "summary: bbbb\n");
+    assert_eq!(edited.len(), text.len());
+    {
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.write_all(edited.as_bytes()).unwrap();
+        file.set_modified(modified).unwrap();
+    }
+    assert_eq!(std::fs::metadata(&path).unwrap().modified().unwrap(), modified);
+    call_ok(
+        &client,
+        "worksync_add_backlog",
+        json!({"project": "orbit-api", "id": "tock", "summary": "s", "theme": "t"}),
+    )
+    .await;
+    let after = std::fs::read_to_string(&path).unwrap();
+    assert!(after.contains("summary: bbbb\n"), "the human's same-size edit survived");
+    assert!(after.contains("- id: tock\n"));
+}

@@ -32,6 +32,16 @@ impl FileStamp {
         }
     }
 
+    /// Was the file modified so recently that a second write within the same timestamp tick
+    /// could go unnoticed (same size, same mtime)? Then only its bytes can tell.
+    pub fn is_racy(&self) -> bool {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i128)
+            .unwrap_or_default();
+        now - self.modified_ns < 2_000_000_000
+    }
+
     fn from_metadata(meta: &fs::Metadata) -> FileStamp {
         let modified_ns = meta
             .modified()

@@ -66,9 +66,21 @@ where
         &self.path
     }
 
-    /// Has the file changed on disk since we last read or wrote it?
+    /// Has the file changed on disk since we last read or wrote it? The stamp (size, mtime,
+    /// inode) says so in most cases; within a timestamp tick of our last look, an edit of
+    /// the same size keeps the stamp, so then the bytes are compared too.
     pub fn is_stale(&self) -> Result<bool, StoreError> {
-        Ok(FileStamp::of(&self.path)? != self.stamp)
+        let stamp = FileStamp::of(&self.path)?;
+        if stamp != self.stamp {
+            return Ok(true);
+        }
+        match stamp {
+            Some(stamp) if stamp.is_racy() => {
+                let bytes = std::fs::read(&self.path).map_err(|e| StoreError::io("read", &self.path, e))?;
+                Ok(bytes != self.text.as_bytes())
+            }
+            _ => Ok(false),
+        }
     }
 
     /// Writes `new` durably, changing only the text of what differs from the current value,
