@@ -8,7 +8,6 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::WorkSyncServer;
-use super::reply::{self, agent_of};
 use crate::store::Mutation;
 use crate::store::model::BacklogStatus;
 
@@ -90,8 +89,7 @@ impl WorkSyncServer {
             status: p.status.unwrap_or(BacklogStatus::Todo),
             related_sprints: p.related_sprints,
         };
-        let change = self.change(agent_of(p.agent, &context));
-        Ok(reply::from_store(self.store.mutate(&p.project, mutation, change).await))
+        self.mutate(&p.project, mutation, p.agent, &context).await
     }
 
     /// Update a backlog item; only the fields given change. Returns the updated item.
@@ -108,8 +106,7 @@ impl WorkSyncServer {
             theme: p.theme,
             related_sprints: p.related_sprints,
         };
-        let change = self.change(agent_of(p.agent, &context));
-        Ok(reply::from_store(self.store.mutate(&p.project, mutation, change).await))
+        self.mutate(&p.project, mutation, p.agent, &context).await
     }
 
     /// Remove a backlog item. Returns the removed item (under `removed`).
@@ -119,7 +116,6 @@ impl WorkSyncServer {
         Parameters(p): Parameters<RemoveBacklogParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let change = self.change(agent_of(p.agent, &context));
-        Ok(reply::from_store(self.store.mutate(&p.project, Mutation::RemoveBacklog { id: p.id }, change).await))
+        self.mutate(&p.project, Mutation::RemoveBacklog { id: p.id }, p.agent, &context).await
     }
 }

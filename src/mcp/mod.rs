@@ -15,11 +15,13 @@ mod sprint_tools;
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
-use rmcp::model::{CallToolRequestParams, CallToolResponse, Implementation, ServerCapabilities, ServerConfig};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ServerCapabilities, ServerConfig,
+};
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, prompt_handler, tool_handler};
 
-use crate::store::{Change, Store};
+use crate::store::{Change, Mutation, Store};
 
 /// What the server tells every client at initialization: the data model and the workflow.
 pub const INSTRUCTIONS: &str = include_str!("instructions.md");
@@ -47,6 +49,19 @@ impl WorkSyncServer {
     /// A change made now by `agent`.
     fn change(&self, agent: String) -> Change {
         Change { agent, now: chrono::Utc::now() }
+    }
+
+    /// Applies `mutation` to `project` on behalf of the calling agent and shapes the reply:
+    /// the one call every mutating tool makes.
+    async fn mutate(
+        &self,
+        project: &str,
+        mutation: Mutation,
+        agent: Option<String>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let change = self.change(reply::agent_of(agent, context));
+        Ok(reply::from_store(self.store.mutate(project, mutation, change).await))
     }
 }
 

@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::WorkSyncServer;
-use super::reply::{self, agent_of};
+use super::reply;
 use crate::store::Mutation;
 
 /// Arguments of `worksync_status`.
@@ -125,8 +125,7 @@ impl WorkSyncServer {
             HistoryAction::Add => {
                 let mutation =
                     Mutation::AddHistory { summary: p.summary.unwrap_or_default(), related_sprints: p.related_sprints };
-                let change = self.change(agent_of(p.agent, &context));
-                Ok(reply::from_store(self.store.mutate(&p.project, mutation, change).await))
+                self.mutate(&p.project, mutation, p.agent, &context).await
             }
         }
     }

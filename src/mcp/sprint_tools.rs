@@ -8,7 +8,6 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::WorkSyncServer;
-use super::reply::{self, agent_of};
 use crate::store::Mutation;
 use crate::store::model::{SprintStatus, StoryStatus};
 
@@ -144,8 +143,7 @@ impl WorkSyncServer {
             themes: p.themes,
             status: p.status.unwrap_or(SprintStatus::Planned),
         };
-        let change = self.change(agent_of(p.agent, &context));
-        Ok(reply::from_store(self.store.mutate(&p.project, mutation, change).await))
+        self.mutate(&p.project, mutation, p.agent, &context).await
     }
 
     /// Update a sprint; only the fields given change. Returns the updated sprint.
@@ -157,8 +155,7 @@ impl WorkSyncServer {
     ) -> Result<CallToolResult, McpError> {
         let mutation =
             Mutation::UpdateSprint { id: p.id, status: p.status, title: p.title, goal: p.goal, themes: p.themes };
-        let change = self.change(agent_of(p.agent, &context));
-        Ok(reply::from_store(self.store.mutate(&p.project, mutation, change).await))
+        self.mutate(&p.project, mutation, p.agent, &context).await
     }
 
     /// Add a story to a sprint. Story ids are unique across the project; omit story_id to
@@ -175,8 +172,7 @@ impl WorkSyncServer {
             status: p.status.unwrap_or(StoryStatus::Planned),
             notes: p.notes.unwrap_or_default(),
         };
-        let change = self.change(agent_of(p.agent, &context));
-        Ok(reply::from_store(self.store.mutate(&p.project, mutation, change).await))
+        self.mutate(&p.project, mutation, p.agent, &context).await
     }
 
     /// Update a story's status and/or notes (notes replace; append_notes adds a paragraph).
@@ -194,8 +190,7 @@ impl WorkSyncServer {
             notes: p.notes,
             append_notes: p.append_notes,
         };
-        let change = self.change(agent_of(p.agent, &context));
-        Ok(reply::from_store(self.store.mutate(&p.project, mutation, change).await))
+        self.mutate(&p.project, mutation, p.agent, &context).await
     }
 
     /// Mark a story done, record completion notes, and append a history entry. Returns the
@@ -208,7 +203,6 @@ impl WorkSyncServer {
     ) -> Result<CallToolResult, McpError> {
         let mutation =
             Mutation::Done { story_id: p.story_id, notes: p.notes.unwrap_or_default(), sprint_id: p.sprint_id };
-        let change = self.change(agent_of(p.agent, &context));
-        Ok(reply::from_store(self.store.mutate(&p.project, mutation, change).await))
+        self.mutate(&p.project, mutation, p.agent, &context).await
     }
 }
