@@ -37,10 +37,58 @@ pub fn router(store: Store, auth: Auth, shutdown: CancellationToken) -> Router {
         Arc::new(LocalSessionManager::default()),
         config,
     );
+    // Route layers: they guard /mcp only, so other paths (e.g. OAuth discovery probes) get
+    // a plain 404 rather than an auth challenge. The last layer added runs first.
     Router::new()
         .nest_service("/mcp", mcp)
-        .layer(middleware::from_fn_with_state(Arc::new(auth), require_bearer))
+        .route_layer(middleware::from_fn(protocol_hygiene))
+        .route_layer(middleware::from_fn_with_state(Arc::new(auth), require_bearer))
         .route("/healthz", get(healthz))
+}
+
+/// Largest request body accepted on `/mcp` (rmcp's own default limit).
+const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Answers what rmcp answers loosely, as the MCP spec and clients expect: a body that is not
+/// JSON gets 400 with a JSON-RPC parse error (rmcp says 415), a JSON-RPC batch gets 400 with
+/// "invalid request" (batches were removed from the protocol), and a successful session
+/// DELETE gets 204 (some SDKs warn on rmcp's 202).
+async fn protocol_hygiene(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let is_json = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let request = if method == axum::http::Method::POST && is_json {
+        let (parts, body) = request.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+            return jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, -32600, "Request body too large (limit 4 MiB)");
+        };
+        match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Err(e) => return jsonrpc_error(StatusCode::BAD_REQUEST, -32700, &format!("Parse error: {e}")),
+            Ok(serde_json::Value::Array(_)) => {
+                return jsonrpc_error(
+                    StatusCode::BAD_REQUEST,
+                    -32600,
+                    "Invalid Request: JSON-RPC batches are not supported; send one message per request",
+                );
+            }
+            Ok(_) => Request::from_parts(parts, axum::body::Body::from(bytes)),
+        }
+    } else {
+        request
+    };
+    let mut response = next.run(request).await;
+    if method == axum::http::Method::DELETE && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+    }
+    response
+}
+
+fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
+    let body = serde_json::json!({ "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message } });
+    (status, axum::Json(body)).into_response()
 }
 
 /// Liveness for scripts: answers without auth and says nothing about the data.

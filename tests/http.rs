@@ -73,3 +73,49 @@ async fn origin_and_host_are_checked() {
     let inspector = post(&server, Some(&auth), &[("origin", "http://localhost:6274")]).await;
     assert_eq!(inspector.status(), 200);
 }
+
+/// Malformed JSON and batches get 400 with a JSON-RPC error; unknown paths are 404, not an
+/// auth challenge (OAuth discovery probes must not look like a login prompt).
+#[tokio::test]
+async fn malformed_requests_get_jsonrpc_errors() {
+    let server = TestServer::start().await;
+    let client = reqwest::Client::new();
+    let send = |body: &'static str| {
+        client
+            .post(&server.url)
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .header("content-type", "application/json")
+            .header("accept", ACCEPT)
+            .body(body)
+            .send()
+    };
+    let broken = send("{\"jsonrpc\": \"2.0\", ").await.unwrap();
+    assert_eq!(broken.status(), 400);
+    let body: serde_json::Value = broken.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32700);
+    let batch = send("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]").await.unwrap();
+    assert_eq!(batch.status(), 400);
+    let body: serde_json::Value = batch.json().await.unwrap();
+    assert_eq!(body["error"]["code"], -32600);
+    let probe = client.get(format!("{}/.well-known/oauth-protected-resource", server.base)).send().await.unwrap();
+    assert_eq!(probe.status(), 404);
+}
+
+/// Ending a session with DELETE answers 204, and the session is gone afterwards.
+#[tokio::test]
+async fn delete_ends_the_session() {
+    let server = TestServer::start().await;
+    let auth = format!("Bearer {TOKEN}");
+    let session = post(&server, Some(&auth), &[]).await.headers()["mcp-session-id"].to_str().unwrap().to_string();
+    let client = reqwest::Client::new();
+    let deleted = client
+        .delete(&server.url)
+        .header("authorization", &auth)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let after = post(&server, Some(&auth), &[("mcp-session-id", session.as_str())]).await;
+    assert_eq!(after.status(), 404);
+}

@@ -40,6 +40,8 @@ async fn lists_tools_and_prompts() {
     assert_eq!(names, expected);
     for tool in &tools {
         assert_eq!(tool.input_schema.get("type"), Some(&json!("object")), "{}", tool.name);
+        let schema = serde_json::to_string(&tool.input_schema).unwrap();
+        assert!(!schema.contains("null"), "{}: one type per parameter, no null: {schema}", tool.name);
         assert!(tool.description.as_deref().is_some_and(|d| d.len() > 20), "{} has a description", tool.name);
     }
     let add = tools.iter().find(|t| t.name == "worksync_add_backlog").unwrap();

@@ -13,6 +13,7 @@ use crate::store::model::BacklogStatus;
 
 /// Arguments of `worksync_add_backlog`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct AddBacklogParams {
     /// Project name (as in worksync_projects).
@@ -37,6 +38,7 @@ pub struct AddBacklogParams {
 
 /// Arguments of `worksync_update_backlog`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateBacklogParams {
     /// Project name.
@@ -62,6 +64,7 @@ pub struct UpdateBacklogParams {
 
 /// Arguments of `worksync_remove_backlog`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct RemoveBacklogParams {
     /// Project name.

@@ -10,6 +10,7 @@ mod project_tools;
 mod prompts;
 mod read_tools;
 pub mod reply;
+mod schema;
 mod sprint_tools;
 
 use rmcp::handler::server::router::prompt::PromptRouter;
@@ -96,5 +97,14 @@ impl ServerHandler for WorkSyncServer {
             }
         }
         Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Claude Code cuts server instructions after 2048 characters.
+    #[test]
+    fn instructions_fit_clients_limits() {
+        assert!(super::INSTRUCTIONS.len() < 2048, "{} characters", super::INSTRUCTIONS.len());
     }
 }

@@ -13,6 +13,7 @@ use crate::store::Registration;
 
 /// Arguments of `worksync_register_project`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterParams {
     /// Project name, kebab-case (e.g. 'my-new-project'); it names the project's directory.
@@ -33,6 +34,7 @@ pub struct RegisterParams {
 
 /// Arguments of `worksync_unregister_project`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct UnregisterParams {
     /// Project name.

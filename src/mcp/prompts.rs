@@ -13,6 +13,7 @@ use super::WorkSyncServer;
 
 /// Arguments of prompts that can be narrowed to one project.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
 pub struct ProjectArg {
     /// Project name; omit for all projects.
     #[serde(default)]
@@ -21,6 +22,7 @@ pub struct ProjectArg {
 
 /// Arguments of `work_focus`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
 pub struct FocusArgs {
     /// The story to focus on, e.g. STORY-3.
     pub story_id: String,
@@ -31,6 +33,7 @@ pub struct FocusArgs {
 
 /// Arguments of `work_done`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
 pub struct DoneArgs {
     /// The story that is finished.
     pub story_id: String,
@@ -44,6 +47,7 @@ pub struct DoneArgs {
 
 /// Arguments of `add_project`.
 #[derive(Debug, Default, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
 pub struct AddProjectArgs {
     /// Project name, kebab-case.
     pub name: String,

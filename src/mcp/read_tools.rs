@@ -16,6 +16,7 @@ use crate::store::Mutation;
 
 /// Arguments of `worksync_status`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct StatusParams {
     /// Project name to show. Omit to show every registered project.
@@ -25,6 +26,7 @@ pub struct StatusParams {
 
 /// Arguments of `worksync_projects`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectsParams {
     /// A project name to get its registry entry. Omit to list all projects.
@@ -45,6 +47,7 @@ pub enum HistoryAction {
 
 /// Arguments of `worksync_history`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryParams {
     /// Project name.
@@ -72,6 +75,7 @@ pub struct HistoryParams {
 
 /// Arguments of `worksync_guidance`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct GuidanceParams {
     /// Project name.
@@ -84,6 +88,7 @@ pub struct GuidanceParams {
 
 /// Arguments of `worksync_sync`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct SyncParams {
     /// Project to regenerate. Omit for all projects.

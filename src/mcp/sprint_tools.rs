@@ -13,6 +13,7 @@ use crate::store::model::{SprintStatus, StoryStatus};
 
 /// Arguments of `worksync_create_sprint`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSprintParams {
     /// Project name.
@@ -37,6 +38,7 @@ pub struct CreateSprintParams {
 
 /// Arguments of `worksync_update_sprint`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSprintParams {
     /// Project name.
@@ -62,6 +64,7 @@ pub struct UpdateSprintParams {
 
 /// Arguments of `worksync_add_story`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct AddStoryParams {
     /// Project name.
@@ -85,6 +88,7 @@ pub struct AddStoryParams {
 
 /// Arguments of `worksync_update_story`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateStoryParams {
     /// Project name.
@@ -109,6 +113,7 @@ pub struct UpdateStoryParams {
 
 /// Arguments of `worksync_done`.
 #[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct DoneParams {
     /// Project name.

@@ -339,7 +339,8 @@ impl<'a> Walker<'a> {
                 {
                     self.try_nested(|w| w.patch_mapping(body.clone(), inner_col, o, n))
                 }
-                (Value::Sequence(o), Value::Sequence(n)) if self.is_dash_at(body.start, inner_col) => {
+                // An emptied sequence must become `[]`: removing every item would leave null.
+                (Value::Sequence(o), Value::Sequence(n)) if !n.is_empty() && self.is_dash_at(body.start, inner_col) => {
                     self.try_nested(|w| w.patch_sequence(body.clone(), inner_col, o, n))
                 }
                 _ => None,
@@ -702,5 +703,137 @@ mod tests {
             projects.insert("three".into(), value("repo: ~/three\n"));
         });
         assert_eq!(out, "projects:\n  two:\n    repo: ~/two\n  three:\n    repo: ~/three\nvault_path: ./vault\n");
+    }
+
+    /// Tricky scalars: quoting, YAML indicators, look-alikes of other types, unicode, lines.
+    const AWKWARD: [&str; 14] = [
+        "plain words",
+        "colon: inside",
+        "'single' and \"double\" quotes",
+        "# looks like a comment",
+        "- looks like an item",
+        "yes",
+        "123",
+        "",
+        "ümlaut — em dash ✓",
+        "two\nlines",
+        "trailing newline\n",
+        "  leading spaces",
+        "a very long line that goes on and on well past eighty columns so that an emitter might want to fold it somewhere",
+        "{flow: like}",
+    ];
+
+    /// A small deterministic generator (no test dependency needed).
+    struct Lcg(u64);
+    impl Lcg {
+        fn below(&mut self, n: usize) -> usize {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((self.0 >> 33) as usize) % n.max(1)
+        }
+        fn text(&mut self) -> Value {
+            AWKWARD[self.below(AWKWARD.len())].into()
+        }
+    }
+
+    /// Hundreds of random edits of a realistic file: every one is done in place (never by the
+    /// whole-document fallback) and parses back to exactly the intended value.
+    #[test]
+    fn random_edits_stay_minimal_and_exact() {
+        for (name, start) in [
+            ("sample", include_str!("../../projects.example/orbit-api/work-index.yaml")),
+            ("python", include_str!("../../tests/fixtures/python-root/projects/legacy-app/work-index.yaml")),
+        ] {
+            let mut rng = Lcg(name.len() as u64);
+            let mut text = start.to_string();
+            let mut current = value(&text);
+            for step in 0..300 {
+                let mut next = current.clone();
+                let backlog = next["backlog"].as_sequence_mut().unwrap();
+                match rng.below(11) {
+                    0 | 1 => {
+                        let mut item = Mapping::new();
+                        item.insert("id".into(), format!("gen-{step}").into());
+                        item.insert("theme".into(), "t".into());
+                        item.insert("summary".into(), rng.text());
+                        item.insert("status".into(), "todo".into());
+                        item.insert("related_sprints".into(), Value::Sequence(vec![]));
+                        let at = rng.below(backlog.len() + 1);
+                        backlog.insert(at, Value::Mapping(item));
+                    }
+                    2 if !backlog.is_empty() => {
+                        let at = rng.below(backlog.len());
+                        backlog.remove(at);
+                    }
+                    3 if !backlog.is_empty() => {
+                        let at = rng.below(backlog.len());
+                        backlog[at]["summary"] = rng.text();
+                        backlog[at]["status"] = ["todo", "in_progress", "done"][rng.below(3)].into();
+                    }
+                    4 if !backlog.is_empty() => {
+                        let at = rng.below(backlog.len());
+                        let list = (0..rng.below(3)).map(|_| rng.text()).collect();
+                        backlog[at]["related_sprints"] = Value::Sequence(list);
+                    }
+                    5 => {
+                        let sprints = next["sprints"].as_sequence_mut().unwrap();
+                        let at = rng.below(sprints.len());
+                        let stories = sprints[at]["stories"].as_sequence_mut().unwrap();
+                        let mut story = Mapping::new();
+                        story.insert("id".into(), format!("STORY-G{step}").into());
+                        story.insert("status".into(), "planned".into());
+                        story.insert("notes".into(), rng.text());
+                        stories.push(Value::Mapping(story));
+                    }
+                    6 => {
+                        let sprints = next["sprints"].as_sequence_mut().unwrap();
+                        let at = rng.below(sprints.len());
+                        if let Some(stories) = sprints[at]["stories"].as_sequence_mut()
+                            && !stories.is_empty()
+                        {
+                            let pick = rng.below(stories.len());
+                            stories[pick]["notes"] = rng.text();
+                        }
+                    }
+                    7 => {
+                        let history = next["history"].as_sequence_mut().unwrap();
+                        let mut entry = Mapping::new();
+                        entry.insert("date".into(), "2026-11-21".into());
+                        entry.insert("summary".into(), rng.text());
+                        history.push(Value::Mapping(entry));
+                        if history.len() > 12 {
+                            history.remove(0);
+                        }
+                    }
+                    8 => {
+                        let sprints = next["sprints"].as_sequence_mut().unwrap();
+                        let at = rng.below(sprints.len());
+                        if let Some(stories) = sprints[at]["stories"].as_sequence_mut()
+                            && !stories.is_empty()
+                        {
+                            let pick = rng.below(stories.len());
+                            stories.remove(pick);
+                        }
+                    }
+                    9 if !backlog.is_empty() => {
+                        // A key disappears (as a null field does when re-serialized).
+                        let at = rng.below(backlog.len());
+                        backlog[at].as_mapping_mut().unwrap().remove("theme");
+                    }
+                    _ => {
+                        let sprints = next["sprints"].as_sequence_mut().unwrap();
+                        let at = rng.below(sprints.len());
+                        sprints[at]["goal"] = rng.text();
+                    }
+                }
+                let patched = patch_document(&text, &current, &next)
+                    .unwrap_or_else(|| panic!("{name} step {step}: the walker gave up"));
+                let parsed: Value =
+                    serde_yaml_ng::from_str(&patched).unwrap_or_else(|e| panic!("{name} step {step}: {e}\n{patched}"));
+                assert_eq!(parsed, next, "{name} step {step}:\n{patched}");
+                assert!(patched.starts_with("# yaml-language-server"), "{name} step {step}: header kept");
+                text = patched;
+                current = next;
+            }
+        }
     }
 }
