@@ -1,4 +1,5 @@
-//! The HTTP surface: MCP over Streamable HTTP at `/mcp`, behind bearer auth, and `/healthz`.
+//! The HTTP surface: MCP over Streamable HTTP at `/mcp` and the `/status` summary, behind
+//! bearer auth, and an open `/healthz`.
 //!
 //! Auth is an axum layer in front of `/mcp` so rmcp never sees an unauthenticated request
 //! (SPEC §7). rmcp itself checks the `Host` header against loopback names, and we give it a
@@ -6,7 +7,7 @@
 //! through the user's browser (DNS rebinding).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -20,30 +21,76 @@ use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
 
 use crate::mcp::WorkSyncServer;
+use crate::mcp::in_flight::InFlight;
 use crate::settings::Auth;
 use crate::store::Store;
 
 /// Origins a browser-based client (e.g. the MCP Inspector) may call from: loopback only.
 const LOOPBACK_ORIGINS: [&str; 3] = ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
 
-/// The application: `/mcp` (authenticated) and `/healthz` (open, reveals nothing).
-pub fn router(store: Store, auth: Auth, shutdown: CancellationToken) -> Router {
+/// What the HTTP layer needs from the running server.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub auth: Arc<Auth>,
+    /// Tool calls in progress (graceful shutdown waits for them).
+    pub in_flight: InFlight,
+    /// Cancelled to close every MCP session once in-flight calls are done.
+    pub sessions: CancellationToken,
+    pub started: Instant,
+}
+
+/// The application: `/mcp` and `/status` (authenticated) and `/healthz` (open, no data).
+pub fn router(state: AppState) -> Router {
     let config = StreamableHttpServerConfig::default()
-        .with_cancellation_token(shutdown.child_token())
+        .with_cancellation_token(state.sessions.clone())
         .with_allowed_origins(LOOPBACK_ORIGINS)
         .with_sse_keep_alive(Some(Duration::from_secs(15)));
+    let (store, in_flight) = (state.store.clone(), state.in_flight.clone());
     let mcp = StreamableHttpService::new(
-        move || Ok(WorkSyncServer::new(store.clone())),
+        move || Ok(WorkSyncServer::new(store.clone(), in_flight.clone())),
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    // Route layers: they guard /mcp only, so other paths (e.g. OAuth discovery probes) get
-    // a plain 404 rather than an auth challenge. The last layer added runs first.
+    // Route layers: they guard /mcp and /status only, so other paths (e.g. OAuth discovery
+    // probes) get a plain 404 rather than an auth challenge. The last layer added runs first.
     Router::new()
         .nest_service("/mcp", mcp)
+        .route("/status", get(status))
         .route_layer(middleware::from_fn(protocol_hygiene))
-        .route_layer(middleware::from_fn_with_state(Arc::new(auth), require_bearer))
+        .route_layer(middleware::from_fn_with_state(state.auth.clone(), require_bearer))
         .route("/healthz", get(healthz))
+        .with_state(state)
+}
+
+/// Liveness for scripts: answers without auth and says nothing about the data.
+async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
+    axum::Json(process_info(&state))
+}
+
+/// What `worksync.sh status` shows: the process, and (authenticated) the projects it serves.
+async fn status(State(state): State<AppState>) -> impl IntoResponse {
+    let snapshot = state.store.published();
+    let mut info = process_info(&state);
+    info["data_root"] = serde_json::json!(state.store.layout().root().display().to_string());
+    info["projects"] = serde_json::json!(snapshot.config.projects().map(|(name, _)| name).collect::<Vec<_>>());
+    info["tool_calls_in_flight"] = serde_json::json!(state.in_flight.count());
+    axum::Json(info)
+}
+
+fn process_info(state: &AppState) -> serde_json::Value {
+    let auth = match state.auth.as_ref() {
+        Auth::Bearer { .. } => "bearer",
+        Auth::Disabled => "disabled",
+    };
+    serde_json::json!({
+        "status": "ok",
+        "service": "worksync",
+        "version": env!("CARGO_PKG_VERSION"),
+        "pid": std::process::id(),
+        "uptime_seconds": state.started.elapsed().as_secs(),
+        "auth": auth,
+    })
 }
 
 /// Largest request body accepted on `/mcp` (rmcp's own default limit).
@@ -89,11 +136,6 @@ async fn protocol_hygiene(request: Request, next: Next) -> Response {
 fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
     let body = serde_json::json!({ "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message } });
     (status, axum::Json(body)).into_response()
-}
-
-/// Liveness for scripts: answers without auth and says nothing about the data.
-async fn healthz() -> impl IntoResponse {
-    axum::Json(serde_json::json!({ "status": "ok", "service": "worksync", "version": env!("CARGO_PKG_VERSION") }))
 }
 
 /// Rejects requests without the right bearer token with 401 and `WWW-Authenticate: Bearer`.

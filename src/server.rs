@@ -3,18 +3,44 @@
 //! [`run`] is the whole server behind one call, given a bound listener and a shutdown token,
 //! so that `main` and the integration tests start it the same way (tests bind port 0).
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::http;
+use crate::http::{self, AppState};
+use crate::mcp::in_flight::InFlight;
 use crate::settings::Auth;
 use crate::store::Store;
 
-/// Serves MCP on `listener` until `shutdown` is cancelled, then lets in-flight requests
-/// finish. Queued writes complete on the writer thread regardless.
+/// How long a graceful shutdown waits for tool calls in progress.
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+/// Serves MCP on `listener` until `shutdown` is cancelled, then shuts down gracefully: stop
+/// accepting connections, let tool calls in progress finish (up to 10 s), close the MCP
+/// sessions, and stop the writer once every queued change is durable.
 pub async fn run(listener: TcpListener, store: Store, auth: Auth, shutdown: CancellationToken) -> std::io::Result<()> {
-    let app = http::router(store, auth, shutdown.clone());
-    axum::serve(listener, app).with_graceful_shutdown(shutdown.cancelled_owned()).await
+    let state = AppState {
+        store: store.clone(),
+        auth: Arc::new(auth),
+        in_flight: InFlight::default(),
+        sessions: CancellationToken::new(),
+        started: Instant::now(),
+    };
+    let (in_flight, sessions) = (state.in_flight.clone(), state.sessions.clone());
+    let draining = shutdown.clone();
+    tokio::spawn(async move {
+        draining.cancelled().await;
+        if !in_flight.drained(DRAIN_LIMIT).await {
+            tracing::warn!(calls = in_flight.count(), "tool calls still running after {DRAIN_LIMIT:?}; closing anyway");
+        }
+        // Open streams (SSE) keep connections alive; closing the sessions ends them.
+        sessions.cancel();
+    });
+    let served = axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+    store.close().await;
+    served
 }
 
 /// Resolves when the process receives Ctrl-C or SIGTERM.

@@ -6,6 +6,7 @@
 //! the Python tool's (SPEC §4), so agents' prompts and scripts keep working.
 
 mod backlog_tools;
+pub mod in_flight;
 mod project_tools;
 mod prompts;
 mod read_tools;
@@ -23,6 +24,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, prompt_handler, tool_handler};
 
 use crate::store::{Change, Mutation, Store};
+use in_flight::InFlight;
 
 /// What the server tells every client at initialization: the data model and the workflow.
 pub const INSTRUCTIONS: &str = include_str!("instructions.md");
@@ -31,15 +33,16 @@ pub const INSTRUCTIONS: &str = include_str!("instructions.md");
 #[derive(Clone)]
 pub struct WorkSyncServer {
     store: Store,
+    in_flight: InFlight,
     tool_router: ToolRouter<Self>,
     prompt_router: PromptRouter<Self>,
 }
 
 impl WorkSyncServer {
-    /// A server answering from `store`.
-    pub fn new(store: Store) -> Self {
+    /// A server answering from `store`, counting its tool calls in `in_flight`.
+    pub fn new(store: Store, in_flight: InFlight) -> Self {
         let tool_router = Self::read_tools() + Self::backlog_tools() + Self::sprint_tools() + Self::project_tools();
-        WorkSyncServer { store, tool_router, prompt_router: Self::prompt_router() }
+        WorkSyncServer { store, in_flight, tool_router, prompt_router: Self::prompt_router() }
     }
 
     /// The names of every tool, for tests and diagnostics.
@@ -78,26 +81,49 @@ impl ServerHandler for WorkSyncServer {
             .with_instructions(INSTRUCTIONS)
     }
 
-    /// Routes a tool call, turning rmcp's plain-text argument errors into our JSON error
-    /// shape so every failure an agent sees says what to fix.
+    /// Routes a tool call: counts it as in flight (graceful shutdown waits for it), turns
+    /// rmcp's plain-text argument errors into our JSON error shape, and logs one line.
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
+        let _in_flight = self.in_flight.enter();
+        let started = std::time::Instant::now();
         let name = request.name.to_string();
-        let response = self.tool_router.call(ToolCallContext::new(self, request, context)).await?;
-        if let CallToolResponse::Complete(result) = &response
+        let argument = |key: &str| {
+            request.arguments.as_ref().and_then(|a| a.get(key)).and_then(|v| v.as_str()).map(str::to_string)
+        };
+        let project = argument("project").or_else(|| argument("name")).unwrap_or_default();
+        let agent = reply::agent_of(argument("agent"), &context);
+        let mut response = self.tool_router.call(ToolCallContext::new(self, request, context)).await;
+        if let Ok(CallToolResponse::Complete(result)) = &response
             && result.is_error == Some(true)
             && result.structured_content.is_none()
         {
-            let text = result.content.iter().find_map(|c| c.as_text().map(|t| t.text.clone())).unwrap_or_default();
+            let text = first_text(result);
             if text.starts_with(reply::DESERIALIZE_PREFIX) {
-                return Ok(reply::argument_error(&name, &text).into());
+                response = Ok(reply::argument_error(&name, &text).into());
             }
         }
-        Ok(response)
+        let duration_ms = started.elapsed().as_secs_f64() * 1e3;
+        match &response {
+            Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
+                let error: String = first_text(result).chars().take(300).collect();
+                tracing::info!(tool = %name, %project, %agent, duration_ms, outcome = "error", %error, "tool call");
+            }
+            Ok(_) => tracing::info!(tool = %name, %project, %agent, duration_ms, outcome = "ok", "tool call"),
+            Err(e) => {
+                tracing::info!(tool = %name, %project, %agent, duration_ms, outcome = "protocol_error", error = %e.message, "tool call")
+            }
+        }
+        response
     }
+}
+
+/// The first text block of a result (our JSON copy of the structured content).
+fn first_text(result: &CallToolResult) -> String {
+    result.content.iter().find_map(|c| c.as_text().map(|t| t.text.clone())).unwrap_or_default()
 }
 
 #[cfg(test)]

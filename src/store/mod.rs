@@ -122,6 +122,15 @@ impl Store {
         self.call(|reply| Command::Unregister { name: name.to_string(), delete_data, change, reply }).await
     }
 
+    /// Stops the writer after every change queued so far is durable; later changes are
+    /// refused with [`StoreError::ShuttingDown`]. Reads keep working from the last snapshot.
+    pub async fn close(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.inner.commands.send(Command::Shutdown { reply }).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+
     async fn call(&self, command: impl FnOnce(writer::Reply<Value>) -> Command) -> Result<Value, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.inner.commands.send(command(reply)).await.map_err(|_| StoreError::ShuttingDown)?;

@@ -53,6 +53,9 @@ pub enum Command {
     Unregister { name: String, delete_data: bool, change: Change, reply: Reply<Value> },
     /// Re-read whatever changed on disk and publish.
     Refresh { reply: oneshot::Sender<()> },
+    /// Finish every command queued before this one, then stop; answered once all of them
+    /// are durable. Commands after it are refused.
+    Shutdown { reply: oneshot::Sender<()> },
 }
 
 /// The arguments of `worksync_register_project`.
@@ -129,17 +132,32 @@ impl Writer {
                     Err(_) => break,
                 }
             }
-            self.handle(batch);
+            let stop = self.handle(batch);
             self.publish();
+            if let Some(reply) = stop {
+                commands.close();
+                while let Ok(late) = commands.try_recv() {
+                    refuse(late);
+                }
+                tracing::info!("writer stopped: every queued change is on disk");
+                let _ = reply.send(());
+                return;
+            }
         }
         tracing::debug!("writer stopped: no more senders");
     }
 
     /// Handles a batch: mutations are grouped per project (order kept within a project);
-    /// any other command first flushes the mutations queued before it.
-    fn handle(&mut self, batch: Vec<Command>) {
+    /// any other command first flushes the mutations queued before it. Returns the reply of
+    /// a shutdown request, if the batch held one.
+    fn handle(&mut self, batch: Vec<Command>) -> Option<oneshot::Sender<()>> {
         let mut pending: BTreeMap<String, Vec<Pending>> = BTreeMap::new();
+        let mut stop = None;
         for command in batch {
+            if stop.is_some() {
+                refuse(command);
+                continue;
+            }
             match command {
                 Command::Mutate { project, mutation, change, reply } => {
                     pending.entry(project).or_default().push(Pending { mutation, change, reply });
@@ -157,12 +175,14 @@ impl Writer {
                             self.refresh();
                             let _ = reply.send(());
                         }
+                        Command::Shutdown { reply } => stop = Some(reply),
                         Command::Mutate { .. } => unreachable!("handled above"),
                     }
                 }
             }
         }
         self.flush(pending);
+        stop
     }
 
     fn flush(&mut self, pending: BTreeMap<String, Vec<Pending>>) {
@@ -457,6 +477,18 @@ impl Writer {
     }
 }
 
+/// Answers a command that arrived after shutdown began.
+fn refuse(command: Command) {
+    match command {
+        Command::Mutate { reply, .. } | Command::Register { reply, .. } | Command::Unregister { reply, .. } => {
+            let _ = reply.send(Err(StoreError::ShuttingDown));
+        }
+        Command::Refresh { reply } | Command::Shutdown { reply } => {
+            let _ = reply.send(());
+        }
+    }
+}
+
 /// Records in the sidecar who made an applied mutation, and when.
 fn record(meta: &mut Sidecar, applied: &super::ops::Applied, change: &Change) {
     for key in &applied.touched {
@@ -486,8 +518,8 @@ fn log_outcome(
 ) {
     let micros = started.elapsed().as_micros() as u64;
     match outcome {
-        Ok(_) => tracing::info!(tool, project, agent, micros, batch, "mutation applied"),
-        Err(e) => tracing::info!(tool, project, agent, micros, batch, error = %e, "mutation refused"),
+        Ok(_) => tracing::debug!(tool, project, agent, micros, batch, "mutation applied"),
+        Err(e) => tracing::debug!(tool, project, agent, micros, batch, error = %e, "mutation refused"),
     }
 }
 

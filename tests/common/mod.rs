@@ -150,3 +150,76 @@ pub fn copy_tree(from: &Path, to: &Path) {
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
+
+/// The real `worksync` binary running `serve` in a child process.
+pub struct Process {
+    pub child: std::process::Child,
+    pub url: String,
+    pub base: String,
+}
+
+impl Process {
+    /// Starts `worksync --data-root <root> serve --port 0` with `WORKSYNC_API_KEY=TOKEN` and
+    /// waits until it logs that it is ready.
+    pub fn serve(root: &Path) -> Process {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_worksync"))
+            .args(["--log-format", "json", "--data-root"])
+            .arg(root)
+            .args(["serve", "--port", "0"])
+            .env("WORKSYNC_API_KEY", TOKEN)
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start the worksync binary");
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = std::io::BufReader::new(stderr).lines();
+        let url = loop {
+            let line = lines.next().expect("server exited before it was ready").unwrap();
+            let Ok(entry) = serde_json::from_str::<Value>(&line) else { continue };
+            if entry["fields"]["message"] == "worksync is ready" {
+                break entry["fields"]["url"].as_str().unwrap().to_string();
+            }
+        };
+        // Keep draining the log so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        let base = url.trim_end_matches("/mcp").to_string();
+        Process { child, url, base }
+    }
+
+    /// Sends a signal (e.g. "TERM", "KILL") to the process.
+    pub fn signal(&self, name: &str) {
+        let status =
+            std::process::Command::new("kill").arg(format!("-{name}")).arg(self.child.id().to_string()).status();
+        assert!(status.unwrap().success(), "kill -{name}");
+    }
+
+    /// Waits for the process to exit, at most `limit`.
+    pub fn wait(&mut self, limit: std::time::Duration) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(std::time::Instant::now() < deadline, "the server did not exit within {limit:?}");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// A client of this process.
+    pub async fn client(&self, name: &str) -> Client {
+        let config = StreamableHttpClientTransportConfig::with_uri(self.url.clone()).auth_header(TOKEN);
+        ClientConfig::new(ClientCapabilities::default(), Implementation::new(name, "1.0"))
+            .serve(StreamableHttpClientTransport::from_config(config))
+            .await
+            .expect("client connects")
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
