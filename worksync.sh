@@ -14,7 +14,8 @@
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-BIN="$REPO/target/release/worksync"
+# WORKSYNC_BIN runs a given binary instead of building target/release/worksync (tests use it).
+BIN="${WORKSYNC_BIN:-$REPO/target/release/worksync}"
 DATA_ROOT="${WORKSYNC_DATA_ROOT:-$HOME/.worksync}"
 DATA_ROOT="${DATA_ROOT/#\~/$HOME}"
 PID_FILE="$DATA_ROOT/worksync.pid"
@@ -54,6 +55,7 @@ die() { echo "worksync.sh: $*" >&2; exit 1; }
 
 # Rebuilds the release binary when it is missing or older than any input.
 ensure_built() {
+  [[ -n "${WORKSYNC_BIN:-}" ]] && return 0
   local inputs=() p
   for p in src templates guidance projects.example config.yaml Cargo.toml Cargo.lock; do
     if [[ -e "$REPO/$p" ]]; then inputs+=("$REPO/$p"); fi
@@ -179,18 +181,28 @@ cmd_stop() {
 }
 
 cmd_status() {
-  local pid answer
+  local pid answer status_json
   if ! pid="$(running_pid)"; then
     echo "worksync is not running ($BASE_URL, data root $DATA_ROOT)"
     exit 3
   fi
-  echo "worksync is running (pid $pid)"
-  echo "  URL: $BASE_URL/mcp"
-  if answer="$(healthz)"; then
-    echo "  healthz: $answer"
-  else
-    echo "  healthz: no answer from $BASE_URL/healthz"
+  if ! answer="$(healthz)"; then
+    echo "worksync process $pid is alive but $BASE_URL/healthz does not answer"
     exit 1
+  fi
+  # What the server itself reports; the project list needs the key (it is data).
+  field() { sed -n "s/.*\"$1\":\(\"[^\"]*\"\|[0-9]*\).*/\1/p" <<<"$2" | tr -d '"'; }
+  echo "worksync is running"
+  echo "  pid:      $(field pid "$answer")"
+  echo "  url:      $BASE_URL/mcp"
+  echo "  uptime:   $(field uptime_seconds "$answer")s"
+  echo "  auth:     $(field auth "$answer")"
+  # The header goes through stdin (`-H @-`), so the key never appears in curl's arguments.
+  if status_json="$(printf 'Authorization: Bearer %s\n' "${WORKSYNC_API_KEY:-}" \
+    | curl -fsS --max-time 2 -H @- "$BASE_URL/status" 2>/dev/null)"; then
+    echo "  projects: $(sed -n 's/.*"projects":\[\([^]]*\)\].*/\1/p' <<<"$status_json" | tr -d '"' | sed 's/,/, /g')"
+  else
+    echo "  projects: (set WORKSYNC_API_KEY to the server's key to list them)"
   fi
 }
 

@@ -1,4 +1,4 @@
-//! Runs the command the user chose: `serve`, `init` or `status`.
+//! Runs the command the user chose: `serve`, `init`, `status`, `mcp-config` or `doctor`.
 //!
 //! This is wiring: settings in, store and server up, errors out as `anyhow` with context.
 
@@ -9,7 +9,8 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Cli, Command, Environment, ServeArgs, StatusArgs};
+use crate::cli::{AddressArgs, Cli, ClientKind, Command, Environment, InitArgs, McpConfigArgs, ServeArgs, StatusArgs};
+use crate::client_setup;
 use crate::server;
 use crate::settings::{self, Auth, ServeSettings};
 use crate::store::{Layout, Snapshot, Store};
@@ -21,13 +22,55 @@ pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => {
             let auth = Auth::resolve(env.api_key, args.no_auth || env.debug)?;
-            let settings =
-                ServeSettings::resolve(layout.root().to_path_buf(), &args.host, args.port, auth, args.allow_remote)?;
+            let settings = ServeSettings::resolve(
+                layout.root().to_path_buf(),
+                &args.address.host,
+                args.address.port,
+                auth,
+                args.allow_remote,
+            )?;
             serve(layout, settings).await
         }
-        Command::Init => init(&layout),
+        Command::Init(args) => init(&layout, &args),
         Command::Status(args) => status(&layout, &args),
+        Command::McpConfig(args) => {
+            print!("{}", mcp_config(&args));
+            Ok(())
+        }
+        Command::Doctor(address) => doctor(&layout, &address, env.api_key.as_deref()).await,
     }
+}
+
+/// The text `worksync mcp-config` prints.
+fn mcp_config(args: &McpConfigArgs) -> String {
+    let url = format!("{}/mcp", args.address.base_url());
+    let auth = !args.no_auth;
+    match args.client {
+        ClientKind::Claude => {
+            format!(
+                "{}
+
+{}",
+                client_setup::claude_command(&url, auth),
+                client_setup::mcp_json(&url, auth)
+            )
+        }
+        ClientKind::Codex | ClientKind::Toml => client_setup::codex_toml(&url, auth),
+        ClientKind::Json => client_setup::mcp_json(&url, auth),
+        ClientKind::All => client_setup::all_entries(&url, auth),
+    }
+}
+
+async fn doctor(layout: &Layout, address: &AddressArgs, api_key: Option<&str>) -> anyhow::Result<()> {
+    let checks = crate::doctor::run(layout, &address.base_url(), api_key).await;
+    for check in &checks {
+        println!("{check}");
+    }
+    let failed = checks.iter().filter(|c| c.outcome == crate::doctor::Outcome::Fail).count();
+    if failed > 0 {
+        bail!("{failed} check(s) failed");
+    }
+    Ok(())
 }
 
 async fn serve(layout: Layout, settings: ServeSettings) -> anyhow::Result<()> {
@@ -80,7 +123,7 @@ fn announce(store: &Store, settings: &ServeSettings, url: &str) {
                 println!(
                     "\nNo WORKSYNC_API_KEY was set, so this run uses a random key (shown only here):\n\n  \
                      export WORKSYNC_API_KEY={token}\n\nThen point your clients at worksync:\n\n{}",
-                    server::client_entries(url, &settings.auth)
+                    client_setup::all_entries(url, true)
                 );
             } else {
                 tracing::warn!(
@@ -93,14 +136,24 @@ fn announce(store: &Store, settings: &ServeSettings, url: &str) {
     }
 }
 
-fn init(layout: &Layout) -> anyhow::Result<()> {
+fn init(layout: &Layout, args: &InitArgs) -> anyhow::Result<()> {
     let created = layout.bootstrap()?;
     if created.is_empty() {
-        println!("{} is already complete; nothing was changed.", layout.root().display());
+        println!("{} is already complete; nothing was changed there.", layout.root().display());
     } else {
         println!("Created in {}:", layout.root().display());
         for path in created {
             println!("  {}", path.strip_prefix(layout.root()).unwrap_or(&path).display());
+        }
+    }
+    let url = format!("{}/mcp", args.address.base_url());
+    if let Some(dir) = &args.write_mcp_config {
+        let path = client_setup::write_mcp_json(dir, &url, true)?;
+        println!("Added the worksync server to {}", path.display());
+    }
+    if let Some(dir) = &args.write_agents_md {
+        for path in client_setup::write_agents_md(dir)? {
+            println!("Wrote the worksync section of {}", path.display());
         }
     }
     Ok(())

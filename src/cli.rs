@@ -32,22 +32,95 @@ pub struct Cli {
 pub enum Command {
     /// Run the MCP server (bootstraps a fresh data root first).
     Serve(ServeArgs),
-    /// Create the data root from the bundled defaults; never overwrites an existing file.
-    Init,
+    /// Create the data root from the bundled defaults (never overwrites a file), and
+    /// optionally wire a project directory to worksync.
+    Init(InitArgs),
     /// Print a summary of the work, read straight from the files (no server needed).
     Status(StatusArgs),
+    /// Print ready-to-paste client configuration for Claude Code and Codex.
+    McpConfig(McpConfigArgs),
+    /// Check the data root, every YAML file, the vault path, the server and the key.
+    Doctor(AddressArgs),
 }
 
-/// Flags of `worksync serve`.
+/// Where the server listens (or is expected to).
 #[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
-    /// Address to listen on.
+pub struct AddressArgs {
+    /// Address of the server.
     #[arg(long, env = "WORKSYNC_HOST", default_value = "127.0.0.1")]
     pub host: String,
 
-    /// Port to listen on.
+    /// Port of the server.
     #[arg(long, env = "WORKSYNC_PORT", default_value_t = DEFAULT_PORT)]
     pub port: u16,
+}
+
+impl AddressArgs {
+    /// The server's base URL, e.g. `http://127.0.0.1:8321` (wildcards reached over loopback).
+    pub fn base_url(&self) -> String {
+        let host = match self.host.as_str() {
+            "0.0.0.0" | "" => "127.0.0.1".to_string(),
+            "::" => "[::1]".to_string(),
+            h if h.contains(':') && !h.starts_with('[') => format!("[{h}]"),
+            h => h.to_string(),
+        };
+        format!("http://{host}:{}", self.port)
+    }
+}
+
+/// Flags of `worksync init`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct InitArgs {
+    /// Add the worksync server to `<DIR>/.mcp.json`, keeping the other servers.
+    #[arg(long, value_name = "DIR")]
+    pub write_mcp_config: Option<PathBuf>,
+
+    /// Add (or refresh) a marked worksync section in `<DIR>/CLAUDE.md` and `<DIR>/AGENTS.md`.
+    #[arg(long, value_name = "DIR")]
+    pub write_agents_md: Option<PathBuf>,
+
+    /// Server address for the entries written.
+    #[command(flatten)]
+    pub address: AddressArgs,
+}
+
+/// Which client configuration `mcp-config` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ClientKind {
+    /// The `claude mcp add` line and the `.mcp.json` document.
+    Claude,
+    /// The `[mcp_servers.worksync]` block of `~/.codex/config.toml`.
+    Codex,
+    /// Only the `.mcp.json` document.
+    Json,
+    /// Only the Codex TOML block.
+    Toml,
+    /// Everything.
+    All,
+}
+
+/// Flags of `worksync mcp-config`.
+#[derive(Debug, Clone, Args)]
+pub struct McpConfigArgs {
+    /// Which client.
+    #[arg(value_enum, default_value_t = ClientKind::All)]
+    pub client: ClientKind,
+
+    /// Entries without the Authorization header (for a server run with --no-auth).
+    #[arg(long)]
+    pub no_auth: bool,
+
+    /// Server address for the entries.
+    #[command(flatten)]
+    pub address: AddressArgs,
+}
+
+/// Flags of `worksync serve`.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[command(flatten)]
+    pub address: AddressArgs,
 
     /// Disable authentication (development only). Also WORKSYNC_DEBUG=1.
     #[arg(long)]
@@ -58,13 +131,12 @@ pub struct ServeArgs {
     pub allow_remote: bool,
 }
 
-impl Default for ServeArgs {
+impl Default for AddressArgs {
+    /// The address from `WORKSYNC_HOST` / `WORKSYNC_PORT`, as the flags would default.
     fn default() -> Self {
-        ServeArgs {
+        AddressArgs {
             host: std::env::var("WORKSYNC_HOST").unwrap_or_else(|_| "127.0.0.1".into()),
             port: std::env::var("WORKSYNC_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(DEFAULT_PORT),
-            no_auth: false,
-            allow_remote: false,
         }
     }
 }

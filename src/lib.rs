@@ -11,10 +11,14 @@
 //! - [`server`]: starts and stops everything: `run(listener, settings, shutdown)`.
 //! - [`cli`]: command-line flags and environment, as parsed by clap.
 //! - [`settings`]: those inputs validated into what a run uses (data root, address, auth).
-//! - [`app`]: runs the chosen command (`serve`, `init`, `status`).
+//! - [`app`]: runs the chosen command (`serve`, `init`, `status`, `mcp-config`, `doctor`).
+//! - [`client_setup`]: client entries for Claude Code and Codex, `.mcp.json`, AGENTS.md.
+//! - [`doctor`]: the health checks of `worksync doctor`.
 
 pub mod app;
 pub mod cli;
+pub mod client_setup;
+pub mod doctor;
 pub mod http;
 pub mod mcp;
 pub mod server;

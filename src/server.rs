@@ -64,24 +64,3 @@ pub async fn shutdown_signal() {
         _ = terminate => {}
     }
 }
-
-/// Ready-to-paste client entries for Claude Code and Codex, for the URL and auth of this run.
-pub fn client_entries(url: &str, auth: &Auth) -> String {
-    let header = match auth {
-        Auth::Bearer { .. } => " --header \"Authorization: Bearer ${WORKSYNC_API_KEY}\"",
-        Auth::Disabled => "",
-    };
-    let json_headers = match auth {
-        Auth::Bearer { .. } => ",\n      \"headers\": { \"Authorization\": \"Bearer ${WORKSYNC_API_KEY}\" }",
-        Auth::Disabled => "",
-    };
-    let codex_auth = match auth {
-        Auth::Bearer { .. } => "\n  bearer_token_env_var = \"WORKSYNC_API_KEY\"",
-        Auth::Disabled => "",
-    };
-    format!(
-        "Claude Code:\n  claude mcp add --transport http worksync {url}{header}\n\n\
-         .mcp.json:\n  {{\n    \"mcpServers\": {{ \"worksync\": {{\n      \"type\": \"http\",\n      \"url\": \"{url}\"{json_headers}\n    }} }}\n  }}\n\n\
-         Codex (~/.codex/config.toml):\n  [mcp_servers.worksync]\n  url = \"{url}\"{codex_auth}\n"
-    )
-}
