@@ -8,7 +8,8 @@ use serde_json::json;
 
 const PROJECT: &str = "orbit-api";
 
-const TOOLS: [&str; 15] = [
+/// The Python tool's 15 tools, then ours.
+const TOOLS: [&str; 18] = [
     "worksync_status",
     "worksync_projects",
     "worksync_add_backlog",
@@ -24,9 +25,12 @@ const TOOLS: [&str; 15] = [
     "worksync_guidance",
     "worksync_register_project",
     "worksync_unregister_project",
+    "worksync_claim",
+    "worksync_release",
+    "worksync_next",
 ];
 
-/// tools/list has exactly the 15 tools of the Python tool, each with a documented object
+/// tools/list has the 15 tools of the Python tool (plus our coordination tools), each with a documented object
 /// schema; prompts/list has the 5 built-in prompts.
 #[tokio::test]
 async fn lists_tools_and_prompts() {

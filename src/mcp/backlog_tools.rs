@@ -8,8 +8,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::WorkSyncServer;
-use crate::store::Mutation;
 use crate::store::model::BacklogStatus;
+use crate::store::{Guard, Mutation, Operation};
 
 /// Arguments of `worksync_add_backlog`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -34,6 +34,9 @@ pub struct AddBacklogParams {
     /// client's name.
     #[serde(default)]
     pub agent: Option<String>,
+    /// Priority for worksync_next: 1 (highest) to 5 (lowest); 3 if omitted.
+    #[serde(default)]
+    pub priority: Option<u8>,
 }
 
 /// Arguments of `worksync_update_backlog`.
@@ -60,6 +63,16 @@ pub struct UpdateBacklogParams {
     /// Your agent name, for attribution.
     #[serde(default)]
     pub agent: Option<String>,
+    /// New priority for worksync_next: 1 (highest) to 5 (lowest).
+    #[serde(default)]
+    pub priority: Option<u8>,
+    /// The item's `rev` when you read it; the update is refused (with the current item) if it
+    /// changed since.
+    #[serde(default)]
+    pub expected_rev: Option<u64>,
+    /// Change it even if another agent holds a claim on it (recorded).
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// Arguments of `worksync_remove_backlog`.
@@ -74,6 +87,12 @@ pub struct RemoveBacklogParams {
     /// Your agent name, for attribution.
     #[serde(default)]
     pub agent: Option<String>,
+    /// The item's `rev` when you read it; refused if it changed since.
+    #[serde(default)]
+    pub expected_rev: Option<u64>,
+    /// Remove it even if another agent holds a claim on it (recorded).
+    #[serde(default)]
+    pub force: bool,
 }
 
 #[tool_router(router = backlog_tools, vis = "pub(super)")]
@@ -87,6 +106,7 @@ impl WorkSyncServer {
     ) -> Result<CallToolResult, McpError> {
         let mutation = Mutation::AddBacklog {
             id: p.id,
+            priority: p.priority,
             summary: p.summary,
             theme: p.theme,
             status: p.status.unwrap_or(BacklogStatus::Todo),
@@ -102,14 +122,16 @@ impl WorkSyncServer {
         Parameters(p): Parameters<UpdateBacklogParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let mutation = Mutation::UpdateBacklog {
+        let edit = Mutation::UpdateBacklog {
             id: p.id,
+            priority: p.priority,
             status: p.status,
             summary: p.summary,
             theme: p.theme,
             related_sprints: p.related_sprints,
         };
-        self.mutate(&p.project, mutation, p.agent, &context).await
+        let guard = Guard { expected_rev: p.expected_rev, force: p.force };
+        self.mutate(&p.project, Operation::Edit { edit, guard }, p.agent, &context).await
     }
 
     /// Remove a backlog item. Returns the removed item (under `removed`).
@@ -119,6 +141,8 @@ impl WorkSyncServer {
         Parameters(p): Parameters<RemoveBacklogParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        self.mutate(&p.project, Mutation::RemoveBacklog { id: p.id }, p.agent, &context).await
+        let guard = Guard { expected_rev: p.expected_rev, force: p.force };
+        let edit = Mutation::RemoveBacklog { id: p.id };
+        self.mutate(&p.project, Operation::Edit { edit, guard }, p.agent, &context).await
     }
 }

@@ -6,6 +6,7 @@
 //! the Python tool's (SPEC §4), so agents' prompts and scripts keep working.
 
 mod backlog_tools;
+mod coordination_tools;
 pub mod in_flight;
 mod project_tools;
 mod prompts;
@@ -23,7 +24,7 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, prompt_handler, tool_handler};
 
-use crate::store::{Change, Mutation, Store};
+use crate::store::{Change, Operation, Store};
 use in_flight::InFlight;
 
 /// What the server tells every client at initialization: the data model and the workflow.
@@ -41,7 +42,11 @@ pub struct WorkSyncServer {
 impl WorkSyncServer {
     /// A server answering from `store`, counting its tool calls in `in_flight`.
     pub fn new(store: Store, in_flight: InFlight) -> Self {
-        let tool_router = Self::read_tools() + Self::backlog_tools() + Self::sprint_tools() + Self::project_tools();
+        let tool_router = Self::read_tools()
+            + Self::backlog_tools()
+            + Self::sprint_tools()
+            + Self::project_tools()
+            + Self::coordination_tools();
         WorkSyncServer { store, in_flight, tool_router, prompt_router: Self::prompt_router() }
     }
 
@@ -60,12 +65,12 @@ impl WorkSyncServer {
     async fn mutate(
         &self,
         project: &str,
-        mutation: Mutation,
+        operation: impl Into<Operation>,
         agent: Option<String>,
         context: &RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
         let change = self.change(reply::agent_of(agent, context));
-        Ok(reply::from_store(self.store.mutate(project, mutation, change).await))
+        Ok(reply::from_store(self.store.mutate(project, operation, change).await))
     }
 }
 

@@ -46,6 +46,11 @@ pub fn failure(error: &StoreError) -> CallToolResult {
         }
         StoreError::Duplicate { suggestion: Some(suggestion), .. } => body["suggestion"] = json!(suggestion),
         StoreError::Invalid { field, .. } => body["field"] = json!(field),
+        StoreError::Conflict { current, .. } => body["current"] = current.clone(),
+        StoreError::Held { holder, until, .. } => {
+            body["holder"] = json!(holder);
+            body["until"] = json!(until);
+        }
         _ => {}
     }
     CallToolResult::structured_error(body)

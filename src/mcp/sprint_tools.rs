@@ -8,8 +8,8 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::WorkSyncServer;
-use crate::store::Mutation;
 use crate::store::model::{SprintStatus, StoryStatus};
+use crate::store::{Guard, Mutation, Operation};
 
 /// Arguments of `worksync_create_sprint`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -60,6 +60,13 @@ pub struct UpdateSprintParams {
     /// Your agent name, for attribution.
     #[serde(default)]
     pub agent: Option<String>,
+    /// The item's `rev` when you read it; the change is refused (with the current item) if
+    /// it changed since.
+    #[serde(default)]
+    pub expected_rev: Option<u64>,
+    /// Change it even if another agent holds a claim on it (recorded).
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// Arguments of `worksync_add_story`.
@@ -109,6 +116,13 @@ pub struct UpdateStoryParams {
     /// Your agent name, for attribution.
     #[serde(default)]
     pub agent: Option<String>,
+    /// The item's `rev` when you read it; the change is refused (with the current item) if
+    /// it changed since.
+    #[serde(default)]
+    pub expected_rev: Option<u64>,
+    /// Change it even if another agent holds a claim on it (recorded).
+    #[serde(default)]
+    pub force: bool,
 }
 
 /// Arguments of `worksync_done`.
@@ -130,6 +144,13 @@ pub struct DoneParams {
     /// Your agent name, for attribution.
     #[serde(default)]
     pub agent: Option<String>,
+    /// The item's `rev` when you read it; the change is refused (with the current item) if
+    /// it changed since.
+    #[serde(default)]
+    pub expected_rev: Option<u64>,
+    /// Change it even if another agent holds a claim on it (recorded).
+    #[serde(default)]
+    pub force: bool,
 }
 
 #[tool_router(router = sprint_tools, vis = "pub(super)")]
@@ -158,9 +179,10 @@ impl WorkSyncServer {
         Parameters(p): Parameters<UpdateSprintParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let mutation =
+        let edit =
             Mutation::UpdateSprint { id: p.id, status: p.status, title: p.title, goal: p.goal, themes: p.themes };
-        self.mutate(&p.project, mutation, p.agent, &context).await
+        let guard = Guard { expected_rev: p.expected_rev, force: p.force };
+        self.mutate(&p.project, Operation::Edit { edit, guard }, p.agent, &context).await
     }
 
     /// Add a story to a sprint. Story ids are unique across the project; omit story_id to
@@ -188,14 +210,15 @@ impl WorkSyncServer {
         Parameters(p): Parameters<UpdateStoryParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let mutation = Mutation::UpdateStory {
+        let edit = Mutation::UpdateStory {
             sprint_id: p.sprint_id,
             story_id: p.story_id,
             status: p.status,
             notes: p.notes,
             append_notes: p.append_notes,
         };
-        self.mutate(&p.project, mutation, p.agent, &context).await
+        let guard = Guard { expected_rev: p.expected_rev, force: p.force };
+        self.mutate(&p.project, Operation::Edit { edit, guard }, p.agent, &context).await
     }
 
     /// Mark a story done, record completion notes, and append a history entry. Returns the
@@ -206,8 +229,8 @@ impl WorkSyncServer {
         Parameters(p): Parameters<DoneParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let mutation =
-            Mutation::Done { story_id: p.story_id, notes: p.notes.unwrap_or_default(), sprint_id: p.sprint_id };
-        self.mutate(&p.project, mutation, p.agent, &context).await
+        let edit = Mutation::Done { story_id: p.story_id, notes: p.notes.unwrap_or_default(), sprint_id: p.sprint_id };
+        let guard = Guard { expected_rev: p.expected_rev, force: p.force };
+        self.mutate(&p.project, Operation::Edit { edit, guard }, p.agent, &context).await
     }
 }

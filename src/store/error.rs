@@ -30,6 +30,14 @@ pub enum StoreError {
     #[error("{message}")]
     Duplicate { message: String, hint: String, suggestion: Option<String> },
 
+    /// The item changed since the agent read it (`expected_rev` is stale).
+    #[error("{message}")]
+    Conflict { message: String, hint: String, current: serde_json::Value },
+
+    /// Another agent holds a live claim on the item.
+    #[error("{message}")]
+    Held { message: String, hint: String, holder: String, until: chrono::DateTime<chrono::Utc> },
+
     /// An argument has a value the store does not accept.
     #[error("Invalid {field}: {message}")]
     Invalid { field: &'static str, message: String, hint: String },
@@ -74,6 +82,12 @@ impl Clone for StoreError {
             }
             StoreError::Invalid { field, message, hint } => {
                 StoreError::Invalid { field, message: message.clone(), hint: hint.clone() }
+            }
+            StoreError::Conflict { message, hint, current } => {
+                StoreError::Conflict { message: message.clone(), hint: hint.clone(), current: current.clone() }
+            }
+            StoreError::Held { message, hint, holder, until } => {
+                StoreError::Held { message: message.clone(), hint: hint.clone(), holder: holder.clone(), until: *until }
             }
             StoreError::Unavailable { message, hint } => {
                 StoreError::Unavailable { message: message.clone(), hint: hint.clone() }
@@ -128,6 +142,8 @@ impl StoreError {
             StoreError::NotFound { hint, .. }
             | StoreError::Duplicate { hint, .. }
             | StoreError::Invalid { hint, .. }
+            | StoreError::Conflict { hint, .. }
+            | StoreError::Held { hint, .. }
             | StoreError::Unavailable { hint, .. } => {
                 (!hint.is_empty()).then(|| hint.clone())
             }

@@ -7,6 +7,7 @@
 //! are durable. Nothing in here knows about MCP or HTTP.
 
 pub mod atomic;
+pub mod coordination;
 pub mod document;
 pub mod error;
 pub mod guidance;
@@ -25,6 +26,7 @@ use std::sync::{Arc, RwLock};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
+pub use coordination::{Guard, Operation, Target};
 pub use error::StoreError;
 pub use layout::Layout;
 pub use ops::{Change, Mutation};
@@ -103,11 +105,18 @@ impl Store {
         }
     }
 
-    /// Applies `mutation` to `project`; returns the tool's answer once the change is durable.
-    pub async fn mutate(&self, project: &str, mutation: Mutation, change: Change) -> Result<Value, StoreError> {
-        mutation.validate()?;
+    /// Executes `operation` on `project`; returns the tool's answer once the change is
+    /// durable.
+    pub async fn mutate(
+        &self,
+        project: &str,
+        operation: impl Into<Operation>,
+        change: Change,
+    ) -> Result<Value, StoreError> {
+        let operation = operation.into();
+        operation.validate()?;
         validate::agent(&change.agent)?;
-        self.call(|reply| Command::Mutate { project: project.to_string(), mutation, change, reply }).await
+        self.call(|reply| Command::Mutate { project: project.to_string(), operation, change, reply }).await
     }
 
     /// Registers a project.

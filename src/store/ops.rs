@@ -18,6 +18,7 @@ use super::validate;
 pub enum Mutation {
     AddBacklog {
         id: String,
+        priority: Option<u8>,
         summary: String,
         theme: String,
         status: BacklogStatus,
@@ -25,6 +26,7 @@ pub enum Mutation {
     },
     UpdateBacklog {
         id: String,
+        priority: Option<u8>,
         status: Option<BacklogStatus>,
         summary: Option<String>,
         theme: Option<String>,
@@ -99,6 +101,31 @@ pub struct Applied {
 }
 
 impl Mutation {
+    /// The existing item this edit changes, for revision and claim checks.
+    pub fn target(&self) -> Option<ItemKey> {
+        match self {
+            Mutation::UpdateBacklog { id, .. } | Mutation::RemoveBacklog { id } => Some(ItemKey::Backlog(id.clone())),
+            Mutation::UpdateSprint { id, .. } => Some(ItemKey::Sprint(id.clone())),
+            Mutation::UpdateStory { story_id, .. } | Mutation::Done { story_id, .. } => {
+                Some(ItemKey::Story(story_id.clone()))
+            }
+            _ => None,
+        }
+    }
+
+    /// Does this edit create the item it touches?
+    pub fn creates(&self) -> bool {
+        matches!(self, Mutation::AddBacklog { .. } | Mutation::CreateSprint { .. } | Mutation::AddStory { .. })
+    }
+
+    /// The backlog priority this edit sets, if any.
+    pub fn priority(&self) -> Option<u8> {
+        match self {
+            Mutation::AddBacklog { priority, .. } | Mutation::UpdateBacklog { priority, .. } => *priority,
+            _ => None,
+        }
+    }
+
     /// A short name for logs.
     pub fn name(&self) -> &'static str {
         match self {
@@ -120,13 +147,15 @@ impl Mutation {
             list.iter().flatten().try_for_each(|s| validate::id(field, s))
         };
         match self {
-            Mutation::AddBacklog { id, summary, theme, related_sprints, .. } => {
+            Mutation::AddBacklog { id, summary, theme, related_sprints, priority, .. } => {
+                priority_in_range(*priority)?;
                 validate::id("id", id)?;
                 validate::line("summary", summary)?;
                 validate::id("theme", theme)?;
                 sprints(related_sprints, "related_sprints")
             }
-            Mutation::UpdateBacklog { id, summary, theme, related_sprints, .. } => {
+            Mutation::UpdateBacklog { id, summary, theme, related_sprints, priority, .. } => {
+                priority_in_range(*priority)?;
                 validate::id("id", id)?;
                 summary.as_deref().map(|s| validate::line("summary", s)).transpose()?;
                 theme.as_deref().map(|t| validate::id("theme", t)).transpose()?;
@@ -187,7 +216,7 @@ impl Mutation {
     /// applies mutations to a copy and drops it on error.
     pub fn apply(&self, index: &mut WorkIndex, change: &Change) -> Result<Applied, StoreError> {
         match self {
-            Mutation::AddBacklog { id, summary, theme, status, related_sprints } => {
+            Mutation::AddBacklog { id, summary, theme, status, related_sprints, .. } => {
                 if index.backlog_item(id).is_some() {
                     return Err(StoreError::Duplicate {
                         message: format!("Backlog item '{id}' already exists"),
@@ -207,7 +236,7 @@ impl Mutation {
                 index.backlog.get_or_insert_with(Vec::new).push(item);
                 Ok(Applied { reply, touched: vec![ItemKey::Backlog(id.clone())], ..Default::default() })
             }
-            Mutation::UpdateBacklog { id, status, summary, theme, related_sprints } => {
+            Mutation::UpdateBacklog { id, status, summary, theme, related_sprints, .. } => {
                 let available = ids(index.backlog().iter().map(|b| &b.id));
                 let item = index
                     .backlog
@@ -344,6 +373,17 @@ impl Mutation {
                 Ok(Applied { reply: json!({ "created": to_json(&entry) }), history: vec![entry], ..Default::default() })
             }
         }
+    }
+}
+
+fn priority_in_range(priority: Option<u8>) -> Result<(), StoreError> {
+    match priority {
+        Some(p) if !(1..=5).contains(&p) => Err(StoreError::invalid(
+            "priority",
+            format!("{p} is not a priority"),
+            "Use 1 (highest) to 5 (lowest); 3 is the default.",
+        )),
+        _ => Ok(()),
     }
 }
 

@@ -65,6 +65,9 @@ pub struct Settings {
     pub auto_sync: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub history_rotation: Option<u64>,
+    /// Lease of a claim when the agent names none (worksync's own setting; default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_lease_minutes: Option<f64>,
     #[serde(flatten)]
     pub extra: Mapping,
 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::atomic::FileStamp;
+use super::coordination::item_json;
 use super::error::StoreError;
 use super::layout::Layout;
 use super::model::WorkIndex;
@@ -203,26 +204,38 @@ impl Snapshot {
     }
 }
 
-/// The status block of one project, in the Python tool's shape.
+/// The status block of one project, in the Python tool's shape, each item with its `rev`
+/// and claim, plus the live claims and recent activity per agent.
 fn project_status(index: &WorkIndex, sidecar: &Sidecar) -> Value {
-    let active: Vec<Value> = index.sprints().iter().filter(|s| s.status() == "active").map(to_json).collect();
-    let mut in_progress_stories = Vec::new();
-    for sprint in index.sprints() {
-        for story in sprint.stories().iter().filter(|st| st.status() == "in_progress") {
-            let mut value = to_json(story);
-            if let Value::Object(map) = &mut value {
-                map.insert("sprint".into(), json!(sprint.id));
-                if let Some(meta) = sidecar.item(&ItemKey::Story(story.id.clone())) {
-                    map.insert("updated_by".into(), json!(meta.updated_by));
-                    map.insert("updated_at".into(), json!(meta.updated_at));
-                }
-            }
-            in_progress_stories.push(value);
-        }
-    }
+    let now = chrono::Utc::now();
+    let show = |key: ItemKey| item_json(index, sidecar, &key, now).unwrap_or(Value::Null);
+    let active: Vec<Value> = index
+        .sprints()
+        .iter()
+        .filter(|s| s.status() == "active")
+        .map(|sprint| {
+            let mut value = show(ItemKey::Sprint(sprint.id.clone()));
+            value["stories"] = sprint.stories().iter().map(|st| show(ItemKey::Story(st.id.clone()))).collect();
+            value
+        })
+        .collect();
+    let in_progress_stories: Vec<Value> = index
+        .sprints()
+        .iter()
+        .flat_map(|s| s.stories())
+        .filter(|st| st.status() == "in_progress")
+        .map(|st| show(ItemKey::Story(st.id.clone())))
+        .collect();
     let backlog = index.backlog();
     let count = |status: &str| backlog.iter().filter(|b| b.status() == status).count();
-    let in_progress_backlog: Vec<Value> = backlog.iter().filter(|b| b.status() == "in_progress").map(to_json).collect();
+    let in_progress_backlog: Vec<Value> =
+        backlog.iter().filter(|b| b.status() == "in_progress").map(|b| show(ItemKey::Backlog(b.id.clone()))).collect();
+    let claims: Vec<Value> = sidecar
+        .claims
+        .iter()
+        .filter(|(_, c)| c.until > now)
+        .map(|(key, c)| json!({ "item": key, "holder": c.agent, "until": c.until }))
+        .collect();
     json!({
         "sprints": active,
         "in_progress_stories": in_progress_stories,
@@ -233,6 +246,27 @@ fn project_status(index: &WorkIndex, sidecar: &Sidecar) -> Value {
             "in_progress": count("in_progress"),
             "done": count("done"),
         },
+        "claims": claims,
+        "activity": activity(sidecar),
         "recent_history": index.history().iter().rev().take(3).map(to_json).collect::<Vec<_>>(),
     })
+}
+
+/// Per agent: when it last changed something, what, and how many items it changed last.
+fn activity(sidecar: &Sidecar) -> Value {
+    let mut agents: BTreeMap<&str, (chrono::DateTime<chrono::Utc>, &str, usize)> = BTreeMap::new();
+    for (key, meta) in &sidecar.items {
+        let entry = agents.entry(meta.updated_by.as_str()).or_insert((meta.updated_at, key.as_str(), 0));
+        entry.2 += 1;
+        if meta.updated_at > entry.0 {
+            (entry.0, entry.1) = (meta.updated_at, key.as_str());
+        }
+    }
+    agents
+        .into_iter()
+        .map(|(agent, (at, item, count))| {
+            (agent.to_string(), json!({ "last_change_at": at, "last_item": item, "items_last_changed": count }))
+        })
+        .collect::<Map<String, Value>>()
+        .into()
 }

@@ -17,13 +17,14 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use super::atomic::{self, FileStamp};
+use super::coordination::{self, Operation, Policy};
 use super::document::Document;
 use super::error::StoreError;
 use super::layout::{Layout, WORK_INDEX_HEADER, expand_home};
 use super::model::WorkIndex;
-use super::ops::{Change, Mutation};
+use super::ops::Change;
 use super::registry::{ConfigFile, GuidanceConfig, ProjectEntry};
-use super::sidecar::{HistoryMeta, Sidecar};
+use super::sidecar::Sidecar;
 use super::snapshot::{Problem, ProjectView, Snapshot};
 use super::validate;
 
@@ -35,7 +36,7 @@ const MAX_BATCH: usize = 256;
 
 /// A mutation waiting in a batch for its project's write.
 struct Pending {
-    mutation: Mutation,
+    operation: Operation,
     change: Change,
     reply: Reply<Value>,
 }
@@ -46,7 +47,7 @@ pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 /// A request to the writer.
 pub enum Command {
     /// Apply a mutation to one project's work index.
-    Mutate { project: String, mutation: Mutation, change: Change, reply: Reply<Value> },
+    Mutate { project: String, operation: Operation, change: Change, reply: Reply<Value> },
     /// Register a project (config entry, directories, empty work index).
     Register { request: Registration, change: Change, reply: Reply<Value> },
     /// Unregister a project, optionally moving its data to the trash.
@@ -159,8 +160,8 @@ impl Writer {
                 continue;
             }
             match command {
-                Command::Mutate { project, mutation, change, reply } => {
-                    pending.entry(project).or_default().push(Pending { mutation, change, reply });
+                Command::Mutate { project, operation, change, reply } => {
+                    pending.entry(project).or_default().push(Pending { operation, change, reply });
                 }
                 other => {
                     self.flush(std::mem::take(&mut pending));
@@ -189,9 +190,9 @@ impl Writer {
         for (project, group) in pending {
             let started = std::time::Instant::now();
             let size = group.len();
-            let outcomes = self.mutate(&project, group.iter().map(|p| (&p.mutation, &p.change)).collect());
+            let outcomes = self.mutate(&project, group.iter().map(|p| (&p.operation, &p.change)).collect());
             for (p, outcome) in group.into_iter().zip(outcomes) {
-                log_outcome(p.mutation.name(), &project, &p.change.agent, started, size, &outcome);
+                log_outcome(p.operation.name(), &project, &p.change.agent, started, size, &outcome);
                 let _ = p.reply.send(outcome);
             }
         }
@@ -261,14 +262,32 @@ impl Writer {
                 Some(Slot::Missing { .. }) => path.exists(),
             };
             if stale {
-                let known = self.projects.contains_key(&name);
-                let slot = self.load_project(&name);
-                if known {
+                let previous = self.projects.remove(&name);
+                let mut slot = self.load_project(&name);
+                if previous.is_some() {
                     tracing::warn!(project = %name, path = %path.display(), "external edit detected; reloaded the file (the edit is kept)");
+                }
+                if let (Some(Slot::Ready { doc: old, .. }), Slot::Ready { doc: new, sidecar }) = (&previous, &mut slot)
+                {
+                    self.reconcile(&name, old.value(), new.value(), sidecar);
                 }
                 self.projects.insert(name, slot);
             }
         }
+    }
+
+    /// Gives every item a hand edit changed a new revision, and records that durably.
+    fn reconcile(&self, project: &str, old: &WorkIndex, new: &WorkIndex, sidecar: &mut Arc<Sidecar>) {
+        let mut meta = sidecar.as_ref().clone();
+        let events = coordination::reconcile(old, new, &mut meta, chrono::Utc::now());
+        if events.is_empty() {
+            return;
+        }
+        tracing::info!(project, changed = events.len(), "items changed by the external edit");
+        if let Err(e) = meta.save(&self.layout.state_dir(project)) {
+            tracing::error!(project, error = %e, "could not record the external edit's revisions");
+        }
+        *sidecar = Arc::new(meta);
     }
 
     fn load_project(&self, name: &str) -> Slot {
@@ -290,7 +309,7 @@ impl Writer {
     /// Applies a project's queued mutations in order, each to the result of the previous
     /// successful one, then writes the file once. A mutation that fails leaves no trace; if
     /// the write fails, every mutation of the batch fails with it and nothing changes.
-    fn mutate(&mut self, project: &str, batch: Vec<(&Mutation, &Change)>) -> Vec<Result<Value, StoreError>> {
+    fn mutate(&mut self, project: &str, batch: Vec<(&Operation, &Change)>) -> Vec<Result<Value, StoreError>> {
         match self.mutate_batch(project, &batch) {
             Ok(outcomes) => outcomes,
             Err(e) => batch.iter().map(|_| Err(e.clone())).collect(),
@@ -300,7 +319,7 @@ impl Writer {
     fn mutate_batch(
         &mut self,
         project: &str,
-        batch: &[(&Mutation, &Change)],
+        batch: &[(&Operation, &Change)],
     ) -> Result<Vec<Result<Value, StoreError>>, StoreError> {
         self.refresh_config();
         if self.config.value().project(project).is_none() {
@@ -311,6 +330,7 @@ impl Writer {
         }
         self.sync_projects();
         let state_dir = self.layout.state_dir(project);
+        let policy = self.policy();
         let Some(slot) = self.projects.get_mut(project) else {
             return Err(StoreError::ProjectNotFound { name: project.into(), available: String::new() });
         };
@@ -325,14 +345,15 @@ impl Writer {
         let mut next = doc.value().as_ref().clone();
         let mut meta = sidecar.as_ref().clone();
         let mut outcomes = Vec::with_capacity(batch.len());
-        for (mutation, change) in batch {
-            // Each mutation works on its own copy so that a refusal half-way leaves nothing.
-            let mut attempt = next.clone();
-            match mutation.apply(&mut attempt, change) {
-                Ok(applied) => {
-                    next = attempt;
-                    record(&mut meta, &applied, change);
-                    let mut reply = applied.reply;
+        let mut index_changed = false;
+        for (operation, change) in batch {
+            // Each operation works on its own copy so that a refusal half-way leaves nothing.
+            let (mut index_attempt, mut meta_attempt) = (next.clone(), meta.clone());
+            match operation.execute(&mut index_attempt, &mut meta_attempt, change, &policy) {
+                Ok(executed) => {
+                    (next, meta) = (index_attempt, meta_attempt);
+                    index_changed |= executed.index_changed;
+                    let mut reply = executed.reply;
                     if let Value::Object(map) = &mut reply {
                         map.insert("agent".into(), Value::String(change.agent.clone()));
                     }
@@ -344,14 +365,30 @@ impl Writer {
         if outcomes.iter().all(Result::is_err) {
             return Ok(outcomes);
         }
-        doc.replace(next)?;
-        // The YAML is durable already; losing attribution must not make the agent retry
-        // (and duplicate) a change that happened, so a sidecar failure is only logged.
-        if let Err(e) = meta.save(&state_dir) {
-            tracing::error!(project, error = %e, "could not record attribution in .worksync/state.json");
+        if index_changed {
+            doc.replace(next)?;
+        }
+        // A sidecar-only change (a claim, a release) must be durable before it is answered;
+        // after a YAML change, losing attribution must not make the agent retry (and
+        // duplicate) a change that happened, so then a sidecar failure is only logged.
+        match meta.save(&state_dir) {
+            Ok(_) => {}
+            Err(e) if !index_changed => return Err(e),
+            Err(e) => tracing::error!(project, error = %e, "could not record attribution in .worksync/state.json"),
         }
         *sidecar = Arc::new(meta);
         Ok(outcomes)
+    }
+
+    /// The coordination rules from `config.yaml`.
+    fn policy(&self) -> Policy {
+        let minutes = self.config.value().settings.as_ref().and_then(|s| s.claim_lease_minutes);
+        match minutes {
+            Some(m) if m.is_finite() && m > 0.0 => {
+                Policy { default_lease: chrono::Duration::milliseconds((m * 60_000.0) as i64) }
+            }
+            _ => Policy::default(),
+        }
     }
 
     fn register(&mut self, request: Registration, change: &Change) -> Result<Value, StoreError> {
@@ -486,24 +523,6 @@ fn refuse(command: Command) {
         Command::Refresh { reply } | Command::Shutdown { reply } => {
             let _ = reply.send(());
         }
-    }
-}
-
-/// Records in the sidecar who made an applied mutation, and when.
-fn record(meta: &mut Sidecar, applied: &super::ops::Applied, change: &Change) {
-    for key in &applied.touched {
-        meta.touch(key, &change.agent, change.now);
-    }
-    for key in &applied.removed {
-        meta.forget(key);
-    }
-    for entry in &applied.history {
-        meta.history.push(HistoryMeta {
-            date: entry.date.clone().unwrap_or_default(),
-            summary: entry.summary.clone().unwrap_or_default(),
-            agent: change.agent.clone(),
-            at: change.now,
-        });
     }
 }
 

@@ -1,0 +1,184 @@
+//! Agents coordinating through the server: revisions, claims with leases, next work.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::{TestServer, call_err, call_ok};
+use serde_json::json;
+
+const PROJECT: &str = "orbit-api";
+
+/// A and B read rev N; A updates with expected_rev N and wins; B's update with the same
+/// expected_rev is refused and gets the current item, whose rev it can retry with.
+#[tokio::test]
+async fn lost_update_is_prevented() {
+    let server = TestServer::start().await;
+    let a = server.client("agent-a").await;
+    let b = server.client("agent-b").await;
+    let read = |client| async move {
+        let status = call_ok(client, "worksync_status", json!({"project": PROJECT})).await;
+        status["projects"][PROJECT]["in_progress_backlog"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|item| item["id"] == "ws-hub-heap-growth")
+            .unwrap()["rev"]
+            .as_u64()
+            .unwrap()
+    };
+    let (rev_a, rev_b) = (read(&a).await, read(&b).await);
+    assert_eq!(rev_a, rev_b);
+    let update = |summary: &str, rev: u64| json!({"project": PROJECT, "id": "ws-hub-heap-growth", "summary": summary, "expected_rev": rev});
+    let won = call_ok(&a, "worksync_update_backlog", update("A's summary", rev_a)).await;
+    assert_eq!(won["updated"]["rev"], rev_a + 1);
+    let lost = call_err(&b, "worksync_update_backlog", update("B's summary", rev_b)).await;
+    assert_eq!(lost["current"]["summary"], "A's summary", "B gets the item as it is now: {lost}");
+    assert_eq!(lost["current"]["rev"], rev_a + 1);
+    assert!(lost["hint"].as_str().unwrap().contains(&format!("expected_rev={}", rev_a + 1)));
+    call_ok(&b, "worksync_update_backlog", update("B's summary on top of A's", rev_a + 1)).await;
+}
+
+/// A hand edit of an item counts as a change of that item: an agent's stale rev is refused.
+#[tokio::test]
+async fn hand_edit_bumps_the_revision() {
+    let server = TestServer::start().await;
+    let agent = server.client("agent").await;
+    let created = call_ok(
+        &agent,
+        "worksync_add_backlog",
+        json!({"project": PROJECT, "id": "edited", "summary": "s", "theme": "t"}),
+    )
+    .await;
+    let rev = created["created"]["rev"].as_u64().unwrap();
+    let path = server.path("projects/orbit-api/work-index.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("- id: edited\n  theme: t\n  summary: s\n", "- id: edited\n  theme: t\n  summary: by hand\n"),
+    )
+    .unwrap();
+    let refused = call_err(
+        &agent,
+        "worksync_update_backlog",
+        json!({"project": PROJECT, "id": "edited", "status": "done", "expected_rev": rev}),
+    )
+    .await;
+    assert_eq!(refused["current"]["summary"], "by hand");
+    assert_eq!(refused["current"]["rev"], rev + 1);
+}
+
+/// Claims: a second agent is told who holds the item and until when; the holder renews; an
+/// update by another agent needs force (recorded); after the lease ends another agent takes it.
+#[tokio::test]
+async fn claims_conflict_renew_and_expire() {
+    let server = TestServer::start_with(|layout| {
+        layout.bootstrap().unwrap();
+        let config = std::fs::read_to_string(layout.config()).unwrap();
+        std::fs::write(
+            layout.config(),
+            config.replace("  history_rotation: 100\n", "  history_rotation: 100\n  claim_lease_minutes: 0.01\n"),
+        )
+        .unwrap();
+    })
+    .await;
+    let a = server.client("agent-a").await;
+    let b = server.client("agent-b").await;
+    let claim = json!({"project": PROJECT, "kind": "story", "id": "STORY-14"});
+
+    let first = call_ok(&a, "worksync_claim", claim.clone()).await;
+    assert_eq!(first["claimed"]["status"], "in_progress", "claiming a story starts it");
+    assert_eq!(first["renewed"], false);
+    let yaml = common::read_yaml(&server.path("projects/orbit-api/work-index.yaml"));
+    let story = yaml["sprints"][3]["stories"].as_sequence().unwrap().iter().find(|s| s["id"] == "STORY-14").cloned();
+    assert_eq!(story.unwrap()["status"], "in_progress");
+
+    let refused = call_err(&b, "worksync_claim", claim.clone()).await;
+    assert_eq!(refused["holder"], "agent-a");
+    assert!(refused["until"].is_string());
+    assert!(refused["error"].as_str().unwrap().contains("claimed by 'agent-a' until"));
+
+    let renewed = call_ok(&a, "worksync_claim", claim.clone()).await;
+    assert_eq!(renewed["renewed"], true);
+
+    let update = json!({"project": PROJECT, "sprint_id": "dispatch-realtime", "story_id": "STORY-14", "append_notes": "B was here"});
+    let held = call_err(&b, "worksync_update_story", update.clone()).await;
+    assert_eq!(held["holder"], "agent-a");
+    let mut forced = update.clone();
+    forced["force"] = json!(true);
+    let forced = call_ok(&b, "worksync_update_story", forced).await;
+    assert_eq!(forced["forced_over"], "agent-a");
+
+    let status = call_ok(&b, "worksync_status", json!({"project": PROJECT})).await;
+    let claims = status["projects"][PROJECT]["claims"].as_array().unwrap();
+    assert!(claims.iter().any(|c| c["item"] == "story/STORY-14" && c["holder"] == "agent-a"), "{claims:?}");
+
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let taken = call_ok(&b, "worksync_claim", claim.clone()).await;
+    assert_eq!(taken["holder"], "agent-b", "the expired lease is free to take");
+    let released = call_ok(&b, "worksync_release", claim).await;
+    assert_eq!(released["released"], true);
+}
+
+/// 8 agents asking for next work with claim=true at the same time each get a different story.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_agents_next_claim_distinct_stories() {
+    let server = TestServer::start().await;
+    let setup = server.client("setup").await;
+    let repo = tempfile::tempdir().unwrap();
+    call_ok(&setup, "worksync_register_project", json!({"name": "team", "repo": repo.path().display().to_string()}))
+        .await;
+    call_ok(
+        &setup,
+        "worksync_create_sprint",
+        json!({"project": "team", "id": "s1", "title": "S1", "status": "active"}),
+    )
+    .await;
+    for n in 0..8 {
+        call_ok(
+            &setup,
+            "worksync_add_story",
+            json!({"project": "team", "sprint_id": "s1", "notes": format!("story {n}")}),
+        )
+        .await;
+    }
+    let mut tasks = Vec::new();
+    for n in 0..8 {
+        let client = server.client(&format!("agent-{n}")).await;
+        tasks.push(tokio::spawn(async move {
+            let next = call_ok(&client, "worksync_next", json!({"project": "team", "claim": true})).await;
+            assert_eq!(next["claimed"], true);
+            assert!(next["reason"].as_str().unwrap().contains("active sprint 's1'"));
+            next["next"]["id"].as_str().unwrap().to_string()
+        }));
+    }
+    let mut ids = HashSet::new();
+    for task in tasks {
+        assert!(ids.insert(task.await.unwrap()), "a story was handed out twice");
+    }
+    assert_eq!(ids.len(), 8);
+    let nothing = call_ok(&setup, "worksync_next", json!({"project": "team"})).await;
+    assert!(nothing["next"].is_null(), "{nothing}");
+}
+
+/// Without claimed stories, next falls back to the backlog by priority.
+#[tokio::test]
+async fn next_prefers_priority_in_the_backlog() {
+    let server = TestServer::start().await;
+    let agent = server.client("agent").await;
+    let repo = tempfile::tempdir().unwrap();
+    call_ok(&agent, "worksync_register_project", json!({"name": "solo", "repo": repo.path().display().to_string()}))
+        .await;
+    for (id, priority) in [("low", 5), ("urgent", 1), ("normal", 3)] {
+        call_ok(
+            &agent,
+            "worksync_add_backlog",
+            json!({"project": "solo", "id": id, "summary": id, "theme": "t", "priority": priority}),
+        )
+        .await;
+    }
+    let next = call_ok(&agent, "worksync_next", json!({"project": "solo"})).await;
+    assert_eq!(next["next"]["id"], "urgent");
+    assert_eq!(next["claimed"], false);
+    assert!(next["reason"].as_str().unwrap().contains("P1"));
+}
