@@ -51,6 +51,7 @@ async fn hand_edit_bumps_the_revision() {
     )
     .await;
     let rev = created["created"]["rev"].as_u64().unwrap();
+    let cursor = call_ok(&agent, "worksync_changes", json!({"project": PROJECT})).await["cursor"].clone();
     let path = server.path("projects/orbit-api/work-index.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(
@@ -66,6 +67,10 @@ async fn hand_edit_bumps_the_revision() {
     .await;
     assert_eq!(refused["current"]["summary"], "by hand");
     assert_eq!(refused["current"]["rev"], rev + 1);
+    let feed = call_ok(&agent, "worksync_changes", json!({"project": PROJECT, "since": cursor})).await;
+    let change = &feed["changes"][0];
+    assert_eq!((change["id"].as_str(), change["agent"].as_str()), (Some("edited"), Some("external edit")), "{feed}");
+    assert_eq!(change["rev"], rev + 1);
 }
 
 /// Claims: a second agent is told who holds the item and until when; the holder renews; an
@@ -181,4 +186,88 @@ async fn next_prefers_priority_in_the_backlog() {
     assert_eq!(next["next"]["id"], "urgent");
     assert_eq!(next["claimed"], false);
     assert!(next["reason"].as_str().unwrap().contains("P1"));
+}
+
+/// A client waiting in worksync_changes wakes as soon as another client changes something,
+/// and sees what changed, by whom, with the new rev; its next cursor lists nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn waiting_client_wakes_on_change() {
+    let server = TestServer::start().await;
+    let watcher = server.client("watcher").await;
+    let writer = server.client("writer").await;
+    let start = call_ok(&watcher, "worksync_changes", json!({"project": PROJECT})).await;
+    let cursor = start["cursor"].as_str().unwrap().to_string();
+    assert!(start["changes"].as_array().unwrap().is_empty());
+
+    let waiting = {
+        let cursor = cursor.clone();
+        tokio::spawn(async move {
+            let answer =
+                call_ok(&watcher, "worksync_changes", json!({"project": PROJECT, "since": cursor, "wait_seconds": 20}))
+                    .await;
+            (answer, std::time::Instant::now(), watcher)
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let sent = std::time::Instant::now();
+    call_ok(
+        &writer,
+        "worksync_add_backlog",
+        json!({"project": PROJECT, "id": "wake-up", "summary": "s", "theme": "t"}),
+    )
+    .await;
+    let (answer, woke, watcher) = waiting.await.unwrap();
+    let latency = woke.saturating_duration_since(sent);
+    eprintln!("waiter woke {latency:?} after the mutation was sent");
+    assert!(latency < std::time::Duration::from_secs(2), "woke after {latency:?}");
+    let change = &answer["changes"][0];
+    assert_eq!((change["id"].as_str(), change["action"].as_str()), (Some("wake-up"), Some("created")));
+    assert_eq!(change["agent"], "writer");
+    assert_eq!(change["rev"], 1);
+    assert_eq!(change["project"], PROJECT);
+
+    let next = answer["cursor"].as_str().unwrap();
+    let again = call_ok(&watcher, "worksync_changes", json!({"project": PROJECT, "since": next})).await;
+    assert!(again["changes"].as_array().unwrap().is_empty(), "nothing is listed twice: {again}");
+}
+
+/// A cursor the server cannot serve (another journal epoch) gets an explicit resync.
+#[tokio::test]
+async fn stale_cursor_gets_resync() {
+    let server = TestServer::start().await;
+    let client = server.client("c").await;
+    let start = call_ok(&client, "worksync_changes", json!({"project": PROJECT})).await;
+    let stale = start["cursor"].as_str().unwrap().replace('@', "@0000");
+    let answer = call_ok(&client, "worksync_changes", json!({"project": PROJECT, "since": stale})).await;
+    assert_eq!(answer["resync"], true, "{answer}");
+    assert!(answer["cursor"].as_str().unwrap().starts_with("v1:orbit-api@"));
+    let bad = call_err(&client, "worksync_changes", json!({"since": "not-a-cursor"})).await;
+    assert!(bad["hint"].as_str().unwrap().contains("cursor"));
+}
+
+/// A cursor survives a restart of the server while the journal still holds it.
+#[tokio::test]
+async fn cursor_survives_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let mut first = common::Process::serve(&root);
+    let client = first.client("c").await;
+    let start = call_ok(&client, "worksync_changes", json!({"project": PROJECT})).await;
+    call_ok(
+        &client,
+        "worksync_add_backlog",
+        json!({"project": PROJECT, "id": "before-restart", "summary": "s", "theme": "t"}),
+    )
+    .await;
+    drop(client);
+    first.signal("TERM");
+    assert!(first.wait(std::time::Duration::from_secs(20)).success());
+
+    let second = common::Process::serve(&root);
+    let client = second.client("c").await;
+    let answer =
+        call_ok(&client, "worksync_changes", json!({"project": PROJECT, "since": start["cursor"].as_str().unwrap()}))
+            .await;
+    assert!(answer.get("resync").is_none(), "{answer}");
+    assert_eq!(answer["changes"][0]["id"], "before-restart");
 }

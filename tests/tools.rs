@@ -9,7 +9,7 @@ use serde_json::json;
 const PROJECT: &str = "orbit-api";
 
 /// The Python tool's 15 tools, then ours.
-const TOOLS: [&str; 18] = [
+const TOOLS: [&str; 19] = [
     "worksync_status",
     "worksync_projects",
     "worksync_add_backlog",
@@ -28,6 +28,7 @@ const TOOLS: [&str; 18] = [
     "worksync_claim",
     "worksync_release",
     "worksync_next",
+    "worksync_changes",
 ];
 
 /// tools/list has the 15 tools of the Python tool (plus our coordination tools), each with a documented object

@@ -8,7 +8,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::WorkSyncServer;
-use crate::store::{Operation, Target};
+use serde_json::json;
+
+use super::reply;
+use crate::store::{Changes, Operation, Target};
 
 /// Arguments of `worksync_claim`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -67,6 +70,25 @@ pub struct NextParams {
     pub agent: Option<String>,
 }
 
+/// Arguments of `worksync_changes`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesParams {
+    /// Only this project's changes (default: every project).
+    #[serde(default)]
+    pub project: Option<String>,
+    /// The `cursor` of your previous call. Omit it to get the current cursor without changes.
+    #[serde(default)]
+    pub since: Option<String>,
+    /// If nothing changed after `since`, wait up to this many seconds (at most 25) for a change.
+    #[serde(default)]
+    pub wait_seconds: Option<f64>,
+    /// At most this many changes (default 100, at most 1000); `more` says if there are others.
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
 #[tool_router(router = coordination_tools, vis = "pub(super)")]
 impl WorkSyncServer {
     /// Claim a story or backlog item so other agents leave it to you, for a lease (renew by
@@ -104,5 +126,39 @@ impl WorkSyncServer {
     ) -> Result<CallToolResult, McpError> {
         let operation = Operation::Next { claim: p.claim, lease_minutes: p.lease_minutes };
         self.mutate(&p.project, operation, p.agent, &context).await
+    }
+
+    /// What changed since your cursor (item, action, agent, time, new rev), oldest first, and
+    /// the cursor for next time. With wait_seconds it waits for the next change (long poll).
+    /// An answer with resync=true means the cursor cannot be served: re-read with
+    /// worksync_status and continue from the cursor given.
+    #[tool(name = "worksync_changes", annotations(read_only_hint = true))]
+    async fn changes(
+        &self,
+        Parameters(p): Parameters<ChangesParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let wait = p.wait_seconds.filter(|w| w.is_finite() && *w > 0.0).unwrap_or(0.0).min(25.0);
+        let limit = p.limit.unwrap_or(100).clamp(1, 1000);
+        let query = self.store.changes(
+            p.project.as_deref(),
+            p.since.as_deref(),
+            limit,
+            std::time::Duration::from_secs_f64(wait),
+        );
+        let answer = tokio::select! {
+            answer = query => answer,
+            _ = context.ct.cancelled() => return Ok(reply::success(json!({ "cancelled": true }))),
+        };
+        Ok(reply::from_store(answer.map(|changes| match changes {
+            Changes::Listed { changes, cursor, more } => json!({ "changes": changes, "cursor": cursor, "more": more }),
+            Changes::Resync { reason, cursor } => json!({
+                "resync": true,
+                "reason": reason,
+                "cursor": cursor,
+                "changes": [],
+                "hint": "Re-read what you need (worksync_status), then call worksync_changes with this cursor.",
+            }),
+        })))
     }
 }

@@ -7,6 +7,7 @@
 //! are durable. Nothing in here knows about MCP or HTTP.
 
 pub mod atomic;
+pub mod changes;
 pub mod coordination;
 pub mod document;
 pub mod error;
@@ -26,6 +27,7 @@ use std::sync::{Arc, RwLock};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
+pub use changes::{ChangeFeed, Changes};
 pub use coordination::{Guard, Operation, Target};
 pub use error::StoreError;
 pub use layout::Layout;
@@ -51,6 +53,7 @@ struct Inner {
     /// an `.await`, never during I/O.
     published: Arc<RwLock<Arc<Snapshot>>>,
     commands: mpsc::Sender<Command>,
+    changes: Arc<ChangeFeed>,
 }
 
 impl Store {
@@ -58,13 +61,14 @@ impl Store {
     /// The thread ends when the last clone of the handle is dropped, after finishing every
     /// queued command.
     pub fn open(layout: Layout) -> Result<Store, StoreError> {
-        let (writer, published) = Writer::open(layout.clone())?;
+        let changes = Arc::new(ChangeFeed::default());
+        let (writer, published) = Writer::open(layout.clone(), changes.clone())?;
         let (commands, queue) = mpsc::channel(QUEUE_DEPTH);
         std::thread::Builder::new()
             .name("worksync-writer".into())
             .spawn(move || writer.run(queue))
             .map_err(|e| StoreError::io("start the writer thread for", layout.root(), e))?;
-        Ok(Store { inner: Arc::new(Inner { layout, published, commands }) })
+        Ok(Store { inner: Arc::new(Inner { layout, published, commands, changes }) })
     }
 
     /// The data root's layout.
@@ -129,6 +133,26 @@ impl Store {
     pub async fn unregister(&self, name: &str, delete_data: bool, change: Change) -> Result<Value, StoreError> {
         validate::agent(&change.agent)?;
         self.call(|reply| Command::Unregister { name: name.to_string(), delete_data, change, reply }).await
+    }
+
+    /// `worksync_changes`: what changed in `project` (every project when `None`) after the
+    /// cursor `since`, waiting up to `wait` for a first change.
+    pub async fn changes(
+        &self,
+        project: Option<&str>,
+        since: Option<&str>,
+        limit: usize,
+        wait: std::time::Duration,
+    ) -> Result<Changes, StoreError> {
+        let snapshot = self.snapshot(project).await;
+        let projects: Vec<String> = match project {
+            Some(name) => {
+                snapshot.project(name)?;
+                vec![name.to_string()]
+            }
+            None => snapshot.projects.keys().cloned().collect(),
+        };
+        self.inner.changes.since(&projects, since, limit, wait).await
     }
 
     /// Stops the writer after every change queued so far is durable; later changes are

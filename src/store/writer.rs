@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use super::atomic::{self, FileStamp};
+use super::changes::ChangeFeed;
 use super::coordination::{self, Operation, Policy};
 use super::document::Document;
 use super::error::StoreError;
@@ -95,11 +96,13 @@ pub struct Writer {
     config_seen: Option<FileStamp>,
     projects: BTreeMap<String, Slot>,
     published: Published,
+    /// The change journals; the writer appends, readers query.
+    changes: Arc<ChangeFeed>,
 }
 
 impl Writer {
     /// Loads the data root and publishes the first snapshot.
-    pub fn open(layout: Layout) -> Result<(Writer, Published), StoreError> {
+    pub fn open(layout: Layout, changes: Arc<ChangeFeed>) -> Result<(Writer, Published), StoreError> {
         let config = Document::<ConfigFile>::load(&layout.config())?;
         for dir in [layout.root().to_path_buf(), layout.projects_dir()] {
             atomic::sweep_temp_files(&dir);
@@ -113,6 +116,7 @@ impl Writer {
             config_seen,
             projects: BTreeMap::new(),
             published: published.clone(),
+            changes,
         };
         writer.sync_projects();
         writer.publish();
@@ -284,10 +288,15 @@ impl Writer {
             return;
         }
         tracing::info!(project, changed = events.len(), "items changed by the external edit");
-        if let Err(e) = meta.save(&self.layout.state_dir(project)) {
+        let state_dir = self.layout.state_dir(project);
+        if let Err(e) = meta.save(&state_dir) {
             tracing::error!(project, error = %e, "could not record the external edit's revisions");
         }
         *sidecar = Arc::new(meta);
+        let now = chrono::Utc::now();
+        if let Err(e) = self.changes.record(project, &state_dir, coordination::EXTERNAL_EDIT, now, &events) {
+            tracing::error!(project, error = %e, "could not append the external edit to the change journal");
+        }
     }
 
     fn load_project(&self, name: &str) -> Slot {
@@ -298,7 +307,10 @@ impl Writer {
         atomic::sweep_temp_files(&self.layout.project_dir(name));
         atomic::sweep_temp_files(&self.layout.state_dir(name));
         match Document::<WorkIndex>::load(&path) {
-            Ok(doc) => Slot::Ready { doc, sidecar: Arc::new(Sidecar::load(&self.layout.state_dir(name))) },
+            Ok(doc) => {
+                self.changes.open(name, &self.layout.state_dir(name));
+                Slot::Ready { doc, sidecar: Arc::new(Sidecar::load(&self.layout.state_dir(name))) }
+            }
             Err(e) => {
                 tracing::error!(project = %name, error = %e, "work-index.yaml does not parse; the project refuses changes until it is fixed");
                 Slot::Broken { problem: Problem::from_error(&e, &path), stamp: FileStamp::of(&path).ok().flatten() }
@@ -346,6 +358,7 @@ impl Writer {
         let mut meta = sidecar.as_ref().clone();
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut index_changed = false;
+        let mut events = Vec::new();
         for (operation, change) in batch {
             // Each operation works on its own copy so that a refusal half-way leaves nothing.
             let (mut index_attempt, mut meta_attempt) = (next.clone(), meta.clone());
@@ -353,6 +366,7 @@ impl Writer {
                 Ok(executed) => {
                     (next, meta) = (index_attempt, meta_attempt);
                     index_changed |= executed.index_changed;
+                    events.push((change.agent.clone(), change.now, executed.events));
                     let mut reply = executed.reply;
                     if let Value::Object(map) = &mut reply {
                         map.insert("agent".into(), Value::String(change.agent.clone()));
@@ -377,6 +391,13 @@ impl Writer {
             Err(e) => tracing::error!(project, error = %e, "could not record attribution in .worksync/state.json"),
         }
         *sidecar = Arc::new(meta);
+        for (agent, at, events) in events {
+            // Like attribution: the change is durable, so a journal failure is only logged
+            // (a cursor the journal then cannot serve gets a resync).
+            if let Err(e) = self.changes.record(project, &state_dir, &agent, at, &events) {
+                tracing::error!(project, error = %e, "could not append to the change journal");
+            }
+        }
         Ok(outcomes)
     }
 

@@ -1,0 +1,371 @@
+//! The change feed: every change gets a cursor, so agents can ask what happened since.
+//!
+//! Each project keeps a journal, `.worksync/journal.jsonl`: a header line with the journal's
+//! epoch (a random id, new whenever the journal starts afresh) and one JSON line per change
+//! with its sequence number. The writer appends (durably, before answering the caller);
+//! readers copy what they need under a short lock. A cursor names, per project, the epoch and
+//! the last sequence number seen, so it survives restarts while the journal still holds it;
+//! a cursor this server cannot serve exactly (another epoch, trimmed away, from the future)
+//! gets an explicit "resync", never a silently incomplete list.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::atomic;
+use super::coordination::Event;
+use super::error::StoreError;
+
+/// Changes kept per project (in memory and, between rotations, on disk).
+const RETAIN: usize = 2_000;
+/// Longest a `worksync_changes` call may wait.
+pub const MAX_WAIT: Duration = Duration::from_secs(25);
+const JOURNAL_FILE: &str = "journal.jsonl";
+
+/// One change as agents see it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChangeRecord {
+    pub seq: u64,
+    pub at: DateTime<Utc>,
+    pub agent: String,
+    pub kind: String,
+    pub id: String,
+    pub action: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rev: Option<u64>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    journal: String,
+    epoch: String,
+}
+
+/// One project's journal.
+#[derive(Debug)]
+struct Journal {
+    path: PathBuf,
+    epoch: String,
+    records: VecDeque<ChangeRecord>,
+    /// Sequence number of the last change (0 before any).
+    last_seq: u64,
+}
+
+impl Journal {
+    fn open(dir: &Path) -> Journal {
+        let path = dir.join(JOURNAL_FILE);
+        let loaded = std::fs::read_to_string(&path).ok().and_then(|text| {
+            let mut lines = text.lines();
+            let header: Header = serde_json::from_str(lines.next()?).ok()?;
+            // A torn last line (a crash mid-append) is skipped: that change was never answered.
+            let records: VecDeque<ChangeRecord> = lines.filter_map(|l| serde_json::from_str(l).ok()).collect();
+            Some((header.epoch, records))
+        });
+        let (epoch, mut records) = loaded.unwrap_or_else(|| (new_epoch(), VecDeque::new()));
+        while records.len() > RETAIN {
+            records.pop_front();
+        }
+        let last_seq = records.back().map_or(0, |r| r.seq);
+        Journal { path, epoch, records, last_seq }
+    }
+
+    /// Appends records durably; rewrites the file when it has grown to twice what is kept.
+    fn append(&mut self, new: Vec<ChangeRecord>) -> Result<(), StoreError> {
+        let fresh = !self.path.exists();
+        self.records.extend(new.iter().cloned());
+        while self.records.len() > RETAIN {
+            self.records.pop_front();
+        }
+        let lines_on_disk = if fresh { 0 } else { self.count_lines() };
+        if fresh || lines_on_disk + new.len() > 2 * RETAIN {
+            return self.rewrite();
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .map_err(|e| StoreError::io("open", &self.path, e))?;
+        let mut text = String::new();
+        for record in &new {
+            text.push_str(&serde_json::to_string(record).expect("records serialize"));
+            text.push('\n');
+        }
+        file.write_all(text.as_bytes()).map_err(|e| StoreError::io("append to", &self.path, e))?;
+        file.sync_data().map_err(|e| StoreError::io("fsync", &self.path, e))
+    }
+
+    fn count_lines(&self) -> usize {
+        std::fs::read(&self.path).map(|b| b.iter().filter(|&&c| c == b'\n').count()).unwrap_or(0)
+    }
+
+    fn rewrite(&self) -> Result<(), StoreError> {
+        let header = Header { journal: "worksync".into(), epoch: self.epoch.clone() };
+        let mut text = serde_json::to_string(&header).expect("header serializes");
+        text.push('\n');
+        for record in &self.records {
+            text.push_str(&serde_json::to_string(record).expect("records serialize"));
+            text.push('\n');
+        }
+        if let Some(dir) = self.path.parent() {
+            atomic::create_dir_durable(dir)?;
+        }
+        atomic::write_atomic(&self.path, text.as_bytes()).map(|_| ())
+    }
+}
+
+/// The change feeds of every project, and the signal waiting readers wake on.
+#[derive(Debug)]
+pub struct ChangeFeed {
+    journals: Mutex<HashMap<String, Journal>>,
+    tick: watch::Sender<u64>,
+}
+
+/// What `worksync_changes` answers.
+#[derive(Debug)]
+pub enum Changes {
+    /// The changes after the cursor, oldest first, and the cursor to pass next time.
+    Listed { changes: Vec<Value>, cursor: String, more: bool },
+    /// The cursor cannot be served exactly; start again from `cursor` after re-reading.
+    Resync { reason: String, cursor: String },
+}
+
+impl Default for ChangeFeed {
+    fn default() -> Self {
+        ChangeFeed { journals: Mutex::new(HashMap::new()), tick: watch::channel(0).0 }
+    }
+}
+
+impl ChangeFeed {
+    fn journals(&self) -> std::sync::MutexGuard<'_, HashMap<String, Journal>> {
+        self.journals.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Loads a project's journal from its `.worksync/` directory (once).
+    pub fn open(&self, project: &str, state_dir: &Path) {
+        self.journals().entry(project.to_string()).or_insert_with(|| Journal::open(state_dir));
+    }
+
+    /// Records `events` made by `agent` in `project`'s journal, durably, and wakes waiters.
+    pub fn record(
+        &self,
+        project: &str,
+        state_dir: &Path,
+        agent: &str,
+        at: DateTime<Utc>,
+        events: &[Event],
+    ) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        {
+            let mut journals = self.journals();
+            let journal = journals.entry(project.to_string()).or_insert_with(|| Journal::open(state_dir));
+            let mut seq = journal.last_seq;
+            let records = events
+                .iter()
+                .map(|e| {
+                    seq += 1;
+                    ChangeRecord {
+                        seq,
+                        at,
+                        agent: agent.to_string(),
+                        kind: e.kind.to_string(),
+                        id: e.id.clone(),
+                        action: e.action.to_string(),
+                        rev: e.rev,
+                    }
+                })
+                .collect();
+            journal.last_seq = seq;
+            journal.append(records)?;
+        }
+        self.tick.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
+    /// The changes after `since` in `projects` (at most `limit`), waiting up to `wait` for
+    /// the first one if there is none yet.
+    pub async fn since(
+        &self,
+        projects: &[String],
+        since: Option<&str>,
+        limit: usize,
+        wait: Duration,
+    ) -> Result<Changes, StoreError> {
+        let mut ticks = self.tick.subscribe();
+        let deadline = tokio::time::Instant::now() + wait.min(MAX_WAIT);
+        let wanted = match since {
+            Some(cursor) => Some(parse_cursor(cursor)?),
+            None => None,
+        };
+        loop {
+            ticks.borrow_and_update();
+            let answer = self.collect(projects, wanted.as_ref(), limit);
+            let empty = matches!(&answer, Changes::Listed { changes, .. } if changes.is_empty());
+            if !empty || wanted.is_none() {
+                return Ok(answer);
+            }
+            match tokio::time::timeout_at(deadline, ticks.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return Ok(answer),
+            }
+        }
+    }
+
+    fn collect(&self, projects: &[String], since: Option<&BTreeMap<String, (String, u64)>>, limit: usize) -> Changes {
+        let journals = self.journals();
+        let mut found: Vec<(DateTime<Utc>, String, ChangeRecord)> = Vec::new();
+        let mut positions: BTreeMap<String, (String, u64)> = BTreeMap::new();
+        for project in projects {
+            let Some(journal) = journals.get(project) else { continue };
+            positions.insert(project.clone(), (journal.epoch.clone(), journal.last_seq));
+            let Some(since) = since else { continue };
+            let from = match since.get(project) {
+                Some((epoch, seq)) if *epoch == journal.epoch => *seq,
+                Some(_) => {
+                    return resync(
+                        journals.iter(),
+                        projects,
+                        format!("the journal of '{project}' was started afresh since that cursor"),
+                    );
+                }
+                None => 0,
+            };
+            if from > journal.last_seq {
+                return resync(
+                    journals.iter(),
+                    projects,
+                    format!("the cursor is ahead of '{project}''s journal (it was reset)"),
+                );
+            }
+            let oldest = journal.records.front().map_or(journal.last_seq + 1, |r| r.seq);
+            if from + 1 < oldest {
+                return resync(
+                    journals.iter(),
+                    projects,
+                    format!("changes of '{project}' after that cursor are no longer kept"),
+                );
+            }
+            found.extend(journal.records.iter().filter(|r| r.seq > from).map(|r| (r.at, project.clone(), r.clone())));
+        }
+        if since.is_none() {
+            return Changes::Listed { changes: Vec::new(), cursor: format_cursor(&positions), more: false };
+        }
+        let since = since.expect("checked above");
+        found.sort_by(|a, b| (a.0, &a.1, a.2.seq).cmp(&(b.0, &b.1, b.2.seq)));
+        let more = found.len() > limit;
+        found.truncate(limit);
+        // The next cursor: where each project's listed changes end (or where it was asked from).
+        let mut next: BTreeMap<String, (String, u64)> = positions.clone();
+        for (project, (epoch, _)) in positions.iter() {
+            let from = since.get(project).filter(|(e, _)| e == epoch).map_or(0, |(_, s)| *s);
+            let listed = found.iter().filter(|(_, p, _)| p == project).map(|(_, _, r)| r.seq).max();
+            next.insert(project.clone(), (epoch.clone(), listed.unwrap_or(from).max(from)));
+        }
+        let changes = found
+            .into_iter()
+            .map(|(_, project, record)| {
+                let mut value = serde_json::to_value(&record).expect("records serialize");
+                value["project"] = json!(project);
+                value
+            })
+            .collect();
+        Changes::Listed { changes, cursor: format_cursor(&next), more }
+    }
+}
+
+fn resync<'a>(
+    journals: impl Iterator<Item = (&'a String, &'a Journal)>,
+    projects: &[String],
+    reason: String,
+) -> Changes {
+    let current: BTreeMap<String, (String, u64)> = journals
+        .filter(|(name, _)| projects.contains(name))
+        .map(|(name, j)| (name.clone(), (j.epoch.clone(), j.last_seq)))
+        .collect();
+    Changes::Resync { reason, cursor: format_cursor(&current) }
+}
+
+/// `v1:orbit-api@3f2a….17,team@9c0d….4`
+fn format_cursor(positions: &BTreeMap<String, (String, u64)>) -> String {
+    let parts: Vec<String> = positions.iter().map(|(p, (epoch, seq))| format!("{p}@{epoch}.{seq}")).collect();
+    format!("v1:{}", parts.join(","))
+}
+
+fn parse_cursor(cursor: &str) -> Result<BTreeMap<String, (String, u64)>, StoreError> {
+    let invalid = || {
+        StoreError::invalid(
+            "since",
+            format!("'{}' is not a cursor from worksync_changes", cursor.escape_debug()),
+            "Pass the `cursor` of a previous worksync_changes answer unchanged, or omit `since` to get the current cursor.",
+        )
+    };
+    let body = cursor.strip_prefix("v1:").ok_or_else(invalid)?;
+    let mut positions = BTreeMap::new();
+    for part in body.split(',').filter(|p| !p.is_empty()) {
+        let (project, rest) = part.split_once('@').ok_or_else(invalid)?;
+        let (epoch, seq) = rest.rsplit_once('.').ok_or_else(invalid)?;
+        positions.insert(project.to_string(), (epoch.to_string(), seq.parse().map_err(|_| invalid())?));
+    }
+    Ok(positions)
+}
+
+fn new_epoch() -> String {
+    let mut bytes = [0u8; 6];
+    let _ = getrandom::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: &str) -> Event {
+        Event { kind: "backlog", id: id.into(), action: "created", rev: Some(1) }
+    }
+
+    /// Changes after a cursor are listed once; a reopened journal keeps serving the cursor;
+    /// a cursor of another epoch gets a resync.
+    #[tokio::test]
+    async fn cursors_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let feed = ChangeFeed::default();
+        let projects = vec!["p".to_string()];
+        feed.open("p", dir.path());
+        let Changes::Listed { cursor: start, .. } = feed.since(&projects, None, 10, Duration::ZERO).await.unwrap()
+        else {
+            panic!("resync")
+        };
+        feed.record("p", dir.path(), "a", Utc::now(), &[event("x"), event("y")]).unwrap();
+        let Changes::Listed { changes, cursor, .. } =
+            feed.since(&projects, Some(&start), 10, Duration::ZERO).await.unwrap()
+        else {
+            panic!("resync")
+        };
+        assert_eq!(changes.len(), 2);
+
+        let reopened = ChangeFeed::default();
+        reopened.open("p", dir.path());
+        reopened.record("p", dir.path(), "b", Utc::now(), &[event("z")]).unwrap();
+        let Changes::Listed { changes, .. } =
+            reopened.since(&projects, Some(&cursor), 10, Duration::ZERO).await.unwrap()
+        else {
+            panic!("resync after reopening")
+        };
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0]["id"], "z");
+
+        let stale = cursor.replace('@', "@ffff");
+        assert!(matches!(
+            reopened.since(&projects, Some(&stale), 10, Duration::ZERO).await.unwrap(),
+            Changes::Resync { .. }
+        ));
+        assert!(reopened.since(&projects, Some("garbage"), 10, Duration::ZERO).await.is_err());
+    }
+}
