@@ -12,17 +12,22 @@ mod project_tools;
 mod prompts;
 mod read_tools;
 pub mod reply;
+mod resources;
 mod schema;
 mod sprint_tools;
 
+use rmcp::handler::server::prompt::PromptContext;
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ServerCapabilities, ServerConfig,
+    CallToolRequestParams, CallToolResponse, CallToolResult, GetPromptRequestParams, GetPromptResponse,
+    GetPromptResult, Implementation, ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult,
+    PaginatedRequestParams, Prompt, PromptArgument, PromptMessage, ReadResourceRequestParams, ReadResourceResponse,
+    ReadResourceResult, Role, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::RequestContext;
-use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, prompt_handler, tool_handler};
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool_handler};
 
 use crate::store::{Change, Operation, Store};
 use in_flight::InFlight;
@@ -75,15 +80,98 @@ impl WorkSyncServer {
 }
 
 #[tool_handler(router = self.tool_router)]
-#[prompt_handler(router = self.prompt_router)]
 impl ServerHandler for WorkSyncServer {
     fn get_info(&self) -> ServerConfig {
-        let capabilities = ServerCapabilities::builder().enable_tools().enable_prompts().build();
+        let capabilities = ServerCapabilities::builder().enable_tools().enable_prompts().enable_resources().build();
         ServerConfig::new(capabilities)
             .with_server_info(
                 Implementation::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION")).with_title("worksync"),
             )
             .with_instructions(INSTRUCTIONS)
+    }
+
+    /// The built-in prompts, then one per `PROMPTS/*.md` file of each project.
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        let mut prompts = self.prompt_router.list_all();
+        let snapshot = self.store.snapshot(None).await;
+        for file in snapshot.prompt_files().into_values() {
+            let arguments = file
+                .arguments
+                .iter()
+                .map(|a| {
+                    let argument = PromptArgument::new(&a.name).with_required(a.required);
+                    match &a.description {
+                        Some(d) => argument.with_description(d),
+                        None => argument,
+                    }
+                })
+                .collect();
+            prompts.push(Prompt::new(file.name, file.description, Some(arguments)));
+        }
+        Ok(ListPromptsResult::with_all_items(prompts))
+    }
+
+    /// A built-in prompt, or a project's prompt file with its arguments filled in.
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        if self.prompt_router.has_route(&request.name) {
+            let prompt = PromptContext::new(self, request.name, request.arguments, context);
+            return self.prompt_router.get_prompt(prompt).await;
+        }
+        let snapshot = self.store.snapshot(None).await;
+        let files = snapshot.prompt_files();
+        let file = files.get(request.name.as_str()).ok_or_else(|| {
+            McpError::invalid_params(
+                format!("no prompt named '{}'", request.name),
+                Some(serde_json::json!({ "hint": "Call prompts/list to see the prompts." })),
+            )
+        })?;
+        let given = request
+            .arguments
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k, v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+            .collect();
+        let text = file.render(&given).map_err(|e| McpError::invalid_params(e.to_string(), None))?;
+        let mut result = GetPromptResult::new(vec![PromptMessage::new_text(Role::User, text)]);
+        if let Some(description) = &file.description {
+            result = result.with_description(description);
+        }
+        Ok(result.into())
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let snapshot = self.store.snapshot(None).await;
+        Ok(ListResourcesResult::with_all_items(resources::list(&snapshot)))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(ListResourceTemplatesResult::with_all_items(resources::templates()))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let snapshot = self.store.snapshot(None).await;
+        let contents = resources::read(&snapshot, &request.uri)?;
+        Ok(ReadResourceResult::new(vec![contents]).into())
     }
 
     /// Routes a tool call: counts it as in flight (graceful shutdown waits for it), turns

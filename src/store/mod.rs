@@ -15,6 +15,7 @@ pub mod guidance;
 pub mod layout;
 pub mod model;
 pub mod ops;
+pub mod prompt_files;
 pub mod registry;
 pub mod sidecar;
 pub mod snapshot;
