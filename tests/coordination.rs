@@ -82,7 +82,7 @@ async fn claims_conflict_renew_and_expire() {
         let config = std::fs::read_to_string(layout.config()).unwrap();
         std::fs::write(
             layout.config(),
-            config.replace("  history_rotation: 100\n", "  history_rotation: 100\n  claim_lease_minutes: 0.01\n"),
+            config.replace("  history_rotation: 100\n", "  history_rotation: 100\n  claim_lease_minutes: 0.03\n"),
         )
         .unwrap();
     })
@@ -118,7 +118,7 @@ async fn claims_conflict_renew_and_expire() {
     let claims = status["projects"][PROJECT]["claims"].as_array().unwrap();
     assert!(claims.iter().any(|c| c["item"] == "story/STORY-14" && c["holder"] == "agent-a"), "{claims:?}");
 
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
     let taken = call_ok(&b, "worksync_claim", claim.clone()).await;
     assert_eq!(taken["holder"], "agent-b", "the expired lease is free to take");
     let released = call_ok(&b, "worksync_release", claim).await;
