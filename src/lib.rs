@@ -8,7 +8,8 @@
 //!   and the instructions; a tool parses its parameters, makes one call into the store and
 //!   shapes the reply.
 //! - [`http`]: the axum router: `/mcp` behind the bearer-auth layer, and `/healthz`.
-//! - [`server`]: starts and stops everything: `run(listener, settings, shutdown)`.
+//! - [`server`]: starts and stops everything: `run(listener, store, auth, shutdown)`.
+//! - [`watch`]: file watcher; edits behind the server's back trigger a reload.
 //! - [`cli`]: command-line flags and environment, as parsed by clap.
 //! - [`settings`]: those inputs validated into what a run uses (data root, address, auth).
 //! - [`app`]: runs the chosen command (`serve`, `init`, `status`, `mcp-config`, `doctor`).
@@ -24,3 +25,4 @@ pub mod mcp;
 pub mod server;
 pub mod settings;
 pub mod store;
+pub mod watch;

@@ -28,6 +28,7 @@ pub async fn run(listener: TcpListener, store: Store, auth: Auth, shutdown: Canc
         sessions: CancellationToken::new(),
         started: Instant::now(),
     };
+    crate::watch::spawn(store.clone(), shutdown.clone());
     let (in_flight, sessions) = (state.in_flight.clone(), state.sessions.clone());
     let draining = shutdown.clone();
     tokio::spawn(async move {

@@ -141,3 +141,109 @@ async fn same_size_edit_in_the_same_tick_is_kept() {
     assert!(after.contains("summary: bbbb\n"), "the human's same-size edit survived");
     assert!(after.contains("- id: tock\n"));
 }
+
+/// The watcher picks up an in-place edit, an editor-style atomic save (temp file + rename)
+/// and a delete within a second, without any read, while another client keeps writing;
+/// nothing the human wrote is clobbered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn watcher_sees_edits_saves_and_deletes() {
+    let server = TestServer::start().await;
+    let watcher = server.client("watcher").await;
+    let writer = server.client("writer").await;
+    let path = server.path("projects/orbit-api/work-index.yaml");
+    let busy = tokio::spawn(async move {
+        for i in 0..40 {
+            let args = json!({"project": "orbit-api", "id": format!("busy-{i}"), "summary": "s", "theme": "t"});
+            let _ = common::call(&writer, "worksync_add_backlog", args).await;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    });
+    let mut cursor = call_ok(&watcher, "worksync_changes", json!({"project": "orbit-api"})).await["cursor"].clone();
+    // Waits for the next change made by an external edit and returns how long it took.
+    let mut external_change = async |what: &str| {
+        let started = std::time::Instant::now();
+        loop {
+            let answer = call_ok(
+                &watcher,
+                "worksync_changes",
+                json!({"project": "orbit-api", "since": cursor, "wait_seconds": 3}),
+            )
+            .await;
+            cursor = answer["cursor"].clone();
+            let seen = answer["changes"].as_array().unwrap().iter().any(|c| c["agent"] == "external edit");
+            if seen {
+                return started.elapsed();
+            }
+            assert!(started.elapsed() < std::time::Duration::from_secs(5), "{what} was not noticed");
+        }
+    };
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replacen(
+            "summary: Issue short-lived Postgres credentials",
+            "summary: EDITED in place - Issue short-lived Postgres credentials",
+            1,
+        ),
+    )
+    .unwrap();
+    let took = external_change("an in-place edit").await;
+    assert!(took < std::time::Duration::from_secs(1), "in-place edit noticed after {took:?}");
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    let temp = path.with_file_name("work-index.yaml.editor-swap");
+    std::fs::write(
+        &temp,
+        text.replacen(
+            "summary: Ship a strict Content-Security-Policy",
+            "summary: SAVED atomically - Ship a strict Content-Security-Policy",
+            1,
+        ),
+    )
+    .unwrap();
+    std::fs::rename(&temp, &path).unwrap();
+    let took = external_change("an atomic save").await;
+    assert!(took < std::time::Duration::from_secs(1), "atomic save noticed after {took:?}");
+
+    busy.await.unwrap();
+    let after = std::fs::read_to_string(&path).unwrap();
+    assert!(after.contains("EDITED in place") && after.contains("SAVED atomically"), "no edit was clobbered");
+
+    let saved = std::fs::read_to_string(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let took = external_change("a delete").await;
+    assert!(took < std::time::Duration::from_secs(1), "delete noticed after {took:?}");
+    let status = call_ok(&watcher, "worksync_status", json!({"project": "orbit-api"})).await;
+    assert_eq!(status["projects"]["orbit-api"]["error"], "work-index.yaml not found");
+    std::fs::write(&path, saved).unwrap();
+    external_change("a restore").await;
+    call_ok(
+        &watcher,
+        "worksync_add_backlog",
+        json!({"project": "orbit-api", "id": "after-restore", "summary": "s", "theme": "t"}),
+    )
+    .await;
+}
+
+/// A work index emptied behind the server's back (a truncation, a save in progress) is
+/// refused, not read as "no items" and then overwritten with almost nothing.
+#[tokio::test]
+async fn empty_file_is_refused_not_overwritten() {
+    let server = TestServer::start().await;
+    let client = server.client("agent").await;
+    let path = server.path("projects/orbit-api/work-index.yaml");
+    let saved = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, "").unwrap();
+    let error = call_err(
+        &client,
+        "worksync_add_backlog",
+        json!({"project": "orbit-api", "id": "x", "summary": "s", "theme": "t"}),
+    )
+    .await;
+    assert!(error["error"].as_str().unwrap().contains("no content"), "{error}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "", "the empty file was not overwritten");
+    std::fs::write(&path, &saved).unwrap();
+    call_ok(&client, "worksync_add_backlog", json!({"project": "orbit-api", "id": "x", "summary": "s", "theme": "t"}))
+        .await;
+}

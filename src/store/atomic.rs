@@ -32,14 +32,19 @@ impl FileStamp {
         }
     }
 
-    /// Was the file modified so recently that a second write within the same timestamp tick
-    /// could go unnoticed (same size, same mtime)? Then only its bytes can tell.
-    pub fn is_racy(&self) -> bool {
+    /// How long ago the file was last modified.
+    pub fn age(&self) -> std::time::Duration {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as i128)
             .unwrap_or_default();
-        now - self.modified_ns < 2_000_000_000
+        std::time::Duration::from_nanos((now - self.modified_ns).max(0) as u64)
+    }
+
+    /// Was the file modified so recently that a second write within the same timestamp tick
+    /// could go unnoticed (same size, same mtime)? Then only its bytes can tell.
+    pub fn is_racy(&self) -> bool {
+        self.age() < std::time::Duration::from_secs(2)
     }
 
     fn from_metadata(meta: &fs::Metadata) -> FileStamp {

@@ -29,15 +29,12 @@ where
     T: Serialize + DeserializeOwned + PartialEq + Default,
 {
     /// Reads and parses `path`. A parse error names the file, line and column.
+    ///
+    /// Someone may be writing the file in place right now (not every editor saves by
+    /// renaming), so the read is repeated until the file holds still: same stamp before
+    /// and after, and not modified within the last few milliseconds.
     pub fn load(path: &Path) -> Result<Self, StoreError> {
-        let stamp = FileStamp::of(path)?;
-        let bytes = std::fs::read(path).map_err(|e| StoreError::io("read", path, e))?;
-        let text = String::from_utf8(bytes).map_err(|e| StoreError::Parse {
-            path: path.to_path_buf(),
-            line: 1,
-            column: 1,
-            message: format!("the file is not valid UTF-8 ({e})"),
-        })?;
+        let (text, stamp) = read_settled(path)?;
         let value = parse::<T>(path, &text)?;
         let yaml = to_yaml(path, &value)?;
         Ok(Document { path: path.to_path_buf(), text, value: Arc::new(value), yaml, stamp })
@@ -101,10 +98,45 @@ fn to_yaml<T: Serialize>(path: &Path, value: &T) -> Result<serde_yaml_ng::Value,
     serde_yaml_ng::to_value(value).map_err(|e| StoreError::io("represent", path, std::io::Error::other(e.to_string())))
 }
 
-/// Parses YAML text into `T`; an empty file is the default value.
-pub fn parse<T: DeserializeOwned + Default>(path: &Path, text: &str) -> Result<T, StoreError> {
+/// How long a file must have been left alone before it is read as a whole.
+const QUIET: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Reads a file once nobody is writing it: retried (for up to about a second) while its
+/// stamp changes during the read or it was modified less than [`QUIET`] ago.
+fn read_settled(path: &Path) -> Result<(String, Option<FileStamp>), StoreError> {
+    for _ in 0..50 {
+        let before = FileStamp::of(path)?;
+        if before.is_some_and(|s| s.age() < QUIET) {
+            std::thread::sleep(QUIET);
+            continue;
+        }
+        let bytes = std::fs::read(path).map_err(|e| StoreError::io("read", path, e))?;
+        if FileStamp::of(path)? == before {
+            let text = String::from_utf8(bytes).map_err(|e| StoreError::Parse {
+                path: path.to_path_buf(),
+                line: 1,
+                column: 1,
+                message: format!("the file is not valid UTF-8 ({e})"),
+            })?;
+            return Ok((text, before));
+        }
+    }
+    Err(StoreError::io("read", path, std::io::Error::other("the file kept changing while it was read; retry")))
+}
+
+/// Parses YAML text into `T`. A file with no content at all is refused rather than read
+/// as empty: it is far more likely a save in progress or a truncation than a wish to drop
+/// every item, and the next write would make that loss permanent.
+pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, StoreError> {
     if text.trim().is_empty() || yaml_text::leading_comments(text).len() == text.len() {
-        return Ok(T::default());
+        return Err(StoreError::Parse {
+            path: path.to_path_buf(),
+            line: 1,
+            column: 1,
+            message: "the file has no content (a save in progress, or truncated?); it is not overwritten. \
+                      For an empty project write `sprints: []`"
+                .into(),
+        });
     }
     serde_yaml_ng::from_str::<T>(text).map_err(|e| StoreError::parse(path, &e))
 }

@@ -91,6 +91,14 @@ impl Store {
         current
     }
 
+    /// Re-reads whatever changed on disk (the watcher calls this on file events).
+    pub async fn refresh(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.inner.commands.send(Command::Refresh { reply }).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+
     /// The current state without checking the disk (for callers that just wrote).
     pub fn published(&self) -> Arc<Snapshot> {
         self.inner.published.read().unwrap_or_else(|e| e.into_inner()).clone()
@@ -147,9 +155,12 @@ impl Store {
     ) -> Result<Changes, StoreError> {
         let snapshot = self.snapshot(project).await;
         let projects: Vec<String> = match project {
+            Some(name) if snapshot.projects.contains_key(name) => vec![name.to_string()],
             Some(name) => {
-                snapshot.project(name)?;
-                vec![name.to_string()]
+                return Err(StoreError::ProjectNotFound {
+                    name: name.to_string(),
+                    available: snapshot.config.project_names(),
+                });
             }
             None => snapshot.projects.keys().cloned().collect(),
         };

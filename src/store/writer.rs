@@ -271,9 +271,16 @@ impl Writer {
                 if previous.is_some() {
                     tracing::warn!(project = %name, path = %path.display(), "external edit detected; reloaded the file (the edit is kept)");
                 }
-                if let (Some(Slot::Ready { doc: old, .. }), Slot::Ready { doc: new, sidecar }) = (&previous, &mut slot)
-                {
-                    self.reconcile(&name, old.value(), new.value(), sidecar);
+                match (&previous, &mut slot) {
+                    (Some(Slot::Ready { doc: old, .. }), Slot::Ready { doc: new, sidecar }) => {
+                        self.reconcile(&name, old.value(), new.value(), sidecar);
+                    }
+                    (Some(Slot::Ready { .. }), Slot::Missing { .. }) => self.file_event(&name, "deleted"),
+                    (Some(Slot::Ready { .. }), Slot::Broken { .. }) => self.file_event(&name, "unparseable"),
+                    (Some(Slot::Missing { .. } | Slot::Broken { .. }), Slot::Ready { .. }) => {
+                        self.file_event(&name, "restored")
+                    }
+                    _ => {}
                 }
                 self.projects.insert(name, slot);
             }
@@ -296,6 +303,16 @@ impl Writer {
         let now = chrono::Utc::now();
         if let Err(e) = self.changes.record(project, &state_dir, coordination::EXTERNAL_EDIT, now, &events) {
             tracing::error!(project, error = %e, "could not append the external edit to the change journal");
+        }
+    }
+
+    /// Records in the change feed that the work index itself went away, broke or came back.
+    fn file_event(&self, project: &str, action: &'static str) {
+        let event = coordination::Event { kind: "file", id: "work-index.yaml".into(), action, rev: None };
+        let state_dir = self.layout.state_dir(project);
+        let now = chrono::Utc::now();
+        if let Err(e) = self.changes.record(project, &state_dir, coordination::EXTERNAL_EDIT, now, &[event]) {
+            tracing::error!(project, error = %e, "could not append to the change journal");
         }
     }
 
