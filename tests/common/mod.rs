@@ -30,6 +30,26 @@ pub struct TestServer {
     shutdown: CancellationToken,
 }
 
+/// A running server over a data root the caller owns (e.g. on a special filesystem).
+pub async fn serve_at(root: &Path) -> (String, CancellationToken) {
+    let store = Store::open(Layout::new(root)).expect("store opens");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().unwrap();
+    let shutdown = CancellationToken::new();
+    let auth = Auth::Bearer { token: TOKEN.into(), generated: false };
+    tokio::spawn(worksync::server::run(listener, store, auth, shutdown.clone()));
+    (format!("http://{addr}/mcp"), shutdown)
+}
+
+/// A client of the server at `url`.
+pub async fn client_at(url: &str, name: &str) -> Client {
+    let config = StreamableHttpClientTransportConfig::with_uri(url.to_string()).auth_header(TOKEN);
+    ClientConfig::new(ClientCapabilities::default(), Implementation::new(name, "1.0"))
+        .serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .expect("client connects")
+}
+
 impl TestServer {
     /// A server over a data root bootstrapped from the bundled defaults (`projects.example/`).
     pub async fn start() -> TestServer {
