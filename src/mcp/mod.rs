@@ -7,6 +7,8 @@
 
 mod backlog_tools;
 mod coordination_tools;
+#[cfg(test)]
+mod fuzz;
 pub mod in_flight;
 mod project_tools;
 mod prompts;

@@ -67,6 +67,19 @@ impl FileStamp {
 /// On any error the target is untouched and the temp file is removed (tempfile deletes it on
 /// drop).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<FileStamp, StoreError> {
+    write_atomic_unless_changed(path, contents, || Ok(false))
+}
+
+/// Like [`write_atomic`], but asks `changed` right before the rename whether the target
+/// was changed by someone else meanwhile; if so the temp file is dropped and the target is
+/// left alone ([`StoreError::Changed`]), so the caller can re-read it and try again. This
+/// shrinks the window in which an editor's save could be overwritten to the instant
+/// between that check and the rename.
+pub fn write_atomic_unless_changed(
+    path: &Path,
+    contents: &[u8],
+    changed: impl FnOnce() -> Result<bool, StoreError>,
+) -> Result<FileStamp, StoreError> {
     let dir = parent_dir(path);
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let mut temp = tempfile::Builder::new()
@@ -86,6 +99,9 @@ pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<FileStamp, StoreErro
     }
     temp.write_all(contents).map_err(|e| StoreError::io("write", path, e))?;
     temp.as_file().sync_all().map_err(|e| StoreError::io("fsync", path, e))?;
+    if changed()? {
+        return Err(StoreError::Changed { path: path.to_path_buf() });
+    }
     let file = temp.persist(path).map_err(|e| StoreError::io("rename over", path, e.error))?;
     sync_dir(&dir).map_err(|e| StoreError::io("fsync the directory of", path, e))?;
     let meta = file.metadata().map_err(|e| StoreError::io("inspect", path, e))?;

@@ -85,7 +85,7 @@ where
     pub fn replace(&mut self, new: T) -> Result<(), StoreError> {
         let (text, yaml) = yaml_text::render(&self.text, &self.yaml, &new)
             .map_err(|e| StoreError::io("serialize", &self.path, std::io::Error::other(e.to_string())))?;
-        let stamp = atomic::write_atomic(&self.path, text.as_bytes())?;
+        let stamp = atomic::write_atomic_unless_changed(&self.path, text.as_bytes(), || self.is_stale())?;
         self.text = text;
         self.value = Arc::new(new);
         self.yaml = yaml;

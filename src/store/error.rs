@@ -55,6 +55,10 @@ pub enum StoreError {
         source: std::io::Error,
     },
 
+    /// The file changed on disk while a write was being prepared; nothing was written.
+    #[error("`{path}` was changed by someone else during the write; nothing was written")]
+    Changed { path: PathBuf },
+
     /// The writer is gone (the server is shutting down).
     #[error("the server is shutting down; the change was not made")]
     ShuttingDown,
@@ -97,6 +101,7 @@ impl Clone for StoreError {
                 path: path.clone(),
                 source: std::io::Error::new(source.kind(), source.to_string()),
             },
+            StoreError::Changed { path } => StoreError::Changed { path: path.clone() },
             StoreError::ShuttingDown => StoreError::ShuttingDown,
         }
     }
@@ -148,6 +153,7 @@ impl StoreError {
                 (!hint.is_empty()).then(|| hint.clone())
             }
             StoreError::Io { .. } => Some("Nothing was changed. Check disk space and permissions, then retry.".into()),
+            StoreError::Changed { .. } => Some("Retry: the change is applied on top of the new version.".into()),
             StoreError::ShuttingDown => Some("Retry once the server is back.".into()),
         }
     }

@@ -11,6 +11,8 @@ pub mod changes;
 pub mod coordination;
 pub mod document;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod guidance;
 pub mod layout;
 pub mod model;

@@ -339,9 +339,18 @@ impl Writer {
     /// successful one, then writes the file once. A mutation that fails leaves no trace; if
     /// the write fails, every mutation of the batch fails with it and nothing changes.
     fn mutate(&mut self, project: &str, batch: Vec<(&Operation, &Change)>) -> Vec<Result<Value, StoreError>> {
-        match self.mutate_batch(project, &batch) {
-            Ok(outcomes) => outcomes,
-            Err(e) => batch.iter().map(|_| Err(e.clone())).collect(),
+        // If the file changes under a write (an editor saving at that moment), nothing was
+        // written: re-read it and apply the batch again on top of the new version.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.mutate_batch(project, &batch) {
+                Ok(outcomes) => return outcomes,
+                Err(StoreError::Changed { path }) if attempts < 5 => {
+                    tracing::warn!(project, path = %path.display(), "file changed during a write; re-reading and retrying");
+                }
+                Err(e) => return batch.iter().map(|_| Err(e.clone())).collect(),
+            }
         }
     }
 
