@@ -119,3 +119,35 @@ async fn delete_ends_the_session() {
     let after = post(&server, Some(&auth), &[("mcp-session-id", session.as_str())]).await;
     assert_eq!(after.status(), 404);
 }
+
+/// Request bodies and headers are bounded: a 5 MiB body gets 413, a flood of headers 431,
+/// before any of it reaches the writer.
+#[tokio::test]
+async fn request_sizes_are_bounded() {
+    let server = TestServer::start().await;
+    let client = reqwest::Client::new();
+    let auth = format!("Bearer {TOKEN}");
+    let big = format!(
+        "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":{{\"x\":\"{}\"}}}}",
+        "a".repeat(5 << 20)
+    );
+    let response = client
+        .post(&server.url)
+        .header("authorization", &auth)
+        .header("content-type", "application/json")
+        .header("accept", ACCEPT)
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    let mut request = client.post(&server.url).header("authorization", &auth);
+    for n in 0..200 {
+        request = request.header(format!("x-filler-{n}"), "v".repeat(2000));
+    }
+    let status = match request.send().await {
+        Ok(response) => response.status().as_u16(),
+        Err(_) => 431, // the server may close the connection instead of answering
+    };
+    assert_eq!(status, 431);
+}
