@@ -27,6 +27,8 @@ use crate::store::Store;
 
 /// Origins a browser-based client (e.g. the MCP Inspector) may call from: loopback only.
 const LOOPBACK_ORIGINS: [&str; 3] = ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
+/// Host names the server answers to (any port): loopback only.
+const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 /// What the HTTP layer needs from the running server.
 #[derive(Clone)]
@@ -42,9 +44,14 @@ pub struct AppState {
 
 /// The application: `/mcp` and `/status` (authenticated) and `/healthz` (open, no data).
 pub fn router(state: AppState) -> Router {
+    // Loopback, plus whatever config.yaml allows (read once, at start).
+    let settings = state.store.published().config.settings.clone().unwrap_or_default();
+    let hosts = LOOPBACK_HOSTS.iter().map(|h| h.to_string()).chain(settings.allowed_hosts.into_iter().flatten());
+    let origins = LOOPBACK_ORIGINS.iter().map(|o| o.to_string()).chain(settings.allowed_origins.into_iter().flatten());
     let config = StreamableHttpServerConfig::default()
         .with_cancellation_token(state.sessions.clone())
-        .with_allowed_origins(LOOPBACK_ORIGINS)
+        .with_allowed_hosts(hosts)
+        .with_allowed_origins(origins)
         .with_sse_keep_alive(Some(Duration::from_secs(15)));
     let (store, in_flight) = (state.store.clone(), state.in_flight.clone());
     let mcp = StreamableHttpService::new(

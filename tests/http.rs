@@ -151,3 +151,20 @@ async fn request_sizes_are_bounded() {
     };
     assert_eq!(status, 431);
 }
+
+/// Origins and hosts allowed in config.yaml are accepted besides loopback; others still 403.
+#[tokio::test]
+async fn config_allows_extra_origins_and_hosts() {
+    let server = TestServer::start_with(|layout| {
+        layout.bootstrap().unwrap();
+        let config = std::fs::read_to_string(layout.config()).unwrap();
+        let extra = "  allowed_origins:\n  - http://dashboard.test:8080\n  allowed_hosts:\n  - worksync.test\n";
+        std::fs::write(layout.config(), config.replace("settings:\n", &format!("settings:\n{extra}"))).unwrap();
+    })
+    .await;
+    let auth = format!("Bearer {TOKEN}");
+    assert_eq!(post(&server, Some(&auth), &[("origin", "http://dashboard.test:8080")]).await.status(), 200);
+    assert_eq!(post(&server, Some(&auth), &[("host", "worksync.test")]).await.status(), 200);
+    assert_eq!(post(&server, Some(&auth), &[("origin", "http://evil.example")]).await.status(), 403);
+    assert_eq!(post(&server, Some(&auth), &[("host", "evil.example")]).await.status(), 403);
+}

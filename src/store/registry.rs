@@ -68,6 +68,12 @@ pub struct Settings {
     /// Lease of a claim when the agent names none (worksync's own setting; default 30).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claim_lease_minutes: Option<f64>,
+    /// Extra `Host` names accepted on `/mcp` besides loopback (e.g. behind a local proxy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_hosts: Option<Vec<String>>,
+    /// Extra browser origins accepted on `/mcp` besides loopback (`scheme://host:port`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_origins: Option<Vec<String>>,
     #[serde(flatten)]
     pub extra: Mapping,
 }
