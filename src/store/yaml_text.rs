@@ -14,11 +14,16 @@
 //!
 //! [`render`] compares the old and new values of the document, walks the old text's block
 //! structure in step, and replaces only the entries whose value changed (recursing into block
-//! mappings, and into block sequences of mappings matched by their `id`). The result is always
-//! verified by parsing it back; if the text uses a layout this walker does not understand
-//! (flow style spanning lines, anchors, complex keys…), the whole document is re-serialized
-//! instead, keeping its leading comment header, and a warning is logged. Either way the file
-//! written parses to exactly the intended value.
+//! mappings, and into block sequences of mappings matched by their `id`).
+//!
+//! Every edit is proved locally, so the cost follows the change, not the file: the old text
+//! of each replaced or deleted entry (and of the entry a new one goes next to) must parse to
+//! exactly that entry's old value, and each fragment written must parse to its new value.
+//! If a proof fails, or the text uses a layout this walker does not understand (flow style
+//! spanning lines, anchors, complex keys…), the whole document is re-serialized instead,
+//! keeping its leading comment header, and a warning is logged. Either way the file written
+//! parses to exactly the intended value (debug builds, and so the tests, also check the
+//! whole result).
 
 use std::ops::Range;
 
@@ -35,13 +40,20 @@ where
     T: Serialize + DeserializeOwned + PartialEq,
 {
     let new_value = serde_yaml_ng::to_value(new)?;
-    if let Some(text) = patch_document(old_text, old, &new_value) {
-        match serde_yaml_ng::from_str::<T>(&text) {
-            Ok(parsed) if parsed == *new => return Ok((text, new_value)),
-            _ => tracing::warn!("minimal-diff edit did not reproduce the intended document; rewriting it whole"),
+    match patch_document(old_text, old, &new_value) {
+        Some(text) => {
+            // The walker proved each edit locally; the tests also prove the whole result.
+            #[cfg(debug_assertions)]
+            {
+                let parsed = serde_yaml_ng::from_str::<T>(&text);
+                assert!(
+                    parsed.as_ref().is_ok_and(|p| p == new),
+                    "minimal-diff edit verified locally but wrong:\n{text}"
+                );
+            }
+            return Ok((text, new_value));
         }
-    } else {
-        tracing::warn!("document layout not understood for a minimal-diff edit; rewriting it whole");
+        None => tracing::warn!("document layout not handled by minimal-diff edits; rewriting it whole"),
     }
     Ok((full_render(old_text, new)?, new_value))
 }
@@ -109,6 +121,16 @@ struct Walker<'a> {
     text: &'a str,
     lines: Vec<Line>,
     edits: Vec<Edit>,
+    /// Local proofs that the edits are right: each text must parse to its value.
+    checks: Vec<Check>,
+}
+
+/// A piece of YAML text (of the old document, or a fragment we wrote) and the value it must
+/// parse to.
+#[derive(Debug)]
+struct Check {
+    text: String,
+    expected: Value,
 }
 
 /// Patches `text` (which parsed to `old`) into a text for `new`; `None` if the layout is not
@@ -126,6 +148,9 @@ fn patch_document(text: &str, old: &Value, new: &Value) -> Option<String> {
             }
             let range = first..walker.lines.len();
             walker.patch_mapping(range, 0, old, new)?;
+            if !walker.verified() {
+                return None;
+            }
         }
         None => {
             // An empty document (only comments): append every key.
@@ -161,7 +186,7 @@ impl<'a> Walker<'a> {
             lines.push(Line { start, end: start + raw.len(), indent, kind });
             start += raw.len();
         }
-        Walker { text, lines, edits: Vec::new() }
+        Walker { text, lines, edits: Vec::new(), checks: Vec::new() }
     }
 
     fn apply(mut self) -> String {
@@ -175,6 +200,32 @@ impl<'a> Walker<'a> {
         }
         out.push_str(&self.text[at..]);
         out
+    }
+
+    /// Records that the old text at `bytes` must be exactly the mapping entry `key: old`.
+    fn check_entry(&mut self, bytes: Range<usize>, key: &Value, old: Option<&Value>) {
+        let mut expected = Mapping::new();
+        expected.insert(key.clone(), old.cloned().unwrap_or(Value::Null));
+        self.checks.push(Check { text: self.text[bytes].to_string(), expected: Value::Mapping(expected) });
+    }
+
+    /// Records that the old lines of `item` must be exactly the sequence item `old`.
+    fn check_item(&mut self, item: &Entry, old: &Value) {
+        let bytes = self.lines[item.lines.start].start..self.lines[item.lines.end - 1].end;
+        self.checks.push(Check { text: self.text[bytes].to_string(), expected: Value::Sequence(vec![old.clone()]) });
+    }
+
+    /// Records that a fragment we wrote must parse to `expected`.
+    fn check_fragment(&mut self, text: &str, expected: Value) {
+        self.checks.push(Check { text: text.to_string(), expected });
+    }
+
+    /// Do all recorded texts parse to their values? Each check is local (the size of one
+    /// entry), so this costs what the change costs, not what the file costs.
+    fn verified(&self) -> bool {
+        self.checks.iter().all(|check| {
+            serde_yaml_ng::from_str::<Value>(&check.text).is_ok_and(|parsed| same(&parsed, &check.expected))
+        })
     }
 
     fn first_content_line(&self, range: Range<usize>) -> Option<usize> {
@@ -307,6 +358,7 @@ impl<'a> Walker<'a> {
                         return None;
                     }
                     let bytes = self.entry_bytes(&entry.lines, col);
+                    self.check_entry(bytes.clone(), &key, old_v);
                     self.edits.push(Edit { range: bytes, text: String::new() });
                 }
                 (Some(o), Some(n)) if o == n => {}
@@ -314,15 +366,23 @@ impl<'a> Walker<'a> {
                 (None, None) => {}
             }
         }
-        let last = entries.last()?.lines.clone();
+        let last_entry = entries.last()?.clone();
+        let last = last_entry.lines.clone();
         let mut added = String::new();
+        let mut added_values = Mapping::new();
         for (key, value) in new {
             if value.is_null() || seen.contains(key) {
                 continue;
             }
             added.push_str(&serialize_entry(key, value, col)?);
+            added_values.insert(key.clone(), value.clone());
         }
         if !added.is_empty() {
+            // The new keys go right after the last entry: it must end where we think.
+            let last_key = Value::String(last_entry.key.clone());
+            let last_bytes = self.entry_bytes(&last, col);
+            self.check_entry(last_bytes, &last_key, old.get(&last_key).filter(|v| !v.is_null()));
+            self.check_fragment(&added, Value::Mapping(added_values));
             let (at, newline) = self.insertion_after(&last);
             self.edits.push(Edit { range: at..at, text: format!("{newline}{added}") });
         }
@@ -351,6 +411,10 @@ impl<'a> Walker<'a> {
         }
         let bytes = self.entry_bytes(&entry.lines, col);
         let mut text = serialize_entry(key, new, col)?;
+        self.check_entry(bytes.clone(), key, old);
+        let mut single = Mapping::new();
+        single.insert(key.clone(), new.clone());
+        self.check_fragment(&text, Value::Mapping(single));
         if bytes.start != self.lines[entry.lines.start].start {
             text = text[col..].to_string();
         }
@@ -363,10 +427,11 @@ impl<'a> Walker<'a> {
 
     /// Runs a nested patch, discarding its partial edits if it gives up.
     fn try_nested(&mut self, patch: impl FnOnce(&mut Self) -> Option<()>) -> Option<()> {
-        let mark = self.edits.len();
+        let (mark, checks) = (self.edits.len(), self.checks.len());
         let outcome = patch(self);
         if outcome.is_none() {
             self.edits.truncate(mark);
+            self.checks.truncate(checks);
         }
         outcome
     }
@@ -385,11 +450,16 @@ impl<'a> Walker<'a> {
         // Walk the new order; `cursor` is the old item after which new items are inserted.
         let mut cursor: Option<usize> = None;
         let mut pending = String::new();
-        let flush = |w: &mut Self, cursor: Option<usize>, pending: &mut String| {
+        let mut pending_values = Vec::new();
+        let flush = |w: &mut Self, cursor: Option<usize>, pending: &mut String, values: &mut Vec<Value>| {
             if pending.is_empty() {
                 return;
             }
             let text = std::mem::take(pending);
+            w.check_fragment(&text, Value::Sequence(std::mem::take(values)));
+            // New items go right after (or before) an old item: it must be where we think.
+            let neighbour = cursor.unwrap_or(0);
+            w.check_item(&items[neighbour], &old[neighbour]);
             match cursor {
                 Some(i) => {
                     let (at, newline) = w.insertion_after(&items[i].lines);
@@ -404,18 +474,22 @@ impl<'a> Walker<'a> {
         for (new_index, source) in plan.sources.iter().enumerate() {
             match source {
                 Some(old_index) => {
-                    flush(self, cursor, &mut pending);
+                    flush(self, cursor, &mut pending, &mut pending_values);
                     cursor = Some(*old_index);
                     let (o, n) = (&old[*old_index], &new[new_index]);
                     if o != n {
                         self.patch_item(&items[*old_index], col, o, n)?;
                     }
                 }
-                None => pending.push_str(&serialize_item(&new[new_index], col)?),
+                None => {
+                    pending.push_str(&serialize_item(&new[new_index], col)?);
+                    pending_values.push(new[new_index].clone());
+                }
             }
         }
-        flush(self, cursor, &mut pending);
+        flush(self, cursor, &mut pending, &mut pending_values);
         for removed in plan.removed {
+            self.check_item(&items[removed], &old[removed]);
             let lines = &items[removed].lines;
             let bytes = self.lines[lines.start].start..self.lines[lines.end - 1].end;
             self.edits.push(Edit { range: bytes, text: String::new() });
@@ -437,11 +511,27 @@ impl<'a> Walker<'a> {
         }
         let bytes = self.lines[item.lines.start].start..self.lines[item.lines.end - 1].end;
         let mut text = serialize_item(new, col)?;
+        self.check_item(item, old);
+        self.check_fragment(&text, Value::Sequence(vec![new.clone()]));
         if !self.text[..bytes.end].ends_with('\n') {
             text.pop();
         }
         self.edits.push(Edit { range: bytes, text });
         Some(())
+    }
+}
+
+/// Equal, counting a key with a null value as absent (the typed model drops null fields).
+fn same(parsed: &Value, expected: &Value) -> bool {
+    match (parsed, expected) {
+        (Value::Mapping(a), Value::Mapping(b)) => {
+            let a_keys = a.iter().filter(|(_, v)| !v.is_null()).count();
+            let b_keys = b.iter().filter(|(_, v)| !v.is_null()).count();
+            a_keys == b_keys
+                && a.iter().filter(|(_, v)| !v.is_null()).all(|(k, v)| b.get(k).is_some_and(|w| same(v, w)))
+        }
+        (Value::Sequence(a), Value::Sequence(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y)),
+        _ => parsed == expected,
     }
 }
 
