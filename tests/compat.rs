@@ -142,3 +142,33 @@ async fn config_round_trip_is_byte_identical() {
     assert_eq!(std::fs::read_to_string(&config).unwrap(), before);
     assert!(server.path("projects/scratch/work-index.yaml").exists(), "without delete_data the data stays");
 }
+
+/// settings.history_rotation keeps at most N entries in work-index.yaml; older ones move to
+/// COMPLETE/history.yaml, oldest first, and nothing is lost.
+#[tokio::test]
+async fn history_rotation_moves_old_entries() {
+    let server = TestServer::start_with(|layout| {
+        layout.bootstrap().unwrap();
+        let config = std::fs::read_to_string(layout.config()).unwrap();
+        std::fs::write(layout.config(), config.replace("history_rotation: 100", "history_rotation: 12")).unwrap();
+    })
+    .await;
+    let client = server.client("rotator").await;
+    let index = server.path("projects/orbit-api/work-index.yaml");
+    let before = common::read_yaml(&index)["history"].as_sequence().unwrap().clone();
+    assert_eq!(before.len(), 11);
+    for n in 0..3 {
+        call_ok(
+            &client,
+            "worksync_history",
+            json!({"project": "orbit-api", "action": "add", "summary": format!("entry {n}")}),
+        )
+        .await;
+    }
+    let kept = common::read_yaml(&index)["history"].as_sequence().unwrap().clone();
+    assert_eq!(kept.len(), 12);
+    assert_eq!(kept.last().unwrap()["summary"], "entry 2");
+    let archive = common::read_yaml(&server.path("projects/orbit-api/COMPLETE/history.yaml"));
+    let moved = archive["history"].as_sequence().unwrap();
+    assert_eq!(moved.as_slice(), &before[..2], "the two oldest entries moved, in order");
+}

@@ -14,6 +14,7 @@ pub mod error;
 #[cfg(test)]
 mod fuzz;
 pub mod guidance;
+pub mod history_archive;
 pub mod layout;
 pub mod model;
 pub mod ops;

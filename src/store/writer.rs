@@ -21,6 +21,7 @@ use super::changes::ChangeFeed;
 use super::coordination::{self, Operation, Policy};
 use super::document::Document;
 use super::error::StoreError;
+use super::history_archive;
 use super::layout::{Layout, WORK_INDEX_HEADER, expand_home};
 use super::model::WorkIndex;
 use super::ops::Change;
@@ -369,6 +370,15 @@ impl Writer {
         self.sync_projects();
         let state_dir = self.layout.state_dir(project);
         let policy = self.policy();
+        let rotation = self
+            .config
+            .value()
+            .settings
+            .as_ref()
+            .and_then(|s| s.history_rotation)
+            .filter(|n| *n > 0)
+            .map(|n| n as usize);
+        let layout = self.layout.clone();
         let Some(slot) = self.projects.get_mut(project) else {
             return Err(StoreError::ProjectNotFound { name: project.into(), available: String::new() });
         };
@@ -406,6 +416,12 @@ impl Writer {
             return Ok(outcomes);
         }
         if index_changed {
+            if let Some(keep) = rotation {
+                let moved = history_archive::rotate(&layout.project_dir(project), &mut next, keep)?;
+                if moved > 0 {
+                    tracing::info!(project, moved, "rotated old history entries to {}", history_archive::ARCHIVE);
+                }
+            }
             doc.replace(next)?;
         }
         // A sidecar-only change (a claim, a release) must be durable before it is answered;
