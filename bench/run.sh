@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Runs the standard load scenarios (the Python tool's, plus a 5,000-item project) against a
+# release server on a temp data root, over real Streamable HTTP MCP, and prints a table.
+#
+#   bench/run.sh            # all scenarios; takes a few minutes on 2 cores
+#
+# Figures vary with the machine: quote medians of several runs, not one.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet --bin worksync --example loadgen
+BIN=target/release/worksync
+LOADGEN=target/release/examples/loadgen
+export WORKSYNC_API_KEY=bench-key
+PORT=${BENCH_PORT:-18499}
+URL="http://127.0.0.1:$PORT/mcp"
+WORK=$(mktemp -d)
+trap 'kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+PID=""
+READY_MS=0
+# start ROOT: starts a server on ROOT; sets PID and READY_MS (start to ready, in ms).
+start() {
+  local t0 t1
+  if curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; then
+    echo "port $PORT is taken by another server; set BENCH_PORT" >&2
+    exit 1
+  fi
+  t0=$(date +%s%N)
+  "$BIN" --data-root "$1" serve --port "$PORT" >"$WORK/server.log" 2>&1 &
+  PID=$!
+  until curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; do sleep 0.005; done
+  t1=$(date +%s%N)
+  READY_MS=$(((t1 - t0) / 1000000))
+}
+stop() {
+  if ! kill "$PID" 2>/dev/null; then
+    echo "the server died; its log ends:" >&2
+    tail -n 20 "$WORK/server.log" >&2
+    exit 1
+  fi
+  wait "$PID" 2>/dev/null || true
+}
+rss() { echo $(($(ps -o rss= -p "$PID") / 1024)); }
+fresh_root() { rm -rf "$1"; "$BIN" --data-root "$1" init >/dev/null; }
+big_root() {
+  fresh_root "$1"
+  python3 bench/gen_project.py "$1/projects/orbit-api/work-index.yaml" --backlog "$2"
+}
+run() { "$LOADGEN" --url "$URL" "$@"; }
+
+echo "## worksync load scenarios ($(nproc) cores, $(date -u +%Y-%m-%d))"
+fresh_root "$WORK/a"
+start "$WORK/a"
+echo "start to ready: ${READY_MS} ms; idle RSS: $(rss) MB"
+echo "add_backlog, 1 client, 0->100:   $(run --clients 1 --calls 100 --tool add-backlog)"
+echo "add_backlog, 8 clients:          $(run --clients 8 --calls 50 --tool add-backlog)"
+echo "status, 8 clients:               $(run --clients 8 --calls 250 --tool status)"
+stop
+
+big_root "$WORK/b" 400
+start "$WORK/b"
+echo "add_backlog, 8 clients, 400 items: $(run --clients 8 --calls 25 --tool add-backlog)"
+stop
+
+big_root "$WORK/c" 5000
+start "$WORK/c"
+echo "5,000 items: start to ready ${READY_MS} ms, RSS $(rss) MB"
+echo "add_backlog, 1 client, 5,000 items: $(run --clients 1 --calls 100 --tool add-backlog)"
+echo "status, 8 clients, 5,000 items:     $(run --clients 8 --calls 100 --tool status)"
+echo "RSS after load, 5,000 items: $(rss) MB"
+stop
