@@ -229,11 +229,7 @@ impl Process {
 
     /// A client of this process.
     pub async fn client(&self, name: &str) -> Client {
-        let config = StreamableHttpClientTransportConfig::with_uri(self.url.clone()).auth_header(TOKEN);
-        ClientConfig::new(ClientCapabilities::default(), Implementation::new(name, "1.0"))
-            .serve(StreamableHttpClientTransport::from_config(config))
-            .await
-            .expect("client connects")
+        client_at(&self.url, name).await
     }
 }
 
