@@ -390,17 +390,21 @@ impl Writer {
             }
         };
 
-        let mut next = doc.value().as_ref().clone();
-        let mut meta = sidecar.as_ref().clone();
+        // The state after the operations so far; `None` while it is still the published one
+        // (so a batch of one clones the model once, not twice).
+        let mut state: Option<(WorkIndex, Sidecar)> = None;
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut index_changed = false;
         let mut events = Vec::new();
         for (operation, change) in batch {
             // Each operation works on its own copy so that a refusal half-way leaves nothing.
-            let (mut index_attempt, mut meta_attempt) = (next.clone(), meta.clone());
+            let (mut index_attempt, mut meta_attempt) = match &state {
+                Some((index, meta)) => (index.clone(), meta.clone()),
+                None => (doc.value().as_ref().clone(), sidecar.as_ref().clone()),
+            };
             match operation.execute(&mut index_attempt, &mut meta_attempt, change, &policy) {
                 Ok(executed) => {
-                    (next, meta) = (index_attempt, meta_attempt);
+                    state = Some((index_attempt, meta_attempt));
                     index_changed |= executed.index_changed;
                     events.push((change.agent.clone(), change.now, executed.events));
                     let mut reply = executed.reply;
@@ -412,7 +416,11 @@ impl Writer {
                 Err(e) => outcomes.push(Err(e)),
             }
         }
-        if outcomes.iter().all(Result::is_err) {
+        let Some((mut next, meta)) = state else {
+            return Ok(outcomes);
+        };
+        if !index_changed && meta == **sidecar {
+            // Nothing to write (a `next` without claim, a release of nothing).
             return Ok(outcomes);
         }
         if index_changed {
