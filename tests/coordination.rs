@@ -271,3 +271,36 @@ async fn cursor_survives_restart() {
     assert!(answer.get("resync").is_none(), "{answer}");
     assert_eq!(answer["changes"][0]["id"], "before-restart");
 }
+
+/// A file that was broken (or deleted) and comes back with an item changed: the item gets a
+/// new revision, so an agent's stale expected_rev is refused rather than overwriting it.
+#[tokio::test]
+async fn item_changed_while_the_file_was_broken_gets_a_new_rev() {
+    let server = TestServer::start().await;
+    let agent = server.client("agent").await;
+    call_ok(&agent, "worksync_add_backlog", json!({"project": PROJECT, "id": "fragile", "summary": "s", "theme": "t"}))
+        .await;
+    let path = server.path("projects/orbit-api/work-index.yaml");
+    let good = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{good}oops: [\n")).unwrap();
+    let broken =
+        call_err(&agent, "worksync_update_backlog", json!({"project": PROJECT, "id": "fragile", "status": "done"}))
+            .await;
+    assert!(broken.get("line").is_some(), "{broken}");
+    std::fs::write(
+        &path,
+        good.replace(
+            "- id: fragile\n  theme: t\n  summary: s\n",
+            "- id: fragile\n  theme: t\n  summary: fixed by hand\n",
+        ),
+    )
+    .unwrap();
+    let stale = call_err(
+        &agent,
+        "worksync_update_backlog",
+        json!({"project": PROJECT, "id": "fragile", "status": "done", "expected_rev": 1}),
+    )
+    .await;
+    assert_eq!(stale["current"]["summary"], "fixed by hand");
+    assert_eq!(stale["current"]["rev"], 2);
+}

@@ -96,6 +96,9 @@ pub struct Writer {
     /// changes again.
     config_seen: Option<FileStamp>,
     projects: BTreeMap<String, Slot>,
+    /// The last good model of projects whose file is now missing or broken: when the file
+    /// comes back, items it changed meanwhile get new revisions like any hand edit.
+    last_good: BTreeMap<String, Arc<WorkIndex>>,
     published: Published,
     /// The change journals; the writer appends, readers query.
     changes: Arc<ChangeFeed>,
@@ -116,6 +119,7 @@ impl Writer {
             config_problem: None,
             config_seen,
             projects: BTreeMap::new(),
+            last_good: BTreeMap::new(),
             published: published.clone(),
             changes,
         };
@@ -276,10 +280,16 @@ impl Writer {
                     (Some(Slot::Ready { doc: old, .. }), Slot::Ready { doc: new, sidecar }) => {
                         self.reconcile(&name, old.value(), new.value(), sidecar);
                     }
-                    (Some(Slot::Ready { .. }), Slot::Missing { .. }) => self.file_event(&name, "deleted"),
-                    (Some(Slot::Ready { .. }), Slot::Broken { .. }) => self.file_event(&name, "unparseable"),
-                    (Some(Slot::Missing { .. } | Slot::Broken { .. }), Slot::Ready { .. }) => {
-                        self.file_event(&name, "restored")
+                    (Some(Slot::Ready { doc: old, .. }), Slot::Missing { .. } | Slot::Broken { .. }) => {
+                        let action = if matches!(slot, Slot::Missing { .. }) { "deleted" } else { "unparseable" };
+                        self.last_good.insert(name.clone(), old.value().clone());
+                        self.file_event(&name, action);
+                    }
+                    (Some(Slot::Missing { .. } | Slot::Broken { .. }), Slot::Ready { doc: new, sidecar }) => {
+                        self.file_event(&name, "restored");
+                        if let Some(old) = self.last_good.remove(&name) {
+                            self.reconcile(&name, &old, new.value(), sidecar);
+                        }
                     }
                     _ => {}
                 }
