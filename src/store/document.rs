@@ -19,14 +19,25 @@ pub struct Document<T> {
     path: PathBuf,
     text: String,
     value: Arc<T>,
-    /// `value` as a YAML value, kept for the next minimal-diff render.
-    yaml: serde_yaml_ng::Value,
+    /// `value` as a YAML value, kept for the next minimal-diff render (when the type does
+    /// not reduce its documents, see [`Reduce`]).
+    yaml: Option<serde_yaml_ng::Value>,
     stamp: Option<FileStamp>,
+}
+
+/// A document type that can shrink a pair of versions to what an edit needs: untouched
+/// items reduced to stand-ins that compare equal, so rendering a change costs what the
+/// change costs. The default does not reduce.
+pub trait Reduce: Sized {
+    /// Stand-ins for `old` and `new`, or `None` to render from the whole documents.
+    fn reduce(_old: &Self, _new: &Self) -> Option<(Self, Self)> {
+        None
+    }
 }
 
 impl<T> Document<T>
 where
-    T: Serialize + DeserializeOwned + PartialEq + Default,
+    T: Serialize + DeserializeOwned + PartialEq + Default + Reduce,
 {
     /// Reads and parses `path`. A parse error names the file, line and column.
     ///
@@ -36,16 +47,19 @@ where
     pub fn load(path: &Path) -> Result<Self, StoreError> {
         let (text, stamp) = read_settled(path)?;
         let value = parse::<T>(path, &text)?;
-        let yaml = to_yaml(path, &value)?;
-        Ok(Document { path: path.to_path_buf(), text, value: Arc::new(value), yaml, stamp })
+        Ok(Document { path: path.to_path_buf(), text, value: Arc::new(value), yaml: None, stamp })
     }
 
     /// A document for a file that does not exist yet; the first write creates it with
     /// `header` (e.g. the schema comment) above the content.
     pub fn new_file(path: &Path, header: &str) -> Self {
-        let value = T::default();
-        let yaml = serde_yaml_ng::to_value(&value).unwrap_or(serde_yaml_ng::Value::Null);
-        Document { path: path.to_path_buf(), text: header.to_string(), value: Arc::new(value), yaml, stamp: None }
+        Document {
+            path: path.to_path_buf(),
+            text: header.to_string(),
+            value: Arc::new(T::default()),
+            yaml: None,
+            stamp: None,
+        }
     }
 
     /// The parsed value (shared with readers of the published snapshot).
@@ -83,8 +97,24 @@ where
     /// Writes `new` durably, changing only the text of what differs from the current value,
     /// and makes it the current value. On error nothing changes, on disk or in memory.
     pub fn replace(&mut self, new: T) -> Result<(), StoreError> {
-        let (text, yaml) = yaml_text::render(&self.text, &self.yaml, &new)
-            .map_err(|e| StoreError::io("serialize", &self.path, std::io::Error::other(e.to_string())))?;
+        let serialize =
+            |e: serde_yaml_ng::Error| StoreError::io("serialize", &self.path, std::io::Error::other(e.to_string()));
+        let (text, yaml) = match T::reduce(&self.value, &new) {
+            // Only what changed (and its neighbours) is converted and compared.
+            Some((old_part, new_part)) => {
+                let old_value = serde_yaml_ng::to_value(&old_part).map_err(serialize)?;
+                let new_value = serde_yaml_ng::to_value(&new_part).map_err(serialize)?;
+                (yaml_text::render_values(&self.text, &old_value, &new_value, &new).map_err(serialize)?, None)
+            }
+            None => {
+                let old_value = match self.yaml.take() {
+                    Some(value) => value,
+                    None => to_yaml(&self.path, self.value.as_ref())?,
+                };
+                let (text, new_value) = yaml_text::render(&self.text, &old_value, &new).map_err(serialize)?;
+                (text, Some(new_value))
+            }
+        };
         let stamp = atomic::write_atomic_unless_changed(&self.path, text.as_bytes(), || self.is_stale())?;
         self.text = text;
         self.value = Arc::new(new);

@@ -24,6 +24,8 @@ struct Archive {
     extra: serde_yaml_ng::Mapping,
 }
 
+impl super::document::Reduce for Archive {}
+
 /// Moves the oldest history entries beyond `keep` from `index` into the project's archive.
 /// Returns how many moved.
 pub fn rotate(project_dir: &Path, index: &mut WorkIndex, keep: usize) -> Result<usize, StoreError> {

@@ -19,6 +19,7 @@ pub mod layout;
 pub mod model;
 pub mod ops;
 pub mod prompt_files;
+mod reduce;
 pub mod registry;
 pub mod sidecar;
 pub mod snapshot;

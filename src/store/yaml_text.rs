@@ -40,7 +40,17 @@ where
     T: Serialize + DeserializeOwned + PartialEq,
 {
     let new_value = serde_yaml_ng::to_value(new)?;
-    match patch_document(old_text, old, &new_value) {
+    Ok((render_values(old_text, old, &new_value, new)?, new_value))
+}
+
+/// Like [`render`], with both values given (they may stand in for the documents, e.g. with
+/// untouched items reduced to their ids: whatever is only in the stand-ins never reaches the
+/// file, because an edit based on them fails its local proof and `new` is then written whole).
+pub fn render_values<T>(old_text: &str, old: &Value, new_value: &Value, new: &T) -> Result<String, serde_yaml_ng::Error>
+where
+    T: Serialize + DeserializeOwned + PartialEq,
+{
+    match patch_document(old_text, old, new_value) {
         Some(text) => {
             // The walker proved each edit locally; the tests also prove the whole result.
             #[cfg(debug_assertions)]
@@ -51,11 +61,11 @@ where
                     "minimal-diff edit verified locally but wrong:\n{text}"
                 );
             }
-            return Ok((text, new_value));
+            return Ok(text);
         }
         None => tracing::warn!("document layout not handled by minimal-diff edits; rewriting it whole"),
     }
-    Ok((full_render(old_text, new)?, new_value))
+    full_render(old_text, new)
 }
 
 /// Serializes `value` as a whole document, keeping `old_text`'s leading comment header.
@@ -135,7 +145,7 @@ struct Check {
 
 /// Patches `text` (which parsed to `old`) into a text for `new`; `None` if the layout is not
 /// one this walker handles.
-fn patch_document(text: &str, old: &Value, new: &Value) -> Option<String> {
+pub(super) fn patch_document(text: &str, old: &Value, new: &Value) -> Option<String> {
     let (Value::Mapping(old), Value::Mapping(new)) = (old, new) else {
         return None;
     };

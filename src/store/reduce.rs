@@ -1,0 +1,164 @@
+//! Rendering a change to a large work index at the cost of the change.
+//!
+//! Converting 5,000 backlog items to YAML values and comparing them one by one, on every
+//! write, costs far more than the write itself. [`Reduce`] for [`WorkIndex`] compares the
+//! typed items instead (cheap), and keeps real values only for items that changed and
+//! their neighbours (which the minimal-diff walker checks against the text); every other
+//! sprint or backlog item becomes a stand-in holding just its id, equal in both versions,
+//! which the walker leaves untouched.
+
+use std::collections::{HashMap, HashSet};
+
+use super::document::Reduce;
+use super::model::{BacklogItem, Sprint, WorkIndex};
+use super::registry::ConfigFile;
+
+impl Reduce for ConfigFile {}
+
+impl Reduce for WorkIndex {
+    fn reduce(old: &Self, new: &Self) -> Option<(Self, Self)> {
+        let (old_sprints, new_sprints) = reduce_list(old.sprints.as_deref(), new.sprints.as_deref(), |s: &Sprint| {
+            Sprint { id: s.id.clone(), ..Default::default() }
+        })?;
+        let (old_backlog, new_backlog) =
+            reduce_list(old.backlog.as_deref(), new.backlog.as_deref(), |b: &BacklogItem| BacklogItem {
+                id: b.id.clone(),
+                ..Default::default()
+            })?;
+        let reduced = |index: &WorkIndex, sprints, backlog| WorkIndex {
+            sprints,
+            backlog,
+            history: index.history.clone(),
+            extra: index.extra.clone(),
+        };
+        Some((reduced(old, old_sprints, old_backlog), reduced(new, new_sprints, new_backlog)))
+    }
+}
+
+/// Items that have an id.
+trait Identified: Clone + PartialEq {
+    fn id(&self) -> &str;
+}
+
+impl Identified for Sprint {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Identified for BacklogItem {
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+type Reduced<T> = (Option<Vec<T>>, Option<Vec<T>>);
+
+/// Reduces one list; `None` (render whole) if ids repeat or are empty.
+fn reduce_list<T: Identified>(old: Option<&[T]>, new: Option<&[T]>, stand_in: impl Fn(&T) -> T) -> Option<Reduced<T>> {
+    let (Some(old), Some(new)) = (old, new) else {
+        return Some((old.map(<[T]>::to_vec), new.map(<[T]>::to_vec)));
+    };
+    let old_by_id: HashMap<&str, &T> = old.iter().map(|t| (t.id(), t)).collect();
+    let new_by_id: HashMap<&str, &T> = new.iter().map(|t| (t.id(), t)).collect();
+    if old_by_id.len() != old.len() || new_by_id.len() != new.len() || old_by_id.contains_key("") {
+        return None;
+    }
+    // Items that changed, appeared or went away…
+    let mut keep: HashSet<&str> = HashSet::new();
+    for item in old.iter().chain(new) {
+        let id = item.id();
+        if old_by_id.get(id).zip(new_by_id.get(id)).is_none_or(|(a, b)| a != b) {
+            keep.insert(id);
+        }
+    }
+    // …and their neighbours in either order, which the walker checks against the text.
+    let mut neighbours = Vec::new();
+    for list in [old, new] {
+        for (n, item) in list.iter().enumerate() {
+            if keep.contains(item.id()) {
+                neighbours.extend(n.checked_sub(1).map(|p| list[p].id()));
+                neighbours.extend(list.get(n + 1).map(Identified::id));
+            }
+        }
+    }
+    keep.extend(neighbours);
+    if !keep.is_empty() {
+        // The walker inserts before the first item when something new leads the list.
+        keep.extend(old.first().map(Identified::id));
+    }
+    let shrink = |list: &[T]| -> Vec<T> {
+        list.iter().map(|item| if keep.contains(item.id()) { item.clone() } else { stand_in(item) }).collect()
+    };
+    Some((Some(shrink(old)), Some(shrink(new))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::model::Story;
+    use crate::store::yaml_text::patch_document;
+
+    const SAMPLE: &str = include_str!("../../projects.example/orbit-api/work-index.yaml");
+
+    /// Random typed edits rendered from reduced documents: every one takes the minimal-diff
+    /// path (no whole rewrite) and the file parses back to exactly the new model.
+    #[test]
+    fn reduced_rendering_is_exact() {
+        let mut text = SAMPLE.to_string();
+        let mut current: WorkIndex = serde_yaml_ng::from_str(&text).unwrap();
+        let mut seed: u64 = 42;
+        let mut next_random = |n: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed as usize) % n.max(1)
+        };
+        for step in 0..400 {
+            let mut next = current.clone();
+            let backlog = next.backlog.get_or_insert_with(Vec::new);
+            match next_random(6) {
+                0 | 1 => {
+                    let at = next_random(backlog.len() + 1);
+                    let item = BacklogItem {
+                        id: format!("r-{step}"),
+                        summary: Some(format!("summary: {step}")),
+                        status: Some("todo".into()),
+                        ..Default::default()
+                    };
+                    backlog.insert(at, item);
+                }
+                2 if !backlog.is_empty() => {
+                    let at = next_random(backlog.len());
+                    backlog.remove(at);
+                }
+                3 if !backlog.is_empty() => {
+                    let at = next_random(backlog.len());
+                    backlog[at].status = Some("done".into());
+                    backlog[at].summary = Some(format!("changed at {step}\nwith a second line"));
+                }
+                4 => {
+                    let sprints = next.sprints.as_mut().unwrap();
+                    let at = next_random(sprints.len());
+                    let story =
+                        Story { id: format!("STORY-R{step}"), status: Some("planned".into()), ..Default::default() };
+                    sprints[at].stories.get_or_insert_with(Vec::new).push(story);
+                }
+                _ => {
+                    let sprints = next.sprints.as_mut().unwrap();
+                    let at = next_random(sprints.len());
+                    sprints[at].goal = Some(format!("goal {step}"));
+                }
+            }
+            let (old_part, new_part) = WorkIndex::reduce(&current, &next).expect("ids are unique");
+            let old_value = serde_yaml_ng::to_value(&old_part).unwrap();
+            let new_value = serde_yaml_ng::to_value(&new_part).unwrap();
+            let patched = patch_document(&text, &old_value, &new_value)
+                .unwrap_or_else(|| panic!("step {step}: the reduced edit was not proved"));
+            let parsed: WorkIndex = serde_yaml_ng::from_str(&patched).unwrap();
+            assert_eq!(parsed, next, "step {step}");
+            text = patched;
+            current = next;
+        }
+    }
+}
