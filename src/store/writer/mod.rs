@@ -10,11 +10,13 @@
 //! never wait for a write in progress.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
+
+mod projects;
 
 use super::atomic::{self, FileStamp};
 use super::changes::ChangeFeed;
@@ -22,13 +24,12 @@ use super::coordination::{self, Operation, Policy};
 use super::document::Document;
 use super::error::StoreError;
 use super::history_archive;
-use super::layout::{Layout, WORK_INDEX_HEADER, expand_home};
+use super::layout::Layout;
 use super::model::WorkIndex;
 use super::ops::Change;
-use super::registry::{ConfigFile, GuidanceConfig, ProjectEntry};
+use super::registry::ConfigFile;
 use super::sidecar::Sidecar;
 use super::snapshot::{Problem, ProjectView, Snapshot};
-use super::validate;
 
 /// The slot through which the writer publishes snapshots and readers pick them up.
 pub type Published = Arc<RwLock<Arc<Snapshot>>>;
@@ -471,128 +472,6 @@ impl Writer {
             _ => Policy::default(),
         }
     }
-
-    fn register(&mut self, request: Registration, change: &Change) -> Result<Value, StoreError> {
-        validate::project_name(&request.name)?;
-        validate::line("repo", &request.repo)?;
-        validate::line("description", &request.description)?;
-        self.refresh_config();
-        if let Some(problem) = &self.config_problem {
-            return Err(problem.to_error());
-        }
-        let name = request.name;
-        if self.config.value().project(&name).is_some() {
-            return Err(StoreError::Duplicate {
-                message: format!("Project '{name}' already registered"),
-                hint: "Pick another name, or call worksync_projects to see its entry.".into(),
-                suggestion: None,
-            });
-        }
-        let repo_path = expand_home(&request.repo);
-        let languages = request.languages.clone().unwrap_or_else(|| detect_languages(&repo_path));
-        let inherit = inherit_for(&languages);
-
-        let project_dir = self.layout.project_dir(&name);
-        let mut created_dirs = Vec::new();
-        for dir in [project_dir.clone()]
-            .into_iter()
-            .chain(["BACKLOG", "COMPLETE", "PROMPTS", "SCHEMA"].iter().map(|d| project_dir.join(d)))
-        {
-            atomic::create_dir_durable(&dir)?;
-            created_dirs.push(dir.display().to_string());
-        }
-        let schema = project_dir.join("SCHEMA/work-flow-schema.json");
-        if let (false, Some(contents)) = (schema.exists(), Layout::default_schema()) {
-            atomic::write_atomic(&schema, contents)?;
-        }
-        let work_index = self.layout.work_index(&name);
-        let kept_existing = work_index.exists();
-        if !kept_existing {
-            let mut doc = Document::<WorkIndex>::new_file(&work_index, WORK_INDEX_HEADER);
-            let fresh = WorkIndex {
-                sprints: Some(Vec::new()),
-                backlog: Some(Vec::new()),
-                history: Some(vec![super::model::HistoryEntry {
-                    date: Some(change.today()),
-                    summary: Some(format!("Registered {name} in WorkSync.")),
-                    ..Default::default()
-                }]),
-                ..Default::default()
-            };
-            doc.replace(fresh)?;
-        }
-
-        let entry = ProjectEntry {
-            repo: Some(request.repo.clone()),
-            description: Some(request.description.clone()),
-            guidance: Some(GuidanceConfig { inherit: Some(inherit.clone()), ..Default::default() }),
-            ..Default::default()
-        };
-        let mut config = self.config.value().as_ref().clone();
-        config.projects.get_or_insert_with(Default::default).insert(name.clone(), entry);
-        self.config.replace(config)?;
-        self.config_seen = self.config.stamp();
-        self.sync_projects();
-        tracing::info!(project = %name, agent = %change.agent, "registered project");
-
-        let mut reply = json!({
-            "registered": name,
-            "repo": repo_path.display().to_string(),
-            "description": request.description,
-            "languages_detected": languages,
-            "guidance_inherit": inherit,
-            "created_dirs": created_dirs,
-            "work_index": work_index.display().to_string(),
-            "agent": change.agent,
-        });
-        if kept_existing {
-            reply["note"] = json!("An existing work-index.yaml was found and kept as it was.");
-        }
-        Ok(reply)
-    }
-
-    fn unregister(&mut self, name: &str, delete_data: bool, change: &Change) -> Result<Value, StoreError> {
-        validate::project_name(name)?;
-        self.refresh_config();
-        if let Some(problem) = &self.config_problem {
-            return Err(problem.to_error());
-        }
-        let project_dir = self.layout.project_dir(name);
-        let in_config = self.config.value().project(name).is_some();
-        let on_disk = project_dir.exists();
-        if !in_config && !on_disk {
-            return Err(StoreError::ProjectNotFound {
-                name: name.to_string(),
-                available: self.config.value().project_names(),
-            });
-        }
-        let mut reply = serde_json::Map::new();
-        if in_config {
-            let mut config = self.config.value().as_ref().clone();
-            let removed = config.projects.as_mut().and_then(|p| p.shift_remove(name));
-            self.config.replace(config)?;
-            self.config_seen = self.config.stamp();
-            reply.insert("config_removed".into(), super::ops::to_json(&removed));
-        } else {
-            reply.insert("config_removed".into(), Value::Null);
-            reply.insert("note".into(), json!("Was not in config (already unregistered). Cleaning orphaned data."));
-        }
-        if delete_data && on_disk {
-            // Deleting a team's plans on one call is too easy to regret: the data moves to
-            // the trash under the data root, from where a person can restore or delete it.
-            let stamp = change.now.format("%Y%m%dT%H%M%SZ");
-            let target = self.layout.trash_dir().join(format!("{name}-{stamp}"));
-            atomic::create_dir_durable(&self.layout.trash_dir())?;
-            std::fs::rename(&project_dir, &target).map_err(|e| StoreError::io("move to the trash", &project_dir, e))?;
-            reply.insert("data_deleted".into(), json!(project_dir.display().to_string()));
-            reply.insert("moved_to".into(), json!(target.display().to_string()));
-        }
-        reply.insert("unregistered".into(), json!(name));
-        reply.insert("agent".into(), json!(change.agent));
-        self.sync_projects();
-        tracing::info!(project = %name, delete_data, agent = %change.agent, "unregistered project");
-        Ok(Value::Object(reply))
-    }
 }
 
 /// Answers a command that arrived after shutdown began.
@@ -621,27 +500,4 @@ fn log_outcome(
         Ok(_) => tracing::debug!(tool, project, agent, micros, batch, "mutation applied"),
         Err(e) => tracing::debug!(tool, project, agent, micros, batch, error = %e, "mutation refused"),
     }
-}
-
-/// Languages of a repository, from the marker files of their build tools.
-fn detect_languages(repo: &Path) -> Vec<String> {
-    let markers: [(&[&str], &str); 4] = [
-        (&["go.mod"], "golang"),
-        (&["package.json"], "typescript"),
-        (&["pyproject.toml", "setup.py"], "python"),
-        (&["Cargo.toml"], "rust"),
-    ];
-    markers
-        .iter()
-        .filter(|(files, _)| files.iter().any(|f| repo.join(f).exists()))
-        .map(|(_, lang)| lang.to_string())
-        .collect()
-}
-
-/// The guidance a new project inherits: general, its languages, then ai-collaboration.
-fn inherit_for(languages: &[String]) -> Vec<String> {
-    let mut inherit = vec!["general".to_string()];
-    inherit.extend(languages.iter().filter(|l| validate::id("languages", l).is_ok()).cloned());
-    inherit.push("ai-collaboration".to_string());
-    inherit
 }
