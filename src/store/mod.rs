@@ -1,5 +1,6 @@
 //! The domain and its files: the work-tracking model, its YAML codec, atomic writes, the
-//! single writer and the read-side snapshots.
+//! single writer, the read-side snapshots, and how agents coordinate (revisions, claims,
+//! next work, the change feed).
 //!
 //! [`Store`] is the one handle the rest of the server uses. Reads take the current
 //! [`Snapshot`] after a cheap `stat` of the files concerned (an external edit is re-read
