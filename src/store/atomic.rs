@@ -110,6 +110,10 @@ pub fn write_atomic_unless_changed(
 
 /// Creates `dir` (and parents) and makes the new entries durable.
 pub fn create_dir_durable(dir: &Path) -> Result<(), StoreError> {
+    if dir.is_dir() {
+        // Already there (and made durable when it was created): no fsync on the hot path.
+        return Ok(());
+    }
     fs::create_dir_all(dir).map_err(|e| StoreError::io("create directory", dir, e))?;
     if let Some(parent) = dir.parent() {
         sync_dir(parent).map_err(|e| StoreError::io("fsync directory", parent, e))?;
