@@ -209,12 +209,12 @@ fn execute_edit(
 ) -> Result<Executed, StoreError> {
     let target = edit.target();
     let mut forced_over = None;
-    if let Some(key) = &target
-        && let Some(current) = item_json(index, meta, key, change.now)
-    {
+    // A missing target is left to `apply`, which says what exists instead.
+    if let Some(key) = &target {
         let rev = meta.rev(key);
         if let Some(expected) = guard.expected_rev
             && expected != rev
+            && let Some(current) = item_json(index, meta, key, change.now)
         {
             return Err(StoreError::Conflict {
                 message: format!(

@@ -264,38 +264,43 @@ impl Writer {
         let names: Vec<String> = self.config.value().projects().map(|(n, _)| n.clone()).collect();
         self.projects.retain(|name, _| names.contains(name));
         for name in names {
-            let path = self.layout.work_index(&name);
-            let stale = match self.projects.get(&name) {
-                None => true,
-                Some(Slot::Ready { doc, .. }) => doc.is_stale().unwrap_or(true),
-                Some(Slot::Broken { stamp, .. }) => FileStamp::of(&path).ok().flatten() != *stamp,
-                Some(Slot::Missing { .. }) => path.exists(),
-            };
-            if stale {
-                let previous = self.projects.remove(&name);
-                let mut slot = self.load_project(&name);
-                if previous.is_some() {
-                    tracing::warn!(project = %name, path = %path.display(), "external edit detected; reloaded the file (the edit is kept)");
-                }
-                match (&previous, &mut slot) {
-                    (Some(Slot::Ready { doc: old, .. }), Slot::Ready { doc: new, sidecar }) => {
-                        self.reconcile(&name, old.value(), new.value(), sidecar);
-                    }
-                    (Some(Slot::Ready { doc: old, .. }), Slot::Missing { .. } | Slot::Broken { .. }) => {
-                        let action = if matches!(slot, Slot::Missing { .. }) { "deleted" } else { "unparseable" };
-                        self.last_good.insert(name.clone(), old.value().clone());
-                        self.file_event(&name, action);
-                    }
-                    (Some(Slot::Missing { .. } | Slot::Broken { .. }), Slot::Ready { doc: new, sidecar }) => {
-                        self.file_event(&name, "restored");
-                        if let Some(old) = self.last_good.remove(&name) {
-                            self.reconcile(&name, &old, new.value(), sidecar);
-                        }
-                    }
-                    _ => {}
-                }
-                self.projects.insert(name, slot);
+            self.sync_project(name);
+        }
+    }
+
+    /// Loads one project's file if it is new to the writer or changed on disk.
+    fn sync_project(&mut self, name: String) {
+        let path = self.layout.work_index(&name);
+        let stale = match self.projects.get(&name) {
+            None => true,
+            Some(Slot::Ready { doc, .. }) => doc.is_stale().unwrap_or(true),
+            Some(Slot::Broken { stamp, .. }) => FileStamp::of(&path).ok().flatten() != *stamp,
+            Some(Slot::Missing { .. }) => path.exists(),
+        };
+        if stale {
+            let previous = self.projects.remove(&name);
+            let mut slot = self.load_project(&name);
+            if previous.is_some() {
+                tracing::warn!(project = %name, path = %path.display(), "external edit detected; reloaded the file (the edit is kept)");
             }
+            match (&previous, &mut slot) {
+                (Some(Slot::Ready { doc: old, .. }), Slot::Ready { doc: new, sidecar }) => {
+                    self.reconcile(&name, old.value(), new.value(), sidecar);
+                }
+                (Some(Slot::Ready { doc: old, .. }), Slot::Missing { .. } | Slot::Broken { .. }) => {
+                    let action = if matches!(slot, Slot::Missing { .. }) { "deleted" } else { "unparseable" };
+                    self.last_good.insert(name.clone(), old.value().clone());
+                    self.file_event(&name, action);
+                }
+                (Some(Slot::Missing { .. } | Slot::Broken { .. }), Slot::Ready { doc: new, sidecar }) => {
+                    self.file_event(&name, "restored");
+                    if let Some(old) = self.last_good.remove(&name) {
+                        self.reconcile(&name, &old, new.value(), sidecar);
+                    }
+                }
+                _ => {}
+            }
+            self.projects.insert(name, slot);
         }
     }
 
@@ -378,7 +383,8 @@ impl Writer {
                 available: self.config.value().project_names(),
             });
         }
-        self.sync_projects();
+        // Only the project being changed is checked on disk (a refresh covers the others).
+        self.sync_project(project.to_string());
         let state_dir = self.layout.state_dir(project);
         let policy = self.policy();
         let rotation = self
