@@ -81,22 +81,7 @@ pub fn write_atomic_unless_changed(
     changed: impl FnOnce() -> Result<bool, StoreError>,
 ) -> Result<FileStamp, StoreError> {
     let dir = parent_dir(path);
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(TEMP_SUFFIX)
-        .tempfile_in(&dir)
-        .map_err(|e| StoreError::io("create a temp file next to", path, e))?;
-    if let Ok(meta) = fs::metadata(path) {
-        // Keep the target's permissions (tempfile creates 0600).
-        let _ = temp.as_file().set_permissions(meta.permissions());
-    } else {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = temp.as_file().set_permissions(fs::Permissions::from_mode(0o644));
-        }
-    }
+    let mut temp = temp_next_to(path, &dir).map_err(|e| StoreError::io("create a temp file next to", path, e))?;
     temp.write_all(contents).map_err(|e| StoreError::io("write", path, e))?;
     temp.as_file().sync_all().map_err(|e| StoreError::io("fsync", path, e))?;
     if changed()? {
@@ -106,6 +91,34 @@ pub fn write_atomic_unless_changed(
     sync_dir(&dir).map_err(|e| StoreError::io("fsync the directory of", path, e))?;
     let meta = file.metadata().map_err(|e| StoreError::io("inspect", path, e))?;
     Ok(FileStamp::from_metadata(&meta))
+}
+
+/// Replaces `path` with `contents` atomically but without fsync: a crash leaves the old
+/// file or the new one, though after a power cut the file may also be empty. For derived
+/// files (the vault), which are regenerated anyway and whose fsyncs would cost more than
+/// the rest of their generation.
+pub fn replace_unsynced(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    let mut temp = temp_next_to(path, &parent_dir(path))?;
+    temp.write_all(contents)?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// A temp file in `dir` named after `path` (so a sweep recognises it), with the target's
+/// permissions, or 0644 for a new file (tempfile creates 0600).
+fn temp_next_to(path: &Path, dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let temp = tempfile::Builder::new().prefix(&format!(".{name}.")).suffix(TEMP_SUFFIX).tempfile_in(dir)?;
+    if let Ok(meta) = fs::metadata(path) {
+        let _ = temp.as_file().set_permissions(meta.permissions());
+    } else {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = temp.as_file().set_permissions(fs::Permissions::from_mode(0o644));
+        }
+    }
+    Ok(temp)
 }
 
 /// Creates `dir` (and parents) and makes the new entries durable.

@@ -47,6 +47,11 @@ impl Layout {
         self.root.join("guidance")
     }
 
+    /// `templates/`: the user's overrides of the vault templates.
+    pub fn templates_dir(&self) -> PathBuf {
+        self.root.join("templates")
+    }
+
     /// `projects/`.
     pub fn projects_dir(&self) -> PathBuf {
         self.root.join("projects")

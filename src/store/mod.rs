@@ -31,7 +31,7 @@ pub mod yaml_text;
 use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 pub use changes::{ChangeFeed, Changes};
 pub use coordination::{Guard, Operation, Target};
@@ -60,6 +60,7 @@ struct Inner {
     published: Arc<RwLock<Arc<Snapshot>>>,
     commands: mpsc::Sender<Command>,
     changes: Arc<ChangeFeed>,
+    versions: watch::Receiver<u64>,
 }
 
 impl Store {
@@ -68,13 +69,14 @@ impl Store {
     /// queued command.
     pub fn open(layout: Layout) -> Result<Store, StoreError> {
         let changes = Arc::new(ChangeFeed::default());
-        let (writer, published) = Writer::open(layout.clone(), changes.clone())?;
+        let (announce, versions) = watch::channel(0);
+        let (writer, published) = Writer::open(layout.clone(), changes.clone(), announce)?;
         let (commands, queue) = mpsc::channel(QUEUE_DEPTH);
         std::thread::Builder::new()
             .name("worksync-writer".into())
             .spawn(move || writer.run(queue))
             .map_err(|e| StoreError::io("start the writer thread for", layout.root(), e))?;
-        Ok(Store { inner: Arc::new(Inner { layout, published, commands, changes }) })
+        Ok(Store { inner: Arc::new(Inner { layout, published, commands, changes, versions }) })
     }
 
     /// The data root's layout.
@@ -102,6 +104,11 @@ impl Store {
         if self.inner.commands.send(Command::Refresh { reply }).await.is_ok() {
             let _ = done.await;
         }
+    }
+
+    /// Follows [`Snapshot::version`]: wakes whenever the writer publishes a changed state.
+    pub fn versions(&self) -> watch::Receiver<u64> {
+        self.inner.versions.clone()
     }
 
     /// The current state without checking the disk (for callers that just wrote).

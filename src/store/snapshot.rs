@@ -28,6 +28,9 @@ pub struct Snapshot {
     /// Why `config.yaml` on disk is not in use, if it does not parse.
     pub config_problem: Option<Problem>,
     pub projects: BTreeMap<String, ProjectView>,
+    /// How many changes the writer has applied since it started (mutations, registrations,
+    /// external edits it noticed): equal versions mean equal content.
+    pub version: u64,
 }
 
 impl Default for Snapshot {
@@ -38,6 +41,7 @@ impl Default for Snapshot {
             config_stamp: None,
             config_problem: None,
             projects: BTreeMap::new(),
+            version: 0,
         }
     }
 }
@@ -120,6 +124,7 @@ impl Snapshot {
             config_stamp: config.stamp(),
             config_problem: None,
             projects,
+            version: 0,
         })
     }
 

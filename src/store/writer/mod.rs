@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 mod projects;
 
@@ -103,11 +103,19 @@ pub struct Writer {
     published: Published,
     /// The change journals; the writer appends, readers query.
     changes: Arc<ChangeFeed>,
+    /// Changes applied so far (see [`Snapshot::version`]), announced on `versions` when
+    /// published so that followers such as the vault generator need not poll.
+    version: u64,
+    versions: watch::Sender<u64>,
 }
 
 impl Writer {
     /// Loads the data root and publishes the first snapshot.
-    pub fn open(layout: Layout, changes: Arc<ChangeFeed>) -> Result<(Writer, Published), StoreError> {
+    pub fn open(
+        layout: Layout,
+        changes: Arc<ChangeFeed>,
+        versions: watch::Sender<u64>,
+    ) -> Result<(Writer, Published), StoreError> {
         let config = Document::<ConfigFile>::load(&layout.config())?;
         for dir in [layout.root().to_path_buf(), layout.projects_dir()] {
             atomic::sweep_temp_files(&dir);
@@ -123,6 +131,8 @@ impl Writer {
             last_good: BTreeMap::new(),
             published: published.clone(),
             changes,
+            version: 0,
+            versions,
         };
         writer.sync_projects();
         writer.publish();
@@ -177,10 +187,14 @@ impl Writer {
                     self.flush(std::mem::take(&mut pending));
                     match other {
                         Command::Register { request, change, reply } => {
-                            let _ = reply.send(self.register(request, &change));
+                            let outcome = self.register(request, &change);
+                            self.version += outcome.is_ok() as u64;
+                            let _ = reply.send(outcome);
                         }
                         Command::Unregister { name, delete_data, change, reply } => {
-                            let _ = reply.send(self.unregister(&name, delete_data, &change));
+                            let outcome = self.unregister(&name, delete_data, &change);
+                            self.version += outcome.is_ok() as u64;
+                            let _ = reply.send(outcome);
                         }
                         Command::Refresh { reply } => {
                             self.refresh();
@@ -201,6 +215,7 @@ impl Writer {
             let started = std::time::Instant::now();
             let size = group.len();
             let outcomes = self.mutate(&project, group.iter().map(|p| (&p.operation, &p.change)).collect());
+            self.version += outcomes.iter().filter(|o| o.is_ok()).count() as u64;
             for (p, outcome) in group.into_iter().zip(outcomes) {
                 log_outcome(p.operation.name(), &project, &p.change.agent, started, size, &outcome);
                 let _ = p.reply.send(outcome);
@@ -229,8 +244,10 @@ impl Writer {
             config_stamp: self.config_seen,
             config_problem: self.config_problem.clone(),
             projects,
+            version: self.version,
         };
         *self.published.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(snapshot);
+        self.versions.send_if_modified(|announced| std::mem::replace(announced, self.version) != self.version);
     }
 
     /// Re-reads `config.yaml` and every project file that changed on disk.
@@ -247,6 +264,7 @@ impl Writer {
         self.config_seen = on_disk;
         match Document::<ConfigFile>::load(self.config.path()) {
             Ok(doc) => {
+                self.version += 1;
                 self.config_seen = doc.stamp();
                 tracing::warn!(path = %doc.path().display(), "external edit of config.yaml detected; reloaded");
                 self.config = doc;
@@ -278,6 +296,7 @@ impl Writer {
             Some(Slot::Missing { .. }) => path.exists(),
         };
         if stale {
+            self.version += 1;
             let previous = self.projects.remove(&name);
             let mut slot = self.load_project(&name);
             if previous.is_some() {
