@@ -1,4 +1,5 @@
-//! Runs the command the user chose: `serve`, `init`, `status`, `mcp-config` or `doctor`.
+//! Runs the command the user chose: `serve`, `init`, `status`, `sync`, `mcp-config` or
+//! `doctor`.
 //!
 //! This is wiring: settings in, store and server up, errors out as `anyhow` with context.
 
@@ -9,11 +10,14 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{AddressArgs, Cli, ClientKind, Command, Environment, InitArgs, McpConfigArgs, ServeArgs, StatusArgs};
+use crate::cli::{
+    AddressArgs, Cli, ClientKind, Command, Environment, InitArgs, McpConfigArgs, ServeArgs, StatusArgs, SyncArgs,
+};
 use crate::client_setup;
 use crate::server;
 use crate::settings::{self, Auth, ServeSettings};
 use crate::store::{Layout, Snapshot, Store};
+use crate::vault::{self, Generator};
 
 /// Runs the chosen command to completion.
 pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<()> {
@@ -29,10 +33,11 @@ pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<()> {
                 auth,
                 args.allow_remote,
             )?;
-            serve(layout, settings).await
+            serve(layout, settings, &args).await
         }
         Command::Init(args) => init(&layout, &args),
         Command::Status(args) => status(&layout, &args),
+        Command::Sync(args) => sync(&layout, &args),
         Command::McpConfig(args) => {
             print!("{}", mcp_config(&args));
             Ok(())
@@ -73,7 +78,7 @@ async fn doctor(layout: &Layout, address: &AddressArgs, api_key: Option<&str>) -
     Ok(())
 }
 
-async fn serve(layout: Layout, settings: ServeSettings) -> anyhow::Result<()> {
+async fn serve(layout: Layout, settings: ServeSettings, args: &ServeArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     if layout.is_fresh() {
         let created = layout.bootstrap()?;
@@ -87,6 +92,8 @@ async fn serve(layout: Layout, settings: ServeSettings) -> anyhow::Result<()> {
         );
     }
     let store = Store::open(layout.clone()).context("could not load the data root")?;
+    let configured = store.published().config.settings.as_ref().and_then(|s| s.auto_sync);
+    let sync = settings::sync_settings(args.auto_sync, configured, args.sync_debounce)?;
     let listener = TcpListener::bind(settings.addr)
         .await
         .with_context(|| format!("could not listen on {} (is another worksync running?)", settings.addr))?;
@@ -101,7 +108,7 @@ async fn serve(layout: Layout, settings: ServeSettings) -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing in-flight requests");
         trigger.cancel();
     });
-    server::run(listener, store, settings.auth, shutdown).await.context("server failed")?;
+    server::run(listener, store, settings.auth, sync, shutdown).await.context("server failed")?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -167,6 +174,33 @@ fn status(layout: &Layout, args: &StatusArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
         print!("{}", render_status(&status));
+    }
+    Ok(())
+}
+
+/// `worksync sync`: regenerates the vault from the files, comparing every note with the
+/// disk. Waits for a running server's regeneration to finish first (the vault lock).
+fn sync(layout: &Layout, args: &SyncArgs) -> anyhow::Result<()> {
+    let snapshot = Snapshot::read_only(layout)
+        .with_context(|| format!("could not read the data root {}", layout.root().display()))?;
+    if let Some(project) = &args.project {
+        snapshot.project(project)?;
+    }
+    let mut generator = Generator::new(vault::vault_dir(layout, &snapshot), &layout.templates_dir());
+    let options = vault::Options { full: true, adopt: args.adopt, project: args.project.clone() };
+    let report = generator.run(&snapshot, &options).map_err(anyhow::Error::msg)?;
+    println!(
+        "{}: {} notes, {} written, {} removed, {} unchanged ({:.0} ms)",
+        report.vault, report.notes, report.written, report.removed, report.unchanged, report.millis
+    );
+    for kept in &report.kept {
+        println!("kept {}: {}", kept.path, kept.reason);
+    }
+    for problem in report.template_problems.iter().chain(&report.errors) {
+        println!("problem: {problem}");
+    }
+    if !report.errors.is_empty() {
+        bail!("{} note(s) could not be generated", report.errors.len());
     }
     Ok(())
 }

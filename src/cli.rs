@@ -37,6 +37,8 @@ pub enum Command {
     Init(InitArgs),
     /// Print a summary of the work, read straight from the files (no server needed).
     Status(StatusArgs),
+    /// Regenerate the Obsidian vault now, straight from the files (no server needed).
+    Sync(SyncArgs),
     /// Print ready-to-paste client configuration for Claude Code and Codex.
     McpConfig(McpConfigArgs),
     /// Check the data root, every YAML file, the vault path, the server and the key.
@@ -116,7 +118,7 @@ pub struct McpConfigArgs {
 }
 
 /// Flags of `worksync serve`.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
     #[command(flatten)]
@@ -129,6 +131,27 @@ pub struct ServeArgs {
     /// Allow listening on a non-loopback address (requires auth).
     #[arg(long)]
     pub allow_remote: bool,
+
+    /// Regenerate the vault after changes [default: settings.auto_sync of config.yaml, else true]
+    #[arg(long, env = "WORKSYNC_AUTO_SYNC", value_parser = clap::builder::BoolishValueParser::new())]
+    pub auto_sync: Option<bool>,
+
+    /// Seconds without changes before the vault is regenerated.
+    #[arg(long, env = "WORKSYNC_SYNC_DEBOUNCE", default_value_t = 2.0)]
+    pub sync_debounce: f64,
+}
+
+impl Default for ServeArgs {
+    /// `serve` without flags (what `worksync` alone runs): values from the environment, as
+    /// clap would read them for the flags.
+    fn default() -> Self {
+        #[derive(Parser)]
+        struct Bare {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        Bare::parse_from(["worksync"]).serve
+    }
 }
 
 impl Default for AddressArgs {
@@ -139,6 +162,18 @@ impl Default for AddressArgs {
             port: std::env::var("WORKSYNC_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(DEFAULT_PORT),
         }
     }
+}
+
+/// Flags of `worksync sync`.
+#[derive(Debug, Clone, Args)]
+pub struct SyncArgs {
+    /// Only this project (and the global dashboard).
+    pub project: Option<String>,
+
+    /// Take over notes at generated paths that worksync did not write, e.g. a vault the
+    /// Python tool generated. Without it such notes are kept and listed.
+    #[arg(long)]
+    pub adopt: bool,
 }
 
 /// Flags of `worksync status`.

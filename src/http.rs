@@ -24,6 +24,7 @@ use crate::mcp::WorkSyncServer;
 use crate::mcp::in_flight::InFlight;
 use crate::settings::Auth;
 use crate::store::Store;
+use crate::vault::Vault;
 
 /// Origins a browser-based client (e.g. the MCP Inspector) may call from: loopback only.
 const LOOPBACK_ORIGINS: [&str; 3] = ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
@@ -34,6 +35,7 @@ const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
+    pub vault: Vault,
     pub auth: Arc<Auth>,
     /// Tool calls in progress (graceful shutdown waits for them).
     pub in_flight: InFlight,
@@ -53,9 +55,9 @@ pub fn router(state: AppState) -> Router {
         .with_allowed_hosts(hosts)
         .with_allowed_origins(origins)
         .with_sse_keep_alive(Some(Duration::from_secs(15)));
-    let (store, in_flight) = (state.store.clone(), state.in_flight.clone());
+    let (store, vault, in_flight) = (state.store.clone(), state.vault.clone(), state.in_flight.clone());
     let mcp = StreamableHttpService::new(
-        move || Ok(WorkSyncServer::new(store.clone(), in_flight.clone())),
+        move || Ok(WorkSyncServer::new(store.clone(), vault.clone(), in_flight.clone())),
         Arc::new(LocalSessionManager::default()),
         config,
     );
@@ -82,6 +84,7 @@ async fn status(State(state): State<AppState>) -> impl IntoResponse {
     info["data_root"] = serde_json::json!(state.store.layout().root().display().to_string());
     info["projects"] = serde_json::json!(snapshot.config.projects().map(|(name, _)| name).collect::<Vec<_>>());
     info["tool_calls_in_flight"] = serde_json::json!(state.in_flight.count());
+    info["vault"] = serde_json::json!(state.vault.stats());
     axum::Json(info)
 }
 

@@ -7,6 +7,8 @@
 //! - [`mcp`]: protocol glue. The rmcp `ServerHandler`, one file per tool group, the prompts
 //!   and the instructions; a tool parses its parameters, makes one call into the store and
 //!   shapes the reply.
+//! - [`vault`]: the Obsidian vault: notes from minijinja templates, regenerated after a
+//!   burst of changes, writing only what changed and never a file it did not write.
 //! - [`http`]: the axum router: `/mcp` behind the bearer-auth layer, and `/healthz`.
 //! - [`server`]: starts and stops everything: `run(listener, store, auth, shutdown)`.
 //! - [`watch`]: file watcher; edits behind the server's back trigger a reload.
@@ -25,4 +27,5 @@ pub mod mcp;
 pub mod server;
 pub mod settings;
 pub mod store;
+pub mod vault;
 pub mod watch;

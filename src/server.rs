@@ -13,16 +13,29 @@ use crate::http::{self, AppState};
 use crate::mcp::in_flight::InFlight;
 use crate::settings::Auth;
 use crate::store::Store;
+use crate::vault::{SyncSettings, Vault};
 
 /// How long a graceful shutdown waits for tool calls in progress.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 /// Serves MCP on `listener` until `shutdown` is cancelled, then shuts down gracefully: stop
 /// accepting connections, let tool calls in progress finish (up to 10 s), close the MCP
-/// sessions, and stop the writer once every queued change is durable.
-pub async fn run(listener: TcpListener, store: Store, auth: Auth, shutdown: CancellationToken) -> std::io::Result<()> {
+/// sessions, stop the writer once every queued change is durable, and bring the vault up
+/// to date with those last changes.
+pub async fn run(
+    listener: TcpListener,
+    store: Store,
+    auth: Auth,
+    sync: SyncSettings,
+    shutdown: CancellationToken,
+) -> std::io::Result<()> {
+    let vault = Vault::new(store.clone(), sync);
+    // Its own token: the vault must keep following changes while calls drain.
+    let vault_stop = CancellationToken::new();
+    let following = vault.follow(vault_stop.clone());
     let state = AppState {
         store: store.clone(),
+        vault,
         auth: Arc::new(auth),
         in_flight: InFlight::default(),
         sessions: CancellationToken::new(),
@@ -41,6 +54,8 @@ pub async fn run(listener: TcpListener, store: Store, auth: Auth, shutdown: Canc
     });
     let served = axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown.cancelled_owned()).await;
     store.close().await;
+    vault_stop.cancel();
+    let _ = following.await;
     served
 }
 

@@ -6,8 +6,11 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::{Context, bail};
+
+use crate::vault::SyncSettings;
 
 /// Port of the Python tool, kept so existing client entries keep working.
 pub const DEFAULT_PORT: u16 = 8321;
@@ -89,6 +92,15 @@ impl ServeSettings {
     }
 }
 
+/// How the vault follows changes: the flag or `WORKSYNC_AUTO_SYNC` if given, else
+/// `settings.auto_sync` of config.yaml, else on; the debounce in seconds (0 to 1 hour).
+pub fn sync_settings(auto_sync: Option<bool>, configured: Option<bool>, debounce: f64) -> anyhow::Result<SyncSettings> {
+    if !(0.0..=3600.0).contains(&debounce) {
+        bail!("WORKSYNC_SYNC_DEBOUNCE / --sync-debounce is {debounce}; give seconds between 0 and 3600 (default 2.0)");
+    }
+    Ok(SyncSettings { auto: auto_sync.or(configured).unwrap_or(true), debounce: Duration::from_secs_f64(debounce) })
+}
+
 /// The data root: the flag or `WORKSYNC_DATA_ROOT` if given, else `~/.worksync`.
 pub fn data_root(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     match given {
@@ -128,6 +140,17 @@ mod tests {
         assert!(ServeSettings::resolve("/d".into(), "0.0.0.0", 1, Auth::Disabled, true).is_err());
         assert!(ServeSettings::resolve("/d".into(), "0.0.0.0", 1, key(), true).is_ok());
         assert!(ServeSettings::resolve("/d".into(), "example.com", 1, key(), true).is_err());
+    }
+
+    /// The environment wins over config.yaml; nonsense debounces are refused.
+    #[test]
+    fn sync_settings_precedence() {
+        assert!(sync_settings(None, None, 2.0).unwrap().auto);
+        assert!(!sync_settings(None, Some(false), 2.0).unwrap().auto);
+        assert!(sync_settings(Some(true), Some(false), 2.0).unwrap().auto);
+        assert_eq!(sync_settings(None, None, 0.5).unwrap().debounce, Duration::from_millis(500));
+        assert!(sync_settings(None, None, -1.0).is_err());
+        assert!(sync_settings(None, None, f64::NAN).is_err());
     }
 
     /// No key configured means a fresh random key, not an open server.

@@ -32,6 +32,7 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool_handler};
 
 use crate::store::{Change, Operation, Store};
+use crate::vault::Vault;
 use in_flight::InFlight;
 
 /// What the server tells every client at initialization: the data model and the workflow.
@@ -41,20 +42,22 @@ pub const INSTRUCTIONS: &str = include_str!("instructions.md");
 #[derive(Clone)]
 pub struct WorkSyncServer {
     store: Store,
+    vault: Vault,
     in_flight: InFlight,
     tool_router: ToolRouter<Self>,
     prompt_router: PromptRouter<Self>,
 }
 
 impl WorkSyncServer {
-    /// A server answering from `store`, counting its tool calls in `in_flight`.
-    pub fn new(store: Store, in_flight: InFlight) -> Self {
+    /// A server answering from `store`, regenerating `vault` on request, counting its tool
+    /// calls in `in_flight`.
+    pub fn new(store: Store, vault: Vault, in_flight: InFlight) -> Self {
         let tool_router = Self::read_tools()
             + Self::backlog_tools()
             + Self::sprint_tools()
             + Self::project_tools()
             + Self::coordination_tools();
-        WorkSyncServer { store, in_flight, tool_router, prompt_router: Self::prompt_router() }
+        WorkSyncServer { store, vault, in_flight, tool_router, prompt_router: Self::prompt_router() }
     }
 
     /// The names of every tool, for tests and diagnostics.

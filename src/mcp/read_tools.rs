@@ -143,21 +143,44 @@ impl WorkSyncServer {
         Ok(reply::from_store(snapshot.guidance(&p.project, p.topic.as_deref())))
     }
 
-    /// Regenerate the Obsidian vault from the YAML files now.
+    /// Regenerate the Obsidian vault from the YAML files now (it also regenerates by itself
+    /// a few seconds after changes). Reports the notes written and removed; notes a person
+    /// wrote or edited are never changed and are listed under "kept".
     #[tool(name = "worksync_sync")]
     async fn sync(&self, Parameters(p): Parameters<SyncParams>) -> Result<CallToolResult, McpError> {
-        let snapshot = self.store.snapshot(p.project.as_deref()).await;
         if let Some(project) = p.project.as_deref()
-            && let Err(e) = snapshot.project(project)
+            && let Err(e) = self.store.snapshot(Some(project)).await.project(project)
         {
             return Ok(reply::failure(&e));
         }
-        // Say so plainly (as an error: nothing was done) rather than pretend a sync happened.
-        Ok(CallToolResult::structured_error(serde_json::json!({
-            "status": "unavailable",
-            "project": p.project.as_deref().unwrap_or("all"),
-            "error": "Vault generation is not available in this version of worksync yet; nothing was written.",
-            "hint": "The YAML files are up to date and are the source of truth; read them or call worksync_status.",
-        })))
+        let project = p.project.as_deref().unwrap_or("all").to_string();
+        match self.vault.sync_now(p.project).await {
+            Ok(report) => {
+                let output = format!(
+                    "{} notes in {}: {} written, {} removed, {} unchanged, {} kept, {} errors ({:.0} ms)",
+                    report.notes,
+                    report.vault,
+                    report.written,
+                    report.removed,
+                    report.unchanged,
+                    report.kept.len(),
+                    report.errors.len(),
+                    report.millis
+                );
+                let mut value = serde_json::json!({ "status": "success", "project": project, "output": output });
+                if let (Some(map), Ok(serde_json::Value::Object(details))) =
+                    (value.as_object_mut(), serde_json::to_value(&report))
+                {
+                    map.extend(details);
+                }
+                Ok(reply::success(value))
+            }
+            Err(error) => Ok(CallToolResult::structured_error(serde_json::json!({
+                "status": "error",
+                "project": project,
+                "error": error,
+                "hint": "Check vault_path in config.yaml and that the directory is writable; `worksync doctor` checks both.",
+            }))),
+        }
     }
 }

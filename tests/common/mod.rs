@@ -15,6 +15,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use worksync::settings::Auth;
 use worksync::store::{Layout, Store};
+use worksync::vault::SyncSettings;
 
 /// The bearer token every test server requires.
 pub const TOKEN: &str = "test-token-0123456789";
@@ -28,7 +29,12 @@ pub struct TestServer {
     pub base: String,
     pub root: tempfile::TempDir,
     shutdown: CancellationToken,
+    running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
+
+/// Vault settings of test servers that do not test the vault: no regeneration behind the
+/// test's back.
+pub const NO_AUTO_SYNC: SyncSettings = SyncSettings { auto: false, debounce: std::time::Duration::from_secs(2) };
 
 /// A running server over a data root the caller owns (e.g. on a special filesystem).
 pub async fn serve_at(root: &Path) -> (String, CancellationToken) {
@@ -37,7 +43,7 @@ pub async fn serve_at(root: &Path) -> (String, CancellationToken) {
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
     let auth = Auth::Bearer { token: TOKEN.into(), generated: false };
-    tokio::spawn(worksync::server::run(listener, store, auth, shutdown.clone()));
+    tokio::spawn(worksync::server::run(listener, store, auth, NO_AUTO_SYNC, shutdown.clone()));
     (format!("http://{addr}/mcp"), shutdown)
 }
 
@@ -61,6 +67,11 @@ impl TestServer {
 
     /// A server over a data root prepared by `setup`.
     pub async fn start_with(setup: impl FnOnce(&Layout)) -> TestServer {
+        Self::start_syncing(setup, NO_AUTO_SYNC).await
+    }
+
+    /// A server over a data root prepared by `setup`, keeping its vault current as `sync` says.
+    pub async fn start_syncing(setup: impl FnOnce(&Layout), sync: SyncSettings) -> TestServer {
         let root = tempfile::tempdir().expect("temp dir");
         let layout = Layout::new(root.path());
         setup(&layout);
@@ -69,8 +80,29 @@ impl TestServer {
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let auth = Auth::Bearer { token: TOKEN.into(), generated: false };
-        tokio::spawn(worksync::server::run(listener, store, auth, shutdown.clone()));
-        TestServer { url: format!("http://{addr}/mcp"), base: format!("http://{addr}"), root, shutdown }
+        let running = Some(tokio::spawn(worksync::server::run(listener, store, auth, sync, shutdown.clone())));
+        TestServer { url: format!("http://{addr}/mcp"), base: format!("http://{addr}"), root, shutdown, running }
+    }
+
+    /// Shuts the server down gracefully and waits until it has stopped.
+    pub async fn stop(&mut self) {
+        self.shutdown.cancel();
+        if let Some(running) = self.running.take() {
+            running.await.expect("server task").expect("server ran");
+        }
+    }
+
+    /// The authenticated `/status` JSON.
+    pub async fn status(&self) -> Value {
+        reqwest::Client::new()
+            .get(format!("{}/status", self.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .expect("status answers")
+            .json()
+            .await
+            .expect("status is JSON")
     }
 
     /// A path under the data root.

@@ -1,0 +1,234 @@
+//! The Obsidian vault: notes generated from the YAML for people to browse (SPEC §6).
+//!
+//! [`notes`] decides what the vault holds, [`templates`] renders it, [`generator`] writes
+//! only what changed and never touches a file it did not write ([`manifest`]). [`Vault`] is
+//! the server's side: it follows the store's changes, waits until a burst of them is over
+//! (the debounce), and regenerates on a blocking thread, so a slow disk under the vault
+//! never slows a tool call.
+
+pub mod generator;
+pub mod manifest;
+pub mod names;
+pub mod notes;
+pub mod templates;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub use generator::{Generator, Options, Report};
+
+use crate::store::layout::expand_home;
+use crate::store::{Layout, Snapshot, Store};
+
+/// How the server keeps the vault current.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncSettings {
+    /// Regenerate after changes (`WORKSYNC_AUTO_SYNC`); `worksync_sync` works either way.
+    pub auto: bool,
+    /// Quiet time after the last change before regenerating (`WORKSYNC_SYNC_DEBOUNCE`).
+    pub debounce: Duration,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings { auto: true, debounce: Duration::from_secs(2) }
+    }
+}
+
+/// A burst of changes that never pauses still gets a regeneration this often (in debounces).
+const MAX_DELAY_IN_DEBOUNCES: u32 = 5;
+
+/// The vault directory of a data root: `vault_path` from config.yaml, relative to the root.
+pub fn vault_dir(layout: &Layout, snapshot: &Snapshot) -> PathBuf {
+    let configured = expand_home(snapshot.config.vault_path());
+    let relative: PathBuf = configured.components().filter(|c| *c != std::path::Component::CurDir).collect();
+    if configured.is_absolute() { configured } else { layout.root().join(relative) }
+}
+
+/// The server's vault: the generator behind a lock, and counters the status page shows.
+#[derive(Clone)]
+pub struct Vault {
+    store: Store,
+    settings: SyncSettings,
+    generator: Arc<Mutex<Option<Generator>>>,
+    stats: Arc<Mutex<Stats>>,
+}
+
+/// What `/status` shows about the vault.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Stats {
+    pub auto_sync: bool,
+    pub debounce_seconds: f64,
+    /// Changes seen that the vault does not show yet.
+    pub pending: bool,
+    /// Regenerations since start (automatic and requested).
+    pub regenerations: u64,
+    pub last: Option<LastRun>,
+}
+
+/// The latest regeneration.
+#[derive(Debug, Clone, Serialize)]
+pub struct LastRun {
+    /// `startup`, `changes`, `shutdown` or `request`.
+    pub trigger: &'static str,
+    /// Store changes it covered (e.g. 50 mutations in one burst → 50).
+    pub changes: u64,
+    pub at: chrono::DateTime<chrono::Utc>,
+    pub notes: usize,
+    pub written: usize,
+    pub removed: usize,
+    pub kept: usize,
+    pub errors: usize,
+    pub millis: f64,
+    /// Why the run failed as a whole, if it did.
+    pub failure: Option<String>,
+}
+
+impl Vault {
+    /// The vault of `store`'s data root; nothing runs until [`Vault::follow`] or a request.
+    pub fn new(store: Store, settings: SyncSettings) -> Vault {
+        let stats =
+            Stats { auto_sync: settings.auto, debounce_seconds: settings.debounce.as_secs_f64(), ..Stats::default() };
+        Vault { store, settings, generator: Arc::default(), stats: Arc::new(Mutex::new(stats)) }
+    }
+
+    /// The counters, for `/status`.
+    pub fn stats(&self) -> Stats {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Regenerates now, comparing every note with the disk (`worksync_sync`).
+    pub async fn sync_now(&self, project: Option<String>) -> Result<Report, String> {
+        let snapshot = self.store.snapshot(project.as_deref()).await;
+        let options = Options { full: true, adopt: false, project };
+        self.regenerate(snapshot, options, "request", 0).await
+    }
+
+    /// Keeps the vault current until `stop` is cancelled: a full regeneration at start, then
+    /// one after each burst of changes, and a last one for changes still pending at `stop`.
+    /// Does nothing (but still ends on `stop`) when auto sync is off.
+    pub fn follow(&self, stop: CancellationToken) -> JoinHandle<()> {
+        let vault = self.clone();
+        tokio::spawn(async move {
+            if !vault.settings.auto {
+                return;
+            }
+            let mut versions = vault.store.versions();
+            let mut seen = *versions.borrow_and_update();
+            let snapshot = vault.store.published();
+            let _ = vault.regenerate(snapshot, Options { full: true, ..Options::default() }, "startup", 0).await;
+            loop {
+                let trigger = tokio::select! {
+                    changed = versions.changed() => if changed.is_err() { break } else { "changes" },
+                    _ = stop.cancelled() => break,
+                };
+                vault.set_pending(true);
+                let trigger = if vault.settle(&mut versions, &stop).await { "shutdown" } else { trigger };
+                let now = *versions.borrow_and_update();
+                let snapshot = vault.store.published();
+                let _ = vault.regenerate(snapshot, Options::default(), trigger, now - seen).await;
+                seen = now;
+            }
+            let now = *versions.borrow_and_update();
+            if now != seen {
+                let _ = vault.regenerate(vault.store.published(), Options::default(), "shutdown", now - seen).await;
+            }
+        })
+    }
+
+    /// Waits until no change came for one debounce (or the burst has lasted five); returns
+    /// whether `stop` was cancelled meanwhile.
+    async fn settle(&self, versions: &mut tokio::sync::watch::Receiver<u64>, stop: &CancellationToken) -> bool {
+        let started = Instant::now();
+        let cap = self.settings.debounce * MAX_DELAY_IN_DEBOUNCES;
+        loop {
+            let wait = self.settings.debounce.min(cap.saturating_sub(started.elapsed()));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => return false,
+                changed = versions.changed() => {
+                    if changed.is_err() || started.elapsed() >= cap {
+                        return false;
+                    }
+                }
+                _ = stop.cancelled() => return true,
+            }
+        }
+    }
+
+    fn set_pending(&self, pending: bool) {
+        self.stats.lock().unwrap_or_else(|e| e.into_inner()).pending = pending;
+    }
+
+    /// Runs the generator on a blocking thread and records the outcome.
+    async fn regenerate(
+        &self,
+        snapshot: Arc<Snapshot>,
+        options: Options,
+        trigger: &'static str,
+        changes: u64,
+    ) -> Result<Report, String> {
+        let generator = self.generator.clone();
+        let layout = self.store.layout().clone();
+        let outcome = tokio::task::spawn_blocking(move || {
+            let mut slot = generator.lock().unwrap_or_else(|e| e.into_inner());
+            let dir = vault_dir(&layout, &snapshot);
+            if slot.as_ref().is_none_or(|g| g.vault() != dir) {
+                *slot = Some(Generator::new(dir, &layout.templates_dir()));
+            }
+            slot.as_mut().expect("just set").run(&snapshot, &options)
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("the vault generator failed: {e}")));
+        self.record(trigger, changes, &outcome);
+        outcome
+    }
+
+    fn record(&self, trigger: &'static str, changes: u64, outcome: &Result<Report, String>) {
+        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        stats.regenerations += 1;
+        stats.pending = false;
+        let mut last = LastRun {
+            trigger,
+            changes,
+            at: chrono::Utc::now(),
+            notes: 0,
+            written: 0,
+            removed: 0,
+            kept: 0,
+            errors: 0,
+            millis: 0.0,
+            failure: None,
+        };
+        match outcome {
+            Ok(report) => {
+                (last.notes, last.written, last.removed) = (report.notes, report.written, report.removed);
+                (last.kept, last.errors, last.millis) = (report.kept.len(), report.errors.len(), report.millis);
+                let level_warn =
+                    !report.errors.is_empty() || !report.kept.is_empty() || !report.template_problems.is_empty();
+                if level_warn {
+                    tracing::warn!(trigger, changes, ?report.errors, ?report.kept, ?report.template_problems, "vault regenerated with problems");
+                } else {
+                    tracing::info!(
+                        trigger,
+                        changes,
+                        notes = report.notes,
+                        written = report.written,
+                        removed = report.removed,
+                        millis = report.millis,
+                        "vault regenerated"
+                    );
+                }
+            }
+            Err(failure) => {
+                tracing::error!(trigger, error = %failure, "vault regeneration failed");
+                last.failure = Some(failure.clone());
+            }
+        }
+        stats.last = Some(last);
+    }
+}

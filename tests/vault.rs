@@ -1,0 +1,420 @@
+//! The Obsidian vault: the notes themselves (golden copy, frontmatter, links, Dataview
+//! blocks), the generator's safety rules on real files, and the server's debounced
+//! regeneration observed through its `/status` counter.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use common::{TestServer, call_ok};
+use serde_json::{Value, json};
+use worksync::store::{Layout, Snapshot};
+use worksync::vault::{Generator, Options, Report, SyncSettings};
+
+/// The reviewed vault of `projects.example/`; `UPDATE_GOLDEN=1 cargo test --test vault`
+/// rewrites it (review the diff before committing).
+const GOLDEN: &str = "tests/golden/example-vault.md";
+
+/// A data root bootstrapped from the bundled defaults.
+fn example_root() -> (tempfile::TempDir, Layout) {
+    let root = tempfile::tempdir().unwrap();
+    let layout = Layout::new(root.path());
+    layout.bootstrap().unwrap();
+    (root, layout)
+}
+
+fn generate(layout: &Layout, generator: &mut Generator, options: Options) -> Report {
+    let snapshot = Snapshot::read_only(layout).expect("data root reads");
+    let report = generator.run(&snapshot, &options).expect("vault generates");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    report
+}
+
+fn generator(layout: &Layout) -> Generator {
+    Generator::new(layout.root().join("vault"), &layout.templates_dir())
+}
+
+/// Every Markdown file under `dir`, by `/`-separated relative path.
+fn markdown_files(dir: &Path) -> BTreeMap<String, String> {
+    let mut files = BTreeMap::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        for entry in std::fs::read_dir(&current).unwrap().flatten() {
+            let path = entry.path();
+            if entry.file_type().unwrap().is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                let relative = path.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
+                files.insert(relative, std::fs::read_to_string(&path).unwrap());
+            }
+        }
+    }
+    files
+}
+
+fn mtimes(dir: &Path) -> BTreeMap<String, SystemTime> {
+    markdown_files(dir)
+        .into_keys()
+        .map(|p| {
+            let modified = std::fs::metadata(dir.join(&p)).unwrap().modified().unwrap();
+            (p, modified)
+        })
+        .collect()
+}
+
+/// Rewrites a project's work index through a YAML value (a test fixture, not the server).
+fn edit_index(layout: &Layout, project: &str, edit: impl FnOnce(&mut serde_yaml_ng::Value)) {
+    let path = layout.work_index(project);
+    let mut index: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    edit(&mut index);
+    std::fs::write(&path, serde_yaml_ng::to_string(&index).unwrap()).unwrap();
+}
+
+#[test]
+fn the_example_vault_matches_the_reviewed_golden_copy() {
+    let (_root, layout) = example_root();
+    let report = generate(&layout, &mut generator(&layout), Options { full: true, ..Options::default() });
+    let notes = markdown_files(&layout.root().join("vault"));
+    assert_eq!(report.written, notes.len());
+    assert!(report.kept.is_empty() && report.template_problems.is_empty(), "{report:?}");
+    let mut text = String::new();
+    for (path, content) in &notes {
+        text.push_str(&format!("<<<<<<<<<< {path}\n{content}"));
+    }
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(Path::new(GOLDEN).parent().unwrap()).unwrap();
+        std::fs::write(GOLDEN, &text).unwrap();
+    }
+    let golden = std::fs::read_to_string(GOLDEN).expect("golden copy exists (UPDATE_GOLDEN=1 makes it)");
+    if golden != text {
+        let first = golden.lines().zip(text.lines()).position(|(a, b)| a != b).unwrap_or(0);
+        panic!(
+            "the example vault differs from {GOLDEN} at line {}:\n  golden: {:?}\n  now:    {:?}\nIf the change is intended, \
+             run UPDATE_GOLDEN=1 cargo test --test vault and review the diff.",
+            first + 1,
+            golden.lines().nth(first),
+            text.lines().nth(first)
+        );
+    }
+}
+
+/// A second project with the same story ids and themes, and hand-written oddities: a theme
+/// with a slash, a related sprint that does not exist, notes with link syntax.
+fn two_projects() -> (tempfile::TempDir, Layout) {
+    let (root, layout) = example_root();
+    common::copy_tree(&layout.project_dir("orbit-api"), &layout.project_dir("orbit-web"));
+    let config = std::fs::read_to_string(layout.config()).unwrap();
+    let config = config.replace(
+        "vault_path:",
+        "  orbit-web:\n    repo: ~/src/orbit-web\n    description: The web client, split out\nvault_path:",
+    );
+    std::fs::write(layout.config(), config).unwrap();
+    edit_index(&layout, "orbit-web", |index| {
+        let backlog = index["backlog"].as_sequence_mut().unwrap();
+        backlog[0]["theme"] = "CI/CD: pipelines".into();
+        backlog[0]["related_sprints"] = serde_yaml_ng::from_str("[auth-hardening, no-such-sprint]").unwrap();
+        backlog[1]["theme"] = "2024".into();
+        index["sprints"][0]["stories"][0]["notes"] = "See [[elsewhere]] | and a | pipe\nsecond line".into();
+    });
+    (root, layout)
+}
+
+#[test]
+fn notes_are_well_formed_and_every_link_resolves() {
+    let (_root, layout) = two_projects();
+    generate(&layout, &mut generator(&layout), Options { full: true, ..Options::default() });
+    let vault = layout.root().join("vault");
+    let notes = markdown_files(&vault);
+    assert!(
+        notes.contains_key("projects/orbit-web/Stories/STORY-1.md")
+            && notes.contains_key("projects/orbit-api/Stories/STORY-1.md")
+    );
+    assert!(
+        notes.contains_key("projects/orbit-web/Themes/security.md")
+            && notes.contains_key("projects/orbit-api/Themes/security.md")
+    );
+    let link = regex_lite_links();
+    let mut links = 0;
+    let mut queries = 0;
+    for (path, text) in &notes {
+        // Frontmatter: a YAML mapping with a type, and well-formed tags.
+        let rest = text.strip_prefix("---\n").unwrap_or_else(|| panic!("{path} starts with frontmatter"));
+        let (frontmatter, body) = rest.split_once("\n---\n").unwrap_or_else(|| panic!("{path} closes its frontmatter"));
+        let meta: serde_yaml_ng::Value =
+            serde_yaml_ng::from_str(frontmatter).unwrap_or_else(|e| panic!("{path} frontmatter does not parse: {e}"));
+        assert!(meta["type"].as_str().is_some(), "{path} has a type");
+        for tag in meta["tags"].as_sequence().unwrap_or_else(|| panic!("{path} has tags")) {
+            let tag = tag.as_str().unwrap_or_else(|| panic!("{path}: tag {tag:?} is a string"));
+            assert!(
+                tag.chars().all(|c| c.is_alphanumeric() || "_-/".contains(c))
+                    && !tag.chars().all(|c| c.is_ascii_digit()),
+                "{path}: {tag} is an Obsidian tag"
+            );
+        }
+        if path.starts_with("projects/") && !path.ends_with("Dashboard.md") {
+            assert!(meta["project"].as_str().is_some(), "{path} names its project");
+        }
+        // Links: every target is a note of the vault, and a project links only inside itself
+        // (or to the global dashboard).
+        for target in link(body) {
+            if target == "elsewhere" {
+                continue; // a link a person wrote in the story's notes: theirs to resolve
+            }
+            links += 1;
+            assert!(notes.contains_key(&format!("{target}.md")), "{path} links to {target}, which is not a note");
+            if let Some(project) = path.strip_prefix("projects/").and_then(|p| p.split('/').next()) {
+                assert!(
+                    target.starts_with(&format!("projects/{project}/")) || target == "Global Dashboard",
+                    "{path} links across projects to {target}"
+                );
+            }
+        }
+        // Dataview: fenced, a known query type, FROM folders that exist.
+        for block in body.split("```dataview\n").skip(1) {
+            queries += 1;
+            let (query, _) = block.split_once("\n```").unwrap_or_else(|| panic!("{path}: dataview block is closed"));
+            let kind = query.split_whitespace().next().unwrap_or_default();
+            assert!(["TABLE", "LIST", "TASK", "CALENDAR"].contains(&kind), "{path}: query type {kind}");
+            assert!(query.contains("\nFROM "), "{path}: query has a FROM: {query}");
+            for folder in query.split('"').skip(1).step_by(2).filter(|s| s.starts_with("projects")) {
+                assert!(vault.join(folder).is_dir(), "{path}: FROM {folder} is not a folder of the vault");
+            }
+        }
+    }
+    assert!(links > 300, "links were checked ({links})");
+    assert!(queries >= 13, "queries were checked ({queries})");
+    // The oddities: a theme with a slash is a file, a missing sprint is plain text.
+    let item = notes
+        .iter()
+        .find(|(p, text)| p.starts_with("projects/orbit-web/Backlog/") && text.contains("no-such-sprint"))
+        .map(|(_, text)| text)
+        .expect("the edited item has a note");
+    assert!(item.contains("[[projects/orbit-web/Themes/CI-CD- pipelines|CI/CD: pipelines]]"), "{item}");
+    assert!(item.contains("no-such-sprint") && !item.contains("[[projects/orbit-web/Sprints/no-such-sprint"), "{item}");
+    assert!(item.contains("theme/CI/CD--pipelines"), "{item}");
+}
+
+/// The wikilink targets in `text` (`[[target]]`, `[[target|label]]`, `[[target\|label]]`).
+fn regex_lite_links() -> impl Fn(&str) -> Vec<String> {
+    |text: &str| {
+        text.split("[[")
+            .skip(1)
+            .map(|rest| {
+                let inner = rest.split("]]").next().unwrap();
+                inner.split('|').next().unwrap().trim_end_matches('\\').to_string()
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn regeneration_writes_only_what_changed_and_never_touches_a_users_file() {
+    let (_root, layout) = example_root();
+    let vault = layout.root().join("vault");
+    let mut generator = generator(&layout);
+    generate(&layout, &mut generator, Options { full: true, ..Options::default() });
+    std::fs::write(vault.join("My plan.md"), "my own note").unwrap();
+    std::fs::create_dir_all(vault.join(".obsidian")).unwrap();
+    std::fs::write(vault.join(".obsidian/app.json"), "{\"legacyEditor\":false}").unwrap();
+    std::fs::write(vault.join("projects/orbit-api/Backlog/my-idea.md"), "an idea").unwrap();
+    let before = mtimes(&vault);
+
+    // One backlog item goes away: its note goes, its theme hub and the dashboards change.
+    edit_index(&layout, "orbit-api", |index| {
+        index["backlog"].as_sequence_mut().unwrap().retain(|b| b["id"] != "web-strict-csp");
+    });
+    let report = generate(&layout, &mut generator, Options::default());
+    assert_eq!(report.removed_paths, ["projects/orbit-api/Backlog/web-strict-csp.md"]);
+    let mut written = report.written_paths.clone();
+    written.sort();
+    assert_eq!(
+        written,
+        ["Global Dashboard.md", "projects/orbit-api/Dashboard.md", "projects/orbit-api/Themes/security.md"],
+        "only the notes that list the item change"
+    );
+    let after = mtimes(&vault);
+    for (path, modified) in &after {
+        if !written.contains(path) {
+            assert_eq!(Some(modified), before.get(path), "{path} was not rewritten");
+        }
+    }
+    assert_eq!(std::fs::read_to_string(vault.join("My plan.md")).unwrap(), "my own note");
+    assert_eq!(std::fs::read_to_string(vault.join(".obsidian/app.json")).unwrap(), "{\"legacyEditor\":false}");
+    assert_eq!(std::fs::read_to_string(vault.join("projects/orbit-api/Backlog/my-idea.md")).unwrap(), "an idea");
+
+    // A generated note a person edited is kept, and said so, when its item changes.
+    let story = vault.join("projects/orbit-api/Stories/STORY-14.md");
+    let edited = format!("{}\nMy remark.\n", std::fs::read_to_string(&story).unwrap());
+    std::fs::write(&story, &edited).unwrap();
+    edit_index(&layout, "orbit-api", |index| {
+        index["sprints"][3]["stories"][4]["status"] = "in_progress".into();
+    });
+    let report = generate(&layout, &mut generator, Options::default());
+    assert_eq!(std::fs::read_to_string(&story).unwrap(), edited);
+    assert_eq!(report.kept.len(), 1, "{report:?}");
+    assert!(report.kept[0].path.ends_with("STORY-14.md") && report.kept[0].reason.contains("edited by hand"));
+
+    // A user's file where a new item's note would go stays theirs unless adopted.
+    std::fs::write(vault.join("projects/orbit-api/Backlog/new-item.md"), "mine").unwrap();
+    edit_index(&layout, "orbit-api", |index| {
+        let item = serde_yaml_ng::from_str("{id: new-item, theme: api, summary: New, status: todo}").unwrap();
+        index["backlog"].as_sequence_mut().unwrap().push(item);
+    });
+    let report = generate(&layout, &mut generator, Options::default());
+    assert!(report.kept.iter().any(|k| k.path.ends_with("new-item.md") && k.reason.contains("--adopt")), "{report:?}");
+    assert_eq!(std::fs::read_to_string(vault.join("projects/orbit-api/Backlog/new-item.md")).unwrap(), "mine");
+    let report = generate(&layout, &mut generator, Options { full: true, adopt: true, project: None });
+    assert!(report.written_paths.iter().any(|p| p.ends_with("new-item.md")), "{report:?}");
+    assert!(
+        std::fs::read_to_string(vault.join("projects/orbit-api/Backlog/new-item.md"))
+            .unwrap()
+            .contains("type: backlog")
+    );
+
+    // A project whose file breaks keeps its notes; the dashboard says why.
+    std::fs::write(layout.work_index("orbit-api"), "sprints: [unclosed\n").unwrap();
+    let report = generate(&layout, &mut generator, Options::default());
+    assert_eq!(report.removed, 0);
+    assert!(vault.join("projects/orbit-api/Stories/STORY-1.md").exists());
+    let global = std::fs::read_to_string(vault.join("Global Dashboard.md")).unwrap();
+    assert!(global.contains("not current") && global.contains("line 1"), "{global}");
+}
+
+#[test]
+fn a_template_override_applies_and_a_broken_one_is_reported() {
+    let (_root, layout) = example_root();
+    std::fs::create_dir_all(layout.templates_dir()).unwrap();
+    std::fs::write(
+        layout.templates_dir().join("history.md"),
+        "---\ntype: history\nproject: {{ project.name }}\ntags: {{ tags | yaml }}\n---\n{{ entries | length }} entries\n",
+    )
+    .unwrap();
+    std::fs::write(layout.templates_dir().join("theme.md"), "{% for x in %}\n").unwrap();
+    let mut generator = generator(&layout);
+    let report = generate(&layout, &mut generator, Options { full: true, ..Options::default() });
+    let vault = layout.root().join("vault");
+    assert!(std::fs::read_to_string(vault.join("projects/orbit-api/History.md")).unwrap().ends_with("11 entries\n"));
+    assert_eq!(report.template_problems.len(), 1, "{:?}", report.template_problems);
+    assert!(
+        report.template_problems[0].starts_with("templates/theme.md:1: syntax error"),
+        "{:?}",
+        report.template_problems
+    );
+    assert!(std::fs::read_to_string(vault.join("projects/orbit-api/Themes/api.md")).unwrap().contains("# Theme: api"));
+}
+
+async fn wait_for_vault(server: &TestServer, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let vault = server.status().await["vault"].clone();
+        if done(&vault) {
+            return vault;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "vault never got there: {vault}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn syncing(debounce: Duration) -> SyncSettings {
+    SyncSettings { auto: true, debounce }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_mutations_collapses_into_one_regeneration() {
+    let server = TestServer::start_syncing(|l| drop(l.bootstrap().unwrap()), syncing(Duration::from_secs(1))).await;
+    let startup = wait_for_vault(&server, |v| v["regenerations"] == 1 && v["pending"] == false).await;
+    assert_eq!(startup["last"]["trigger"], "startup");
+    assert_eq!(startup["last"]["written"], startup["last"]["notes"]);
+
+    let clients = connect_clients(&server, 5).await;
+    let mut tasks = Vec::new();
+    for (c, client) in clients.into_iter().enumerate() {
+        tasks.push(tokio::spawn(async move {
+            for i in 0..10 {
+                let id = format!("burst-{c}-{i}");
+                call_ok(
+                    &client,
+                    "worksync_add_backlog",
+                    json!({"project": "orbit-api", "id": id, "summary": "Burst", "theme": "burst"}),
+                )
+                .await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let after = wait_for_vault(&server, |v| v["regenerations"].as_u64() > Some(1) && v["pending"] == false).await;
+    assert_eq!(after["regenerations"], 2, "one regeneration for the whole burst: {after}");
+    assert_eq!(after["last"]["trigger"], "changes");
+    assert_eq!(after["last"]["changes"], 50);
+    // 50 notes, the theme hub, the dashboards (plus the agent's activity there).
+    assert_eq!(after["last"]["written"], 53, "{after}");
+    let notes = markdown_files(&server.path("vault/projects/orbit-api/Backlog"));
+    assert_eq!(notes.keys().filter(|p| p.starts_with("burst-")).count(), 50);
+
+    // worksync_sync compares every note with the disk and finds nothing to do.
+    let client = server.client("obsidian-user").await;
+    let sync = call_ok(&client, "worksync_sync", json!({})).await;
+    assert_eq!(sync["status"], "success");
+    assert_eq!(sync["written"], 0, "{sync}");
+    assert_eq!(sync["unchanged"], sync["notes"]);
+    assert!(sync["output"].as_str().unwrap().contains("0 written"));
+}
+
+/// `n` clients, each its own agent.
+async fn connect_clients(server: &TestServer, n: usize) -> Vec<common::Client> {
+    let mut clients = Vec::new();
+    for i in 0..n {
+        clients.push(server.client(&format!("agent-{i}")).await);
+    }
+    clients
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn shutdown_flushes_a_pending_regeneration() {
+    let mut server =
+        TestServer::start_syncing(|l| drop(l.bootstrap().unwrap()), syncing(Duration::from_secs(600))).await;
+    wait_for_vault(&server, |v| v["regenerations"] == 1 && v["pending"] == false).await;
+    let client = server.client("agent").await;
+    call_ok(
+        &client,
+        "worksync_add_backlog",
+        json!({"project": "orbit-api", "id": "late-item", "summary": "Late", "theme": "api"}),
+    )
+    .await;
+    wait_for_vault(&server, |v| v["pending"] == true).await;
+    drop(client);
+    server.stop().await;
+    let note = server.path("vault/projects/orbit-api/Backlog/late-item.md");
+    assert!(std::fs::read_to_string(&note).unwrap().contains("agent: agent"), "the pending change reached the vault");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stuck_vault_never_slows_a_tool_call() {
+    let server = TestServer::start_syncing(|l| drop(l.bootstrap().unwrap()), syncing(Duration::from_millis(10))).await;
+    wait_for_vault(&server, |v| v["regenerations"] == 1 && v["pending"] == false).await;
+    // Hold the vault lock, as a long `worksync sync` on a slow disk would.
+    let lock = std::fs::File::options().write(true).open(server.path("vault/.worksync/lock")).unwrap();
+    lock.lock().unwrap();
+    let client = server.client("agent").await;
+    for i in 0..20 {
+        call_ok(
+            &client,
+            "worksync_add_backlog",
+            json!({"project": "orbit-api", "id": format!("stuck-{i}"), "summary": "S", "theme": "api"}),
+        )
+        .await;
+    }
+    let status = call_ok(&client, "worksync_status", json!({"project": "orbit-api"})).await;
+    assert!(status["projects"]["orbit-api"]["stats"]["total_backlog"].as_u64() >= Some(40));
+    let vault = server.status().await["vault"].clone();
+    assert_eq!(vault["pending"], true, "the regeneration is stuck behind the lock: {vault}");
+    drop(lock);
+    let vault = wait_for_vault(&server, |v| v["pending"] == false && v["regenerations"].as_u64() >= Some(2)).await;
+    assert!(vault["last"]["failure"].is_null(), "{vault}");
+    call_ok(&client, "worksync_sync", json!({"project": "orbit-api"})).await;
+    assert!(server.path("vault/projects/orbit-api/Backlog/stuck-19.md").exists());
+}
