@@ -6,6 +6,7 @@
 //! and durably after the notes it lists.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -69,12 +70,16 @@ impl Manifest {
     /// Writes the manifest durably.
     pub fn save(&mut self, vault: &Path) -> Result<(), String> {
         let path = Manifest::path(vault);
-        let file = OnDisk {
-            generator: "worksync".into(),
-            version: 1,
-            notes: self.notes.iter().map(|(p, h)| (p.clone(), format!("{h:032x}"))).collect(),
-        };
-        let bytes = serde_json::to_vec_pretty(&file).expect("manifest serializes");
+        // One note per line, written directly: at 10,000 notes this runs after every change.
+        let mut text = String::with_capacity(64 + self.notes.len() * 96);
+        text.push_str("{\"generator\":\"worksync\",\"version\":1,\"notes\":{");
+        for (i, (path, hash)) in self.notes.iter().enumerate() {
+            let separator = if i == 0 { "\n" } else { ",\n" };
+            let path = serde_json::to_string(path).expect("paths serialize");
+            let _ = write!(text, "{separator}{path}:\"{hash:032x}\"");
+        }
+        text.push_str("\n}}\n");
+        let bytes = text.into_bytes();
         atomic::create_dir_durable(path.parent().expect("manifest has a parent")).map_err(|e| e.to_string())?;
         self.stamp = Some(atomic::write_atomic(&path, &bytes).map_err(|e| e.to_string())?);
         Ok(())

@@ -56,18 +56,27 @@ impl StemAllocator {
 /// An Obsidian tag segment: letters, digits, `_`, `-` and `/`; anything else becomes `-`.
 /// A tag made only of digits is not a tag in Obsidian, so it gets a leading `_`.
 pub fn tag(name: &str) -> String {
-    let cleaned: String = name
-        .trim()
-        .chars()
-        .map(|c| if c.is_alphanumeric() || matches!(c, '_' | '-' | '/') { c } else { '-' })
-        .collect();
-    let cleaned = cleaned.trim_matches('/').to_string();
-    if cleaned.is_empty() {
-        "untitled".to_string()
-    } else if cleaned.chars().all(|c| c.is_ascii_digit()) {
-        format!("_{cleaned}")
-    } else {
-        cleaned
+    TagText(name).to_string()
+}
+
+/// Writes [`tag`]'s form of a text without allocating (tags are formatted for every note
+/// on every run).
+pub struct TagText<'a>(pub &'a str);
+
+impl std::fmt::Display for TagText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write;
+        let text = self.0.trim().trim_matches('/');
+        if text.is_empty() {
+            return f.write_str("untitled");
+        }
+        if text.chars().all(|c| c.is_ascii_digit()) {
+            f.write_char('_')?;
+        }
+        for c in text.chars() {
+            f.write_char(if c.is_alphanumeric() || matches!(c, '_' | '-' | '/') { c } else { '-' })?;
+        }
+        Ok(())
     }
 }
 

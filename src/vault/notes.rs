@@ -6,16 +6,22 @@
 //! projects that both have a `STORY-1` or a theme `security` never link into each other.
 //! Nothing here depends on the clock: the same YAML always gives the same notes, which is
 //! what lets the generator skip unchanged ones.
+//!
+//! The contexts borrow from the model and from the project's [`Catalog`] instead of
+//! copying: the generator builds them for every note on every run (to see which changed),
+//! so at 10,000 items an allocation per field is what a run would cost.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
+use serde::ser::{SerializeSeq, SerializeStruct, Serializer};
 use serde_yaml_ng::Value as Yaml;
 
-use super::names::{self, StemAllocator};
+use super::names::{self, StemAllocator, TagText};
 use crate::store::guidance::GuidanceDoc;
-use crate::store::model::{Sprint, WorkIndex};
+use crate::store::model::{BacklogItem, Sprint, WorkIndex};
 use crate::store::registry::ProjectEntry;
 use crate::store::sidecar::{ItemKey, ItemMeta, Sidecar};
 use crate::store::snapshot::{ProjectView, Snapshot};
@@ -25,27 +31,29 @@ pub const GLOBAL_DASHBOARD: &str = "Global Dashboard.md";
 
 /// One note to generate.
 #[derive(Debug)]
-pub struct Note {
+pub struct Note<'a> {
     /// Path inside the vault, `/`-separated.
-    pub path: String,
+    pub path: Cow<'a, str>,
+    /// The project the note belongs to (`project` in its template), if any.
+    pub project: Option<&'a ProjectInfo>,
     /// Name of the template that renders it.
     pub template: &'static str,
-    pub context: Context,
+    pub context: Context<'a>,
 }
 
 /// The data a template renders; each variant is one kind of note.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
-pub enum Context {
-    Global(GlobalDashboard),
-    Dashboard(ProjectDashboard),
-    Sprint(SprintNote),
-    Story(StoryNote),
-    Backlog(BacklogNote),
-    Theme(ThemeNote),
-    History(HistoryNote),
-    Guidance(GuidanceNote),
-    GuidanceIndex(GuidanceIndexNote),
+pub enum Context<'a> {
+    Global(GlobalDashboard<'a>),
+    Dashboard(ProjectDashboard<'a>),
+    Sprint(SprintNote<'a>),
+    Story(StoryNote<'a>),
+    Backlog(BacklogNote<'a>),
+    Theme(ThemeNote<'a>),
+    History(HistoryNote<'a>),
+    Guidance(GuidanceNote<'a>),
+    GuidanceIndex(GuidanceIndexNote<'a>),
 }
 
 /// A note something links to: its id as written in the YAML, its vault path without `.md`
@@ -55,25 +63,23 @@ pub struct Ref {
     pub id: String,
     pub note: String,
     pub label: String,
+    /// The note's file, `note` + `.md`.
+    #[serde(skip)]
+    pub file: String,
+}
+
+impl Ref {
+    fn new(id: &str, note: String, label: &str) -> Ref {
+        Ref { id: id.to_string(), file: format!("{note}.md"), note, label: names::label(label) }
+    }
 }
 
 /// A mention that may or may not have a note (a related sprint that does not exist).
-#[derive(Debug, Clone, Serialize)]
-pub struct Mention {
-    pub id: String,
-    pub label: String,
-    pub note: Option<String>,
-}
-
-/// Who created and last changed an item, and when (from `.worksync/state.json`).
-#[derive(Debug, Clone, Serialize)]
-pub struct Meta {
-    pub rev: u64,
-    pub created: Option<String>,
-    pub created_by: Option<String>,
-    pub updated: String,
-    pub updated_by: String,
-    pub priority: Option<u8>,
+#[derive(Debug, Serialize)]
+pub struct Mention<'a> {
+    pub id: &'a str,
+    pub label: Cow<'a, str>,
+    pub note: Option<&'a str>,
 }
 
 /// The project every project note belongs to.
@@ -101,222 +107,256 @@ pub struct Folders {
     pub guidance: String,
 }
 
-/// A sprint as other notes list it.
-#[derive(Debug, Clone, Serialize)]
-pub struct SprintRow {
-    #[serde(flatten)]
-    pub link: Ref,
-    pub title: String,
-    pub status: String,
-    pub goal: String,
+/// A sprint as notes show it.
+#[derive(Debug, Serialize)]
+pub struct SprintRow<'a> {
+    /// The note, whose `id`, `note` and `label` are copied beside it (serde's `flatten`
+    /// would cost a map serialization per row).
+    #[serde(skip)]
+    pub link: &'a Ref,
+    pub id: &'a str,
+    pub note: &'a str,
+    pub label: &'a str,
+    pub title: &'a str,
+    pub status: &'a str,
+    pub goal: &'a str,
     pub stories_done: usize,
     pub stories_total: usize,
 }
 
-/// A story as other notes list it.
-#[derive(Debug, Clone, Serialize)]
-pub struct StoryRow {
-    #[serde(flatten)]
-    pub link: Ref,
-    pub status: String,
-    /// The first line of its notes, shortened.
-    pub summary: String,
-    pub sprint: Ref,
+/// A story as notes show it (`notes` in full; templates shorten it with `oneline`).
+#[derive(Debug, Serialize)]
+pub struct StoryRow<'a> {
+    /// The note, whose `id`, `note` and `label` are copied beside it (serde's `flatten`
+    /// would cost a map serialization per row).
+    #[serde(skip)]
+    pub link: &'a Ref,
+    pub id: &'a str,
+    pub note: &'a str,
+    pub label: &'a str,
+    pub status: &'a str,
+    pub notes: &'a str,
+    pub sprint: &'a Ref,
 }
 
-/// A backlog item as other notes list it.
-#[derive(Debug, Clone, Serialize)]
-pub struct BacklogRow {
-    #[serde(flatten)]
-    pub link: Ref,
-    pub status: String,
-    pub summary: String,
+/// A backlog item as notes show it.
+#[derive(Debug, Serialize)]
+pub struct BacklogRow<'a> {
+    /// The note, whose `id`, `note` and `label` are copied beside it (serde's `flatten`
+    /// would cost a map serialization per row).
+    #[serde(skip)]
+    pub link: &'a Ref,
+    pub id: &'a str,
+    pub note: &'a str,
+    pub label: &'a str,
+    pub status: &'a str,
+    pub summary: &'a str,
 }
 
-/// A theme hub as other notes list it.
-#[derive(Debug, Clone, Serialize)]
-pub struct ThemeRow {
-    #[serde(flatten)]
-    pub link: Ref,
-    pub tag: String,
+/// A theme hub as the dashboard lists it.
+#[derive(Debug, Serialize)]
+pub struct ThemeRow<'a> {
+    /// The note, whose `id`, `note` and `label` are copied beside it (serde's `flatten`
+    /// would cost a map serialization per row).
+    #[serde(skip)]
+    pub link: &'a Ref,
+    pub id: &'a str,
+    pub note: &'a str,
+    pub label: &'a str,
+    pub tag: &'a str,
     pub items: usize,
 }
 
+impl<'a> ThemeRow<'a> {
+    fn new(link: &'a Ref, tag: &'a str, items: usize) -> ThemeRow<'a> {
+        ThemeRow { link, id: &link.id, note: &link.note, label: &link.label, tag, items }
+    }
+}
+
 /// Counts per status of one kind of item, in a stable order.
-pub type Counts = BTreeMap<String, usize>;
+pub type Counts<'a> = BTreeMap<&'a str, usize>;
+
+/// An item's `tags:` list (`project/…`, `type/…`, `status/…`, `theme/…`), formatted while
+/// it is serialized.
+#[derive(Debug)]
+pub struct Tags<'a> {
+    pub project: &'a str,
+    pub kind: &'static str,
+    pub status: Option<&'a str>,
+    pub themes: Vec<&'a str>,
+    pub extra: Option<&'static str>,
+}
+
+impl Serialize for Tags<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(None)?;
+        seq.serialize_element(&Formatted(format_args!("project/{}", self.project)))?;
+        seq.serialize_element(&Formatted(format_args!("type/{}", self.kind)))?;
+        if let Some(status) = self.status.filter(|s| !s.is_empty()) {
+            seq.serialize_element(&Formatted(format_args!("status/{}", TagText(status))))?;
+        }
+        for theme in &self.themes {
+            seq.serialize_element(&Formatted(format_args!("theme/{theme}")))?;
+        }
+        if let Some(extra) = self.extra {
+            seq.serialize_element(extra)?;
+        }
+        seq.end()
+    }
+}
+
+/// Serializes as the string its arguments format to, without an intermediate `String`.
+struct Formatted<'a>(std::fmt::Arguments<'a>);
+
+impl Serialize for Formatted<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0)
+    }
+}
+
+/// Who created and last changed an item, and when (from `.worksync/state.json`).
+#[derive(Debug)]
+pub struct Meta<'a>(&'a ItemMeta);
+
+impl Serialize for Meta<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let meta = self.0;
+        let mut s = serializer.serialize_struct("Meta", 6)?;
+        s.serialize_field("rev", &meta.rev)?;
+        s.serialize_field("created", &meta.created_at.map(Time))?;
+        s.serialize_field("created_by", &meta.created_by)?;
+        s.serialize_field("updated", &Time(meta.updated_at))?;
+        s.serialize_field("updated_by", &meta.updated_by)?;
+        s.serialize_field("priority", &meta.priority)?;
+        s.end()
+    }
+}
+
+/// A time as notes show it: `2026-11-21T10:15:00Z`, which Dataview reads as a date.
+#[derive(Debug, Clone, Copy)]
+pub struct Time(pub DateTime<Utc>);
+
+impl Serialize for Time {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&self.0.format("%Y-%m-%dT%H:%M:%SZ"))
+    }
+}
 
 /// `Global Dashboard.md`.
 #[derive(Debug, Serialize)]
-pub struct GlobalDashboard {
-    pub projects: Vec<ProjectSummary>,
+pub struct GlobalDashboard<'a> {
+    pub projects: Vec<ProjectSummary<'a>>,
 }
 
 /// One project on the global dashboard.
 #[derive(Debug, Serialize)]
-pub struct ProjectSummary {
-    pub name: String,
-    pub description: String,
-    pub dashboard: Ref,
-    pub folder: String,
+pub struct ProjectSummary<'a> {
+    pub name: &'a str,
+    pub description: &'a str,
+    pub dashboard: &'a Ref,
+    pub folder: &'a str,
     /// Why the project has no current notes (its file is broken or missing), if so.
     pub problem: Option<String>,
-    pub active_sprints: Vec<SprintRow>,
-    pub stories: Counts,
-    pub backlog: Counts,
+    pub active_sprints: Vec<SprintRow<'a>>,
+    pub stories: Counts<'a>,
+    pub backlog: Counts<'a>,
 }
 
 /// `projects/<name>/Dashboard.md`.
 #[derive(Debug, Serialize)]
-pub struct ProjectDashboard {
-    pub project: Arc<ProjectInfo>,
-    pub tags: Vec<String>,
-    pub active_sprints: Vec<SprintRow>,
-    pub sprints: Counts,
-    pub stories: Counts,
-    pub backlog: Counts,
-    pub themes: Vec<ThemeRow>,
-    pub agents: Vec<AgentActivity>,
+pub struct ProjectDashboard<'a> {
+    pub tags: Tags<'a>,
+    pub active_sprints: Vec<SprintRow<'a>>,
+    pub sprints: Counts<'a>,
+    pub stories: Counts<'a>,
+    pub backlog: Counts<'a>,
+    pub themes: Vec<ThemeRow<'a>>,
+    pub agents: Vec<AgentActivity<'a>>,
 }
 
 /// What one agent last did in a project.
 #[derive(Debug, Serialize)]
-pub struct AgentActivity {
-    pub agent: String,
+pub struct AgentActivity<'a> {
+    pub agent: &'a str,
     pub items: usize,
-    pub last_change: String,
+    pub last_change: Time,
 }
 
 /// `projects/<name>/Sprints/<id>.md`.
 #[derive(Debug, Serialize)]
-pub struct SprintNote {
-    pub project: Arc<ProjectInfo>,
-    pub tags: Vec<String>,
-    pub sprint: SprintRow,
-    pub file: Option<String>,
-    pub themes: Vec<Ref>,
-    pub stories: Vec<StoryRow>,
-    pub details: Vec<(String, String)>,
-    pub meta: Option<Meta>,
+pub struct SprintNote<'a> {
+    pub tags: Tags<'a>,
+    pub sprint: SprintRow<'a>,
+    pub file: Option<&'a str>,
+    pub themes: Vec<&'a Ref>,
+    pub stories: Vec<StoryRow<'a>>,
+    pub details: Vec<(&'a str, Cow<'a, str>)>,
+    pub meta: Option<Meta<'a>>,
 }
 
 /// `projects/<name>/Stories/<id>.md`.
 #[derive(Debug, Serialize)]
-pub struct StoryNote {
-    pub project: Arc<ProjectInfo>,
-    pub tags: Vec<String>,
-    pub story: StoryRow,
-    pub notes: String,
-    pub sprint: SprintRow,
-    pub themes: Vec<Ref>,
-    pub details: Vec<(String, String)>,
-    pub meta: Option<Meta>,
+pub struct StoryNote<'a> {
+    pub tags: Tags<'a>,
+    pub story: StoryRow<'a>,
+    pub sprint: SprintRow<'a>,
+    pub themes: Vec<&'a Ref>,
+    pub details: Vec<(&'a str, Cow<'a, str>)>,
+    pub meta: Option<Meta<'a>>,
 }
 
 /// `projects/<name>/Backlog/<id>.md`.
 #[derive(Debug, Serialize)]
-pub struct BacklogNote {
-    pub project: Arc<ProjectInfo>,
-    pub tags: Vec<String>,
-    pub item: BacklogRow,
-    pub theme: Option<Ref>,
-    pub related_sprints: Vec<Mention>,
-    pub details: Vec<(String, String)>,
-    pub meta: Option<Meta>,
+pub struct BacklogNote<'a> {
+    pub tags: Tags<'a>,
+    pub item: BacklogRow<'a>,
+    pub theme: Option<&'a Ref>,
+    pub related_sprints: Vec<Mention<'a>>,
+    pub details: Vec<(&'a str, Cow<'a, str>)>,
+    pub meta: Option<Meta<'a>>,
 }
 
 /// `projects/<name>/Themes/<theme>.md`: the hub that clusters a theme's work in the graph.
 #[derive(Debug, Serialize)]
-pub struct ThemeNote {
-    pub project: Arc<ProjectInfo>,
-    pub tags: Vec<String>,
-    pub theme: ThemeRow,
-    pub sprints: Vec<SprintRow>,
-    pub stories: Vec<StoryRow>,
-    pub backlog: Vec<BacklogRow>,
+pub struct ThemeNote<'a> {
+    pub tags: Tags<'a>,
+    pub theme: ThemeRow<'a>,
+    pub sprints: Vec<SprintRow<'a>>,
+    pub stories: Vec<StoryRow<'a>>,
+    pub backlog: Vec<BacklogRow<'a>>,
 }
 
 /// `projects/<name>/History.md`, newest first.
 #[derive(Debug, Serialize)]
-pub struct HistoryNote {
-    pub project: Arc<ProjectInfo>,
-    pub tags: Vec<String>,
-    pub entries: Vec<HistoryRow>,
+pub struct HistoryNote<'a> {
+    pub tags: Tags<'a>,
+    pub entries: Vec<HistoryRow<'a>>,
 }
 
 /// One history entry.
 #[derive(Debug, Serialize)]
-pub struct HistoryRow {
-    pub date: String,
-    pub summary: String,
-    pub agent: Option<String>,
-    pub related_sprints: Vec<Mention>,
+pub struct HistoryRow<'a> {
+    pub date: &'a str,
+    pub summary: &'a str,
+    pub agent: Option<&'a str>,
+    pub related_sprints: Vec<Mention<'a>>,
 }
 
 /// `projects/<name>/Guidance/<name>.md`: one merged guidance document.
 #[derive(Debug, Serialize)]
-pub struct GuidanceNote {
-    pub project: Arc<ProjectInfo>,
-    pub tags: Vec<String>,
-    pub name: String,
-    pub source: String,
+pub struct GuidanceNote<'a> {
+    pub tags: Tags<'a>,
+    pub name: &'a str,
+    pub source: &'a str,
     pub body: String,
 }
 
 /// `projects/<name>/Guidance/_index.md`.
 #[derive(Debug, Serialize)]
-pub struct GuidanceIndexNote {
-    pub project: Arc<ProjectInfo>,
-    pub tags: Vec<String>,
-    pub foundational: Vec<Mention>,
-    pub repo: Vec<Mention>,
-}
-
-/// The global dashboard of `snapshot`.
-pub fn global_dashboard(snapshot: &Snapshot) -> Note {
-    let projects = snapshot
-        .config
-        .projects()
-        .map(|(name, entry)| {
-            let info = project_info(name, entry);
-            let mut summary = ProjectSummary {
-                name: name.clone(),
-                description: info.description.clone(),
-                dashboard: info.dashboard.clone(),
-                folder: info.folders.root.clone(),
-                problem: None,
-                active_sprints: Vec::new(),
-                stories: Counts::new(),
-                backlog: Counts::new(),
-            };
-            match snapshot.projects.get(name) {
-                Some(ProjectView::Ready { index, .. }) => {
-                    let sprints = Catalog::new(&info, index);
-                    summary.active_sprints = active_sprints(index, &sprints);
-                    summary.stories = count(index.sprints().iter().flat_map(|s| s.stories()).map(|s| s.status()));
-                    summary.backlog = count(index.backlog().iter().map(|b| b.status()));
-                }
-                Some(ProjectView::Broken { problem, .. }) => {
-                    summary.problem = Some(format!(
-                        "{} does not parse (line {}, column {}): {}",
-                        problem.path.display(),
-                        problem.line,
-                        problem.column,
-                        problem.message
-                    ));
-                }
-                Some(ProjectView::Missing { path }) => {
-                    summary.problem = Some(format!("{} does not exist", path.display()));
-                }
-                None => summary.problem = Some("not loaded yet".into()),
-            }
-            summary
-        })
-        .collect();
-    Note {
-        path: GLOBAL_DASHBOARD.into(),
-        template: "global-dashboard.md",
-        context: Context::Global(GlobalDashboard { projects }),
-    }
+pub struct GuidanceIndexNote<'a> {
+    pub tags: Tags<'a>,
+    pub foundational: Vec<Mention<'a>>,
+    pub repo: Vec<Mention<'a>>,
 }
 
 /// The vault folder of project `name`.
@@ -324,215 +364,405 @@ pub fn project_folder(name: &str) -> String {
     format!("projects/{}", names::file_stem(name))
 }
 
-/// Every note of one loaded project, in a stable order.
-pub fn project_notes(
-    name: &str,
-    entry: &ProjectEntry,
-    index: &WorkIndex,
-    sidecar: &Sidecar,
-    guidance: &[GuidanceDoc],
-) -> Vec<Note> {
-    let info = Arc::new(project_info(name, entry));
-    let catalog = Catalog::new(&info, index);
-    let meta = |key: ItemKey| sidecar.item(&key).map(meta_of);
-    let base_tags = |kind: &str, status: Option<&str>| {
-        let mut tags = vec![format!("project/{}", info.tag), format!("type/{kind}")];
-        if let Some(status) = status.filter(|s| !s.is_empty()) {
-            tags.push(format!("status/{}", names::tag(status)));
-        }
-        tags
-    };
-    let theme_tags = |tags: &mut Vec<String>, themes: &[Ref]| {
-        tags.extend(themes.iter().map(|t| format!("theme/{}", names::tag(&t.id))));
-    };
-    let mut notes = Vec::new();
+/// The notes every item of one project gets (paths decided once, so links and files agree),
+/// and the project's own data.
+#[derive(Debug)]
+pub struct Catalog {
+    pub info: ProjectInfo,
+    sprints: HashMap<String, Ref>,
+    stories: HashMap<String, Ref>,
+    backlog: HashMap<String, Ref>,
+    /// Theme → its hub and its tag, in name order.
+    themes: BTreeMap<String, (Ref, String)>,
+    /// Guidance documents that exist, with their note and text.
+    guidance: Vec<(GuidanceDoc, Option<(Ref, String)>)>,
+}
 
-    for sprint in index.sprints() {
-        let row = catalog.sprint_row(sprint);
-        let themes = catalog.themes_of(sprint.themes.as_deref().unwrap_or_default());
-        let stories: Vec<StoryRow> = sprint.stories().iter().map(|st| catalog.story_row(&st.id, sprint)).collect();
-        for (story, story_row) in sprint.stories().iter().zip(&stories) {
-            let mut tags = base_tags("story", Some(story.status()));
-            theme_tags(&mut tags, &themes);
+impl Catalog {
+    /// The catalog of a loaded project; reads its guidance documents.
+    pub fn new(name: &str, entry: &ProjectEntry, index: &WorkIndex, guidance: Vec<GuidanceDoc>) -> Catalog {
+        let info = project_info(name, entry);
+        let mut catalog = Catalog::sprints_only(info, index);
+        let folders = &catalog.info.folders;
+        let (mut story_stems, mut backlog_stems) = (StemAllocator::default(), StemAllocator::default());
+        let mut themes: Vec<&str> = Vec::new();
+        for sprint in index.sprints() {
+            for story in sprint.stories() {
+                if !catalog.stories.contains_key(&story.id) {
+                    let stem = story_stems.allocate(&story.id);
+                    catalog.stories.insert(
+                        story.id.clone(),
+                        Ref::new(&story.id, format!("{}/{stem}", folders.stories), &story.id),
+                    );
+                }
+            }
+            themes.extend(sprint.themes.as_deref().unwrap_or_default().iter().map(String::as_str));
+        }
+        for item in index.backlog() {
+            if !catalog.backlog.contains_key(&item.id) {
+                let stem = backlog_stems.allocate(&item.id);
+                catalog
+                    .backlog
+                    .insert(item.id.clone(), Ref::new(&item.id, format!("{}/{stem}", folders.backlog), &item.id));
+            }
+            themes.extend(item.theme.as_deref());
+        }
+        themes.retain(|t| !t.is_empty());
+        themes.sort_unstable();
+        themes.dedup();
+        let mut theme_stems = StemAllocator::default();
+        for theme in themes {
+            let stem = theme_stems.allocate(theme);
+            let hub = Ref::new(theme, format!("{}/{stem}", folders.themes), theme);
+            catalog.themes.insert(theme.to_string(), (hub, names::tag(theme)));
+        }
+        let mut guidance_stems = StemAllocator::default();
+        guidance_stems.allocate("_index");
+        for doc in guidance {
+            let found = std::fs::read_to_string(&doc.path).ok().map(|body| {
+                let note = format!("{}/{}", catalog.info.folders.guidance, guidance_stems.allocate(&doc.name));
+                (Ref::new(&doc.name, note, &doc.name), body)
+            });
+            catalog.guidance.push((doc, found));
+        }
+        catalog
+    }
+
+    /// Just enough for the global dashboard: the project and its sprints.
+    fn sprints_only(info: ProjectInfo, index: &WorkIndex) -> Catalog {
+        let mut stems = StemAllocator::default();
+        let mut sprints = HashMap::new();
+        for sprint in index.sprints() {
+            if !sprints.contains_key(&sprint.id) {
+                let note = format!("{}/{}", info.folders.sprints, stems.allocate(&sprint.id));
+                sprints.insert(sprint.id.clone(), Ref::new(&sprint.id, note, &sprint.id));
+            }
+        }
+        Catalog {
+            info,
+            sprints,
+            stories: HashMap::new(),
+            backlog: HashMap::new(),
+            themes: BTreeMap::new(),
+            guidance: Vec::new(),
+        }
+    }
+
+    fn tags<'a>(&'a self, kind: &'static str, status: Option<&'a str>) -> Tags<'a> {
+        Tags { project: &self.info.tag, kind, status, themes: Vec::new(), extra: None }
+    }
+
+    fn theme_tags<'a>(&'a self, kind: &'static str, status: &'a str, themes: &[&'a Ref]) -> Tags<'a> {
+        let mut tags = self.tags(kind, Some(status));
+        tags.themes = themes.iter().map(|t| self.themes[&t.id].1.as_str()).collect();
+        tags
+    }
+
+    fn sprint_row<'a>(&'a self, sprint: &'a Sprint) -> SprintRow<'a> {
+        let stories = sprint.stories();
+        let link = &self.sprints[&sprint.id];
+        SprintRow {
+            link,
+            id: &link.id,
+            note: &link.note,
+            label: &link.label,
+            title: sprint.title.as_deref().unwrap_or(&sprint.id),
+            status: sprint.status(),
+            goal: sprint.goal.as_deref().unwrap_or_default(),
+            stories_done: stories.iter().filter(|s| s.status() == "done").count(),
+            stories_total: stories.len(),
+        }
+    }
+
+    fn story_rows<'a>(&'a self, sprint: &'a Sprint) -> impl Iterator<Item = StoryRow<'a>> {
+        let sprint_ref = &self.sprints[&sprint.id];
+        sprint.stories().iter().map(move |story| {
+            let link = &self.stories[&story.id];
+            StoryRow {
+                link,
+                id: &link.id,
+                note: &link.note,
+                label: &link.label,
+                status: story.status(),
+                notes: story.notes.as_deref().unwrap_or_default(),
+                sprint: sprint_ref,
+            }
+        })
+    }
+
+    fn backlog_row<'a>(&'a self, item: &'a BacklogItem) -> BacklogRow<'a> {
+        let link = &self.backlog[&item.id];
+        BacklogRow {
+            link,
+            id: &link.id,
+            note: &link.note,
+            label: &link.label,
+            status: item.status(),
+            summary: item.summary.as_deref().unwrap_or_default(),
+        }
+    }
+
+    fn themes_of<'a>(&'a self, themes: &'a [String]) -> Vec<&'a Ref> {
+        themes.iter().filter(|t| !t.is_empty()).map(|t| &self.themes[t].0).collect()
+    }
+
+    /// Sprint ids as links where the sprint exists, as plain text where it does not.
+    fn mentions<'a>(&'a self, ids: &'a [String]) -> Vec<Mention<'a>> {
+        ids.iter()
+            .map(|id| match self.sprints.get(id) {
+                Some(sprint) => Mention { id, label: Cow::Borrowed(&sprint.label), note: Some(&sprint.note) },
+                None => Mention { id, label: Cow::Owned(names::label(id)), note: None },
+            })
+            .collect()
+    }
+
+    fn active_sprints<'a>(&'a self, index: &'a WorkIndex) -> Vec<SprintRow<'a>> {
+        index.sprints().iter().filter(|s| s.status() == "active").map(|s| self.sprint_row(s)).collect()
+    }
+
+    /// Every note of the project, in a stable order.
+    pub fn notes<'a>(&'a self, index: &'a WorkIndex, sidecar: &'a Sidecar) -> Vec<Note<'a>> {
+        let meta = |key: ItemKey| sidecar.item(&key).map(Meta);
+        let info = &self.info;
+        let mut notes = Vec::with_capacity(index.backlog().len() + 64);
+        for sprint in index.sprints() {
+            let themes = self.themes_of(sprint.themes.as_deref().unwrap_or_default());
+            for (story, row) in sprint.stories().iter().zip(self.story_rows(sprint)) {
+                notes.push(Note {
+                    path: Cow::Borrowed(&row.link.file),
+                    project: Some(&self.info),
+                    template: "story.md",
+                    context: Context::Story(StoryNote {
+                        tags: self.theme_tags("story", story.status(), &themes),
+                        story: row,
+                        sprint: self.sprint_row(sprint),
+                        themes: themes.clone(),
+                        details: details(&story.extra),
+                        meta: meta(ItemKey::Story(story.id.clone())),
+                    }),
+                });
+            }
             notes.push(Note {
-                path: format!("{}.md", story_row.link.note),
-                template: "story.md",
-                context: Context::Story(StoryNote {
-                    project: info.clone(),
-                    tags,
-                    story: story_row.clone(),
-                    notes: story.notes.clone().unwrap_or_default(),
-                    sprint: row.clone(),
-                    themes: themes.clone(),
-                    details: details(&story.extra),
-                    meta: meta(ItemKey::Story(story.id.clone())),
+                path: Cow::Borrowed(&self.sprints[&sprint.id].file),
+                project: Some(&self.info),
+                template: "sprint.md",
+                context: Context::Sprint(SprintNote {
+                    tags: self.theme_tags("sprint", sprint.status(), &themes),
+                    sprint: self.sprint_row(sprint),
+                    file: sprint.file.as_deref(),
+                    themes,
+                    stories: self.story_rows(sprint).collect(),
+                    details: details(&sprint.extra),
+                    meta: meta(ItemKey::Sprint(sprint.id.clone())),
                 }),
             });
         }
-        let mut tags = base_tags("sprint", Some(sprint.status()));
-        theme_tags(&mut tags, &themes);
+        for item in index.backlog() {
+            let theme = item.theme.as_deref().filter(|t| !t.is_empty()).map(|t| &self.themes[t].0);
+            notes.push(Note {
+                path: Cow::Borrowed(&self.backlog[&item.id].file),
+                project: Some(&self.info),
+                template: "backlog.md",
+                context: Context::Backlog(BacklogNote {
+                    tags: self.theme_tags("backlog", item.status(), theme.as_slice()),
+                    item: self.backlog_row(item),
+                    theme,
+                    related_sprints: self.mentions(item.related_sprints.as_deref().unwrap_or_default()),
+                    details: details(&item.extra),
+                    meta: meta(ItemKey::Backlog(item.id.clone())),
+                }),
+            });
+        }
+        let mut theme_rows = Vec::with_capacity(self.themes.len());
+        for (theme, (hub, tag)) in &self.themes {
+            let sprints: Vec<&Sprint> =
+                index.sprints().iter().filter(|s| s.themes.as_deref().unwrap_or_default().contains(theme)).collect();
+            let stories: Vec<StoryRow> = sprints.iter().flat_map(|s| self.story_rows(s)).collect();
+            let backlog: Vec<BacklogRow> = index
+                .backlog()
+                .iter()
+                .filter(|b| b.theme.as_deref() == Some(theme))
+                .map(|b| self.backlog_row(b))
+                .collect();
+            let items = sprints.len() + stories.len() + backlog.len();
+            theme_rows.push(ThemeRow::new(hub, tag, items));
+            let mut tags = self.tags("theme", None);
+            tags.themes.push(tag);
+            notes.push(Note {
+                path: Cow::Borrowed(&hub.file),
+                project: Some(&self.info),
+                template: "theme.md",
+                context: Context::Theme(ThemeNote {
+                    tags,
+                    theme: ThemeRow::new(hub, tag, items),
+                    sprints: sprints.into_iter().map(|s| self.sprint_row(s)).collect(),
+                    stories,
+                    backlog,
+                }),
+            });
+        }
+        let entries = index
+            .history()
+            .iter()
+            .rev()
+            .map(|entry| {
+                let date = entry.date.as_deref().unwrap_or_default();
+                let summary = entry.summary.as_deref().unwrap_or_default();
+                HistoryRow {
+                    date,
+                    summary,
+                    agent: sidecar.history_agent(date, summary),
+                    related_sprints: self.mentions(entry.related_sprints.as_deref().unwrap_or_default()),
+                }
+            })
+            .collect();
         notes.push(Note {
-            path: format!("{}.md", row.link.note),
-            template: "sprint.md",
-            context: Context::Sprint(SprintNote {
-                project: info.clone(),
-                tags,
-                file: sprint.file.clone(),
-                themes,
-                stories,
-                details: details(&sprint.extra),
-                meta: meta(ItemKey::Sprint(sprint.id.clone())),
-                sprint: row,
+            path: Cow::Borrowed(&info.history.file),
+            project: Some(&self.info),
+            template: "history.md",
+            context: Context::History(HistoryNote { tags: self.tags("history", None), entries }),
+        });
+        self.guidance_notes(&mut notes);
+        notes.push(Note {
+            path: Cow::Borrowed(&info.dashboard.file),
+            project: Some(&self.info),
+            template: "project-dashboard.md",
+            context: Context::Dashboard(ProjectDashboard {
+                tags: self.tags("dashboard", None),
+                active_sprints: self.active_sprints(index),
+                sprints: count(index.sprints().iter().map(|s| s.status())),
+                stories: count(index.sprints().iter().flat_map(|s| s.stories()).map(|s| s.status())),
+                backlog: count(index.backlog().iter().map(|b| b.status())),
+                themes: theme_rows,
+                agents: agents(sidecar),
             }),
         });
+        notes
     }
 
-    for item in index.backlog() {
-        let row = catalog.backlog_row(item);
-        let theme = item.theme.as_deref().filter(|t| !t.is_empty()).map(|t| catalog.theme(t));
-        let mut tags = base_tags("backlog", Some(item.status()));
-        theme_tags(&mut tags, theme.as_slice());
-        notes.push(Note {
-            path: format!("{}.md", row.link.note),
-            template: "backlog.md",
-            context: Context::Backlog(BacklogNote {
-                project: info.clone(),
-                tags,
-                theme,
-                related_sprints: catalog.mentions(item.related_sprints.as_deref().unwrap_or_default()),
-                details: details(&item.extra),
-                meta: meta(ItemKey::Backlog(item.id.clone())),
-                item: row,
-            }),
-        });
-    }
-
-    for (theme, link) in &catalog.themes {
-        let (sprints, stories, backlog) = theme_members(index, &catalog, theme);
-        let items = sprints.len() + stories.len() + backlog.len();
-        let tag = names::tag(theme);
-        let mut tags = base_tags("theme", None);
-        tags.push(format!("theme/{tag}"));
-        notes.push(Note {
-            path: format!("{}.md", link.note),
-            template: "theme.md",
-            context: Context::Theme(ThemeNote {
-                project: info.clone(),
-                tags,
-                theme: ThemeRow { link: link.clone(), tag, items },
-                sprints,
-                stories,
-                backlog,
-            }),
-        });
-    }
-
-    let entries = index
-        .history()
-        .iter()
-        .rev()
-        .map(|entry| {
-            let date = entry.date.clone().unwrap_or_default();
-            let summary = entry.summary.clone().unwrap_or_default();
-            HistoryRow {
-                agent: sidecar.history_agent(&date, &summary).map(str::to_string),
-                related_sprints: catalog.mentions(entry.related_sprints.as_deref().unwrap_or_default()),
-                date,
-                summary,
+    /// The guidance notes: one per document that exists, and the index of all of them.
+    fn guidance_notes<'a>(&'a self, notes: &mut Vec<Note<'a>>) {
+        let (mut foundational, mut repo) = (Vec::new(), Vec::new());
+        for (doc, found) in &self.guidance {
+            let mention = Mention {
+                id: &doc.name,
+                label: Cow::Owned(names::label(&doc.name)),
+                note: found.as_ref().map(|(r, _)| r.note.as_str()),
+            };
+            if doc.source == "foundational" {
+                foundational.push(mention)
+            } else {
+                repo.push(mention)
             }
-        })
-        .collect();
-    notes.push(Note {
-        path: format!("{}.md", info.history.note),
-        template: "history.md",
-        context: Context::History(HistoryNote { project: info.clone(), tags: base_tags("history", None), entries }),
-    });
-
-    notes.extend(guidance_notes(&info, guidance, &base_tags("guidance", None)));
-
-    let themes = catalog
-        .themes
-        .iter()
-        .map(|(theme, link)| {
-            let (sprints, stories, backlog) = theme_members(index, &catalog, theme);
-            ThemeRow {
-                link: link.clone(),
-                tag: names::tag(theme),
-                items: sprints.len() + stories.len() + backlog.len(),
-            }
-        })
-        .collect();
-    notes.push(Note {
-        path: format!("{}.md", info.dashboard.note),
-        template: "project-dashboard.md",
-        context: Context::Dashboard(ProjectDashboard {
-            project: info.clone(),
-            tags: base_tags("dashboard", None),
-            active_sprints: active_sprints(index, &catalog),
-            sprints: count(index.sprints().iter().map(|s| s.status())),
-            stories: count(index.sprints().iter().flat_map(|s| s.stories()).map(|s| s.status())),
-            backlog: count(index.backlog().iter().map(|b| b.status())),
-            themes,
-            agents: agents(sidecar),
-        }),
-    });
-    notes
+            let Some((note, body)) = found else { continue };
+            let mut tags = self.tags("guidance", None);
+            tags.extra = Some(if doc.source == "foundational" { "guidance/foundational" } else { "guidance/repo" });
+            notes.push(Note {
+                path: Cow::Borrowed(&note.file),
+                project: Some(&self.info),
+                template: "guidance.md",
+                context: Context::Guidance(GuidanceNote {
+                    tags,
+                    name: &doc.name,
+                    source: doc.source,
+                    body: body.clone(),
+                }),
+            });
+        }
+        notes.push(Note {
+            path: Cow::Borrowed(&self.info.guidance_index.file),
+            project: Some(&self.info),
+            template: "guidance-index.md",
+            context: Context::GuidanceIndex(GuidanceIndexNote {
+                tags: self.tags("guidance", None),
+                foundational,
+                repo,
+            }),
+        });
+    }
 }
 
-/// The guidance notes: one per document that exists, and the index of all of them.
-fn guidance_notes(info: &Arc<ProjectInfo>, docs: &[GuidanceDoc], tags: &[String]) -> Vec<Note> {
-    let mut stems = StemAllocator::default();
-    stems.allocate("_index");
-    let mut notes = Vec::new();
-    let (mut foundational, mut repo) = (Vec::new(), Vec::new());
-    for doc in docs {
-        let body = std::fs::read_to_string(&doc.path).ok();
-        let note = body.as_ref().map(|_| format!("{}/{}", info.folders.guidance, stems.allocate(&doc.name)));
-        let mention = Mention { id: doc.name.clone(), label: names::label(&doc.name), note: note.clone() };
-        if doc.source == "foundational" {
-            foundational.push(mention)
-        } else {
-            repo.push(mention)
-        }
-        let (Some(body), Some(note)) = (body, note) else { continue };
-        let mut tags = tags.to_vec();
-        tags.push(format!("guidance/{}", doc.source));
-        notes.push(Note {
-            path: format!("{note}.md"),
-            template: "guidance.md",
-            context: Context::Guidance(GuidanceNote {
-                project: info.clone(),
-                tags,
-                name: doc.name.clone(),
-                source: doc.source.to_string(),
-                body,
-            }),
-        });
+/// The projects of `snapshot` as the global dashboard shows them: each loaded project's
+/// sprints (catalogued here, they are few), or why it is not loaded.
+pub struct GlobalPlan {
+    projects: Vec<(Catalog, Option<String>)>,
+}
+
+impl GlobalPlan {
+    /// Catalogs the sprints of every registered project.
+    pub fn new(snapshot: &Snapshot) -> GlobalPlan {
+        let projects = snapshot
+            .config
+            .projects()
+            .map(|(name, entry)| {
+                let info = project_info(name, entry);
+                match snapshot.projects.get(name) {
+                    Some(ProjectView::Ready { index, .. }) => (Catalog::sprints_only(info, index), None),
+                    Some(ProjectView::Broken { problem, .. }) => {
+                        let why = format!(
+                            "{} does not parse (line {}, column {}): {}",
+                            problem.path.display(),
+                            problem.line,
+                            problem.column,
+                            problem.message
+                        );
+                        (Catalog::sprints_only(info, &WorkIndex::default()), Some(why))
+                    }
+                    Some(ProjectView::Missing { path }) => (
+                        Catalog::sprints_only(info, &WorkIndex::default()),
+                        Some(format!("{} does not exist", path.display())),
+                    ),
+                    None => (Catalog::sprints_only(info, &WorkIndex::default()), Some("not loaded yet".into())),
+                }
+            })
+            .collect();
+        GlobalPlan { projects }
     }
-    notes.push(Note {
-        path: format!("{}.md", info.guidance_index.note),
-        template: "guidance-index.md",
-        context: Context::GuidanceIndex(GuidanceIndexNote {
-            project: info.clone(),
-            tags: tags.to_vec(),
-            foundational,
-            repo,
-        }),
-    });
-    notes
+
+    /// `Global Dashboard.md`.
+    pub fn note<'a>(&'a self, snapshot: &'a Snapshot) -> Note<'a> {
+        let projects = self
+            .projects
+            .iter()
+            .map(|(catalog, problem)| {
+                let info = &catalog.info;
+                let mut summary = ProjectSummary {
+                    name: &info.name,
+                    description: &info.description,
+                    dashboard: &info.dashboard,
+                    folder: &info.folders.root,
+                    problem: problem.clone(),
+                    active_sprints: Vec::new(),
+                    stories: Counts::new(),
+                    backlog: Counts::new(),
+                };
+                if let Some(ProjectView::Ready { index, .. }) = snapshot.projects.get(&info.name) {
+                    summary.active_sprints = catalog.active_sprints(index);
+                    summary.stories = count(index.sprints().iter().flat_map(|s| s.stories()).map(|s| s.status()));
+                    summary.backlog = count(index.backlog().iter().map(|b| b.status()));
+                }
+                summary
+            })
+            .collect();
+        Note {
+            path: Cow::Borrowed(GLOBAL_DASHBOARD),
+            project: None,
+            template: "global-dashboard.md",
+            context: Context::Global(GlobalDashboard { projects }),
+        }
+    }
 }
 
 fn project_info(name: &str, entry: &ProjectEntry) -> ProjectInfo {
     let root = project_folder(name);
-    let link = |note: String, label: &str| Ref { id: name.to_string(), note, label: names::label(label) };
     ProjectInfo {
         name: name.to_string(),
         description: entry.description.clone().unwrap_or_default(),
         repo: entry.repo.clone().unwrap_or_default(),
         tag: names::tag(name),
-        dashboard: link(format!("{root}/Dashboard"), name),
-        history: link(format!("{root}/History"), &format!("{name} history")),
-        guidance_index: link(format!("{root}/Guidance/_index"), &format!("{name} guidance")),
+        dashboard: Ref::new(name, format!("{root}/Dashboard"), name),
+        history: Ref::new(name, format!("{root}/History"), &format!("{name} history")),
+        guidance_index: Ref::new(name, format!("{root}/Guidance/_index"), &format!("{name} guidance")),
         folders: Folders {
             sprints: format!("{root}/Sprints"),
             stories: format!("{root}/Stories"),
@@ -544,192 +774,36 @@ fn project_info(name: &str, entry: &ProjectEntry) -> ProjectInfo {
     }
 }
 
-/// The notes every item of a project gets, decided once so that links and files agree.
-struct Catalog {
-    sprints: HashMap<String, Ref>,
-    stories: HashMap<String, Ref>,
-    backlog: HashMap<String, Ref>,
-    themes: BTreeMap<String, Ref>,
-}
-
-impl Catalog {
-    fn new(info: &ProjectInfo, index: &WorkIndex) -> Catalog {
-        let folders = &info.folders;
-        let mut catalog = Catalog {
-            sprints: HashMap::new(),
-            stories: HashMap::new(),
-            backlog: HashMap::new(),
-            themes: BTreeMap::new(),
-        };
-        let (mut sprint_stems, mut story_stems, mut backlog_stems) =
-            (StemAllocator::default(), StemAllocator::default(), StemAllocator::default());
-        let mut themes: Vec<&str> = Vec::new();
-        for sprint in index.sprints() {
-            catalog
-                .sprints
-                .entry(sprint.id.clone())
-                .or_insert_with(|| make_ref(&folders.sprints, &mut sprint_stems, &sprint.id));
-            for story in sprint.stories() {
-                catalog
-                    .stories
-                    .entry(story.id.clone())
-                    .or_insert_with(|| make_ref(&folders.stories, &mut story_stems, &story.id));
-            }
-            themes.extend(sprint.themes.as_deref().unwrap_or_default().iter().map(String::as_str));
-        }
-        for item in index.backlog() {
-            catalog
-                .backlog
-                .entry(item.id.clone())
-                .or_insert_with(|| make_ref(&folders.backlog, &mut backlog_stems, &item.id));
-            themes.extend(item.theme.as_deref());
-        }
-        let mut theme_stems = StemAllocator::default();
-        themes.retain(|t| !t.is_empty());
-        themes.sort_unstable();
-        themes.dedup();
-        for theme in themes {
-            catalog.themes.insert(theme.to_string(), make_ref(&folders.themes, &mut theme_stems, theme));
-        }
-        catalog
-    }
-
-    fn sprint_ref(&self, id: &str) -> Ref {
-        self.sprints[id].clone()
-    }
-
-    fn theme(&self, theme: &str) -> Ref {
-        self.themes[theme].clone()
-    }
-
-    fn themes_of(&self, themes: &[String]) -> Vec<Ref> {
-        themes.iter().filter(|t| !t.is_empty()).map(|t| self.theme(t)).collect()
-    }
-
-    fn sprint_row(&self, sprint: &Sprint) -> SprintRow {
-        let stories = sprint.stories();
-        SprintRow {
-            link: self.sprint_ref(&sprint.id),
-            title: sprint.title.clone().unwrap_or_else(|| sprint.id.clone()),
-            status: sprint.status().to_string(),
-            goal: sprint.goal.clone().unwrap_or_default(),
-            stories_done: stories.iter().filter(|s| s.status() == "done").count(),
-            stories_total: stories.len(),
-        }
-    }
-
-    fn story_row(&self, id: &str, sprint: &Sprint) -> StoryRow {
-        let story = sprint.stories().iter().find(|s| s.id == id);
-        StoryRow {
-            link: self.stories[id].clone(),
-            status: story.map(|s| s.status().to_string()).unwrap_or_default(),
-            summary: first_line(story.and_then(|s| s.notes.as_deref()).unwrap_or_default()),
-            sprint: self.sprint_ref(&sprint.id),
-        }
-    }
-
-    fn backlog_row(&self, item: &crate::store::model::BacklogItem) -> BacklogRow {
-        BacklogRow {
-            link: self.backlog[&item.id].clone(),
-            status: item.status().to_string(),
-            summary: item.summary.clone().unwrap_or_default(),
-        }
-    }
-
-    /// Sprint ids as links where the sprint exists, as plain text where it does not.
-    fn mentions(&self, ids: &[String]) -> Vec<Mention> {
-        ids.iter()
-            .map(|id| Mention {
-                id: id.clone(),
-                label: names::label(id),
-                note: self.sprints.get(id).map(|r| r.note.clone()),
-            })
-            .collect()
-    }
-}
-
-/// What a theme hub lists: the sprints with the theme, their stories, and the backlog
-/// items of the theme.
-fn theme_members(
-    index: &WorkIndex,
-    catalog: &Catalog,
-    theme: &str,
-) -> (Vec<SprintRow>, Vec<StoryRow>, Vec<BacklogRow>) {
-    let sprints: Vec<&Sprint> =
-        index.sprints().iter().filter(|s| s.themes.as_deref().unwrap_or_default().iter().any(|t| t == theme)).collect();
-    let stories = sprints.iter().flat_map(|s| s.stories().iter().map(|st| catalog.story_row(&st.id, s))).collect();
-    let backlog =
-        index.backlog().iter().filter(|b| b.theme.as_deref() == Some(theme)).map(|b| catalog.backlog_row(b)).collect();
-    (sprints.into_iter().map(|s| catalog.sprint_row(s)).collect(), stories, backlog)
-}
-
-fn make_ref(folder: &str, stems: &mut StemAllocator, id: &str) -> Ref {
-    Ref { id: id.to_string(), note: format!("{folder}/{}", stems.allocate(id)), label: names::label(id) }
-}
-
-fn active_sprints(index: &WorkIndex, catalog: &Catalog) -> Vec<SprintRow> {
-    index.sprints().iter().filter(|s| s.status() == "active").map(|s| catalog.sprint_row(s)).collect()
-}
-
-fn count<'a>(statuses: impl Iterator<Item = &'a str>) -> Counts {
+fn count<'a>(statuses: impl Iterator<Item = &'a str>) -> Counts<'a> {
     let mut counts = Counts::new();
     for status in statuses {
-        *counts.entry(if status.is_empty() { "unset".to_string() } else { status.to_string() }).or_default() += 1;
+        *counts.entry(if status.is_empty() { "unset" } else { status }).or_default() += 1;
     }
     counts
 }
 
-fn meta_of(meta: &ItemMeta) -> Meta {
-    Meta {
-        rev: meta.rev,
-        created: meta.created_at.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-        created_by: meta.created_by.clone(),
-        updated: meta.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        updated_by: meta.updated_by.clone(),
-        priority: meta.priority,
-    }
-}
-
-fn agents(sidecar: &Sidecar) -> Vec<AgentActivity> {
-    let mut agents: BTreeMap<&str, (usize, chrono::DateTime<chrono::Utc>)> = BTreeMap::new();
+fn agents(sidecar: &Sidecar) -> Vec<AgentActivity<'_>> {
+    let mut agents: BTreeMap<&str, (usize, DateTime<Utc>)> = BTreeMap::new();
     for meta in sidecar.items.values() {
         let entry = agents.entry(&meta.updated_by).or_insert((0, meta.updated_at));
         entry.0 += 1;
         entry.1 = entry.1.max(meta.updated_at);
     }
-    agents
-        .into_iter()
-        .map(|(agent, (items, at))| AgentActivity {
-            agent: agent.to_string(),
-            items,
-            last_change: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        })
-        .collect()
+    agents.into_iter().map(|(agent, (items, at))| AgentActivity { agent, items, last_change: Time(at) }).collect()
 }
 
-/// Keys the Python schema does not know, shown as-is (scalars only) so nothing is hidden.
-fn details(extra: &serde_yaml_ng::Mapping) -> Vec<(String, String)> {
+/// Keys the Python schema does not know, shown as-is so nothing is hidden.
+fn details(extra: &serde_yaml_ng::Mapping) -> Vec<(&str, Cow<'_, str>)> {
     extra
         .iter()
         .filter_map(|(k, v)| {
-            let key = k.as_str()?.to_string();
             let value = match v {
-                Yaml::String(s) => s.clone(),
-                Yaml::Number(n) => n.to_string(),
-                Yaml::Bool(b) => b.to_string(),
-                _ => serde_yaml_ng::to_string(v).ok()?.trim_end().to_string(),
+                Yaml::String(s) => Cow::Borrowed(s.as_str()),
+                Yaml::Number(n) => Cow::Owned(n.to_string()),
+                Yaml::Bool(b) => Cow::Owned(b.to_string()),
+                _ => Cow::Owned(serde_yaml_ng::to_string(v).ok()?.trim_end().to_string()),
             };
-            Some((key, value))
+            Some((k.as_str()?, value))
         })
         .collect()
-}
-
-/// The first line of `text`, cut to 80 characters with an ellipsis.
-fn first_line(text: &str) -> String {
-    let line = text.lines().next().unwrap_or_default().trim();
-    if line.chars().count() > 80 {
-        format!("{}…", line.chars().take(79).collect::<String>().trim_end())
-    } else {
-        line.to_string()
-    }
 }

@@ -67,10 +67,22 @@ impl Templates {
         true
     }
 
-    /// Renders `name` with `context`; an error names the template and the line.
-    pub fn render(&self, name: &str, context: &impl serde::Serialize) -> Result<String, String> {
+    /// Renders `name` with `context` (plus `project`, if given); an error names the
+    /// template and the line.
+    pub fn render(
+        &self,
+        name: &str,
+        project: Option<&impl serde::Serialize>,
+        context: &impl serde::Serialize,
+    ) -> Result<String, String> {
         let template = self.env.get_template(name).map_err(|e| describe(&e, &self.overrides_dir))?;
-        template.render(Value::from_serialize(context)).map_err(|e| describe(&e, &self.overrides_dir))
+        let context = match project {
+            Some(project) => {
+                minijinja::context! { project => Value::from_serialize(project), ..Value::from_serialize(context) }
+            }
+            None => Value::from_serialize(context),
+        };
+        template.render(context).map_err(|e| describe(&e, &self.overrides_dir))
     }
 
     fn compile(&mut self) {
@@ -143,6 +155,7 @@ fn environment() -> Environment<'static> {
     env.add_filter("yaml", yaml_filter);
     env.add_filter("link", link_filter);
     env.add_filter("cell", cell_filter);
+    env.add_filter("oneline", oneline_filter);
     env
 }
 
@@ -182,6 +195,16 @@ fn link_filter(value: Value) -> Result<String, Error> {
     }
     let note = value.get_attr("note")?;
     if note.is_none() || note.is_undefined() { Ok(label.to_string()) } else { Ok(format!("[[{note}|{label}]]")) }
+}
+
+/// The first line of a text, cut to 80 characters with an ellipsis: a summary for lists.
+fn oneline_filter(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default().trim();
+    if line.chars().count() > 80 {
+        format!("{}…", line.chars().take(79).collect::<String>().trim_end())
+    } else {
+        line.to_string()
+    }
 }
 
 /// Text that fits in one Markdown table cell.
@@ -235,9 +258,9 @@ mod tests {
         std::fs::remove_file(dir.path().join("notes.txt")).unwrap();
         assert!(templates.refresh());
         assert!(templates.problems.is_empty());
-        let out = templates.render("story.md", &serde_json::json!({"story": {"id": "STORY-9"}})).unwrap();
+        let out = templates.render("story.md", None::<&()>, &serde_json::json!({"story": {"id": "STORY-9"}})).unwrap();
         assert_eq!(out, "fixed STORY-9\n");
-        let error = templates.render("story.md", &serde_json::json!({})).unwrap_err();
+        let error = templates.render("story.md", None::<&()>, &serde_json::json!({})).unwrap_err();
         assert!(error.starts_with("templates/story.md:1: undefined value"), "{error}");
     }
 }
