@@ -37,7 +37,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let layout = Layout::new(&args.root);
     let snapshot = Snapshot::read_only(&layout)?;
-    let dir = vault::vault_dir(&layout, &snapshot);
+    let dir = vault::vault_dir(&layout, &snapshot.config);
     let generator = || Generator::new(dir.clone(), &layout.templates_dir());
 
     // Each empty-vault run gets a new directory: deleting 10,000 files just before creating

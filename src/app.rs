@@ -186,7 +186,7 @@ fn sync(layout: &Layout, args: &SyncArgs) -> anyhow::Result<()> {
     if let Some(project) = &args.project {
         snapshot.project(project)?;
     }
-    let mut generator = Generator::new(vault::vault_dir(layout, &snapshot), &layout.templates_dir());
+    let mut generator = Generator::new(vault::vault_dir(layout, &snapshot.config), &layout.templates_dir());
     let options = vault::Options { full: true, adopt: args.adopt, project: args.project.clone() };
     let report = generator.run(&snapshot, &options).map_err(anyhow::Error::msg)?;
     println!(

@@ -154,25 +154,22 @@ fn collect_yaml(dir: &Path, files: &mut Vec<PathBuf>) {
 }
 
 fn templates_check(layout: &Layout) -> Check {
-    let dir = layout.root().join("templates");
-    match std::fs::read_dir(&dir) {
-        Err(_) => check(Outcome::Ok, "templates", "no user overrides (templates/ absent)"),
-        Ok(entries) => {
-            let count = entries.flatten().count();
-            check(
-                Outcome::Warn,
-                "templates",
-                format!(
-                    "{count} file(s) in templates/; vault generation is not available in this version, so they are unused"
-                ),
-            )
-        }
+    let dir = layout.templates_dir();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return check(Outcome::Ok, "templates", "built-in vault templates (no overrides in templates/)");
+    };
+    let count = entries.flatten().filter(|e| !e.file_name().to_string_lossy().starts_with('.')).count();
+    let templates = crate::vault::templates::Templates::load(&dir);
+    if templates.problems.is_empty() {
+        check(Outcome::Ok, "templates", format!("{count} override(s) in templates/ compile"))
+    } else {
+        check(Outcome::Fail, "templates", templates.problems.join("; "))
     }
 }
 
 fn vault_check(layout: &Layout, config: &ConfigFile) -> Check {
     let configured = config.vault_path();
-    let path = layout.root().join(crate::store::layout::expand_home(configured.trim_start_matches("./")));
+    let path = crate::vault::vault_dir(layout, config);
     let label = format!("vault ({configured})");
     match std::fs::symlink_metadata(&path) {
         Err(_) => check(Outcome::Ok, label, format!("{} does not exist yet", path.display())),

@@ -189,4 +189,27 @@ fn doctor_reports_broken_yaml() {
     assert!(line.contains("work-index.yaml:"), "{line}");
     let archive = report.lines().find(|l| l.contains("archive.yaml")).expect(&report);
     assert!(archive.starts_with("FAIL") && archive.contains("archive.yaml:2:"), "{archive}");
+
+    std::fs::create_dir_all(root.join("templates")).unwrap();
+    std::fs::write(root.join("templates/sprint.md"), "# {{ sprint.title }\n").unwrap();
+    let report = text(&doctor());
+    let templates = report.lines().find(|l| l.contains("templates")).expect(&report);
+    assert!(templates.starts_with("FAIL") && templates.contains("templates/sprint.md:1: syntax error"), "{templates}");
+}
+
+/// `worksync sync` regenerates the vault offline and says what it wrote.
+#[test]
+fn sync_command_regenerates_the_vault() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    assert!(worksync().arg("--data-root").arg(&root).arg("init").output().unwrap().status.success());
+    let sync = || worksync().arg("--data-root").arg(&root).arg("sync").output().unwrap();
+    let first = sync();
+    assert!(first.status.success(), "{}", text(&first));
+    assert!(text(&first).contains("59 notes, 59 written"), "{}", text(&first));
+    assert!(root.join("vault/Global Dashboard.md").exists());
+    let again = sync();
+    assert!(text(&again).contains("0 written, 0 removed, 59 unchanged"), "{}", text(&again));
+    let missing = worksync().arg("--data-root").arg(&root).args(["sync", "nope"]).output().unwrap();
+    assert!(!missing.status.success() && text(&missing).contains("nope"), "{}", text(&missing));
 }

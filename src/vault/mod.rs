@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 pub use generator::{Generator, Options, Report};
 
 use crate::store::layout::expand_home;
+use crate::store::registry::ConfigFile;
 use crate::store::{Layout, Snapshot, Store};
 
 /// How the server keeps the vault current.
@@ -44,8 +45,8 @@ impl Default for SyncSettings {
 const MAX_DELAY_IN_DEBOUNCES: u32 = 5;
 
 /// The vault directory of a data root: `vault_path` from config.yaml, relative to the root.
-pub fn vault_dir(layout: &Layout, snapshot: &Snapshot) -> PathBuf {
-    let configured = expand_home(snapshot.config.vault_path());
+pub fn vault_dir(layout: &Layout, config: &ConfigFile) -> PathBuf {
+    let configured = expand_home(config.vault_path());
     let relative: PathBuf = configured.components().filter(|c| *c != std::path::Component::CurDir).collect();
     if configured.is_absolute() { configured } else { layout.root().join(relative) }
 }
@@ -176,7 +177,7 @@ impl Vault {
         let layout = self.store.layout().clone();
         let outcome = tokio::task::spawn_blocking(move || {
             let mut slot = generator.lock().unwrap_or_else(|e| e.into_inner());
-            let dir = vault_dir(&layout, &snapshot);
+            let dir = vault_dir(&layout, &snapshot.config);
             if slot.as_ref().is_none_or(|g| g.vault() != dir) {
                 *slot = Some(Generator::new(dir, &layout.templates_dir()));
             }
