@@ -265,7 +265,12 @@ fn regeneration_writes_only_what_changed_and_never_touches_a_users_file() {
     let report = generate(&layout, &mut generator, Options::default());
     assert!(report.kept.iter().any(|k| k.path.ends_with("new-item.md") && k.reason.contains("--adopt")), "{report:?}");
     assert_eq!(std::fs::read_to_string(vault.join("projects/orbit-api/Backlog/new-item.md")).unwrap(), "mine");
+    // A full run sweeps the temp files a killed run left, and nothing else.
+    std::fs::write(vault.join("projects/orbit-api/Stories/.STORY-1.md.Xy12z.worksync-tmp"), "half").unwrap();
+    std::fs::write(vault.join("projects/orbit-api/Stories/tmp1.yaml.tmp"), "a person's").unwrap();
     let report = generate(&layout, &mut generator, Options { full: true, adopt: true, project: None });
+    assert!(!vault.join("projects/orbit-api/Stories/.STORY-1.md.Xy12z.worksync-tmp").exists());
+    assert!(vault.join("projects/orbit-api/Stories/tmp1.yaml.tmp").exists());
     assert!(report.written_paths.iter().any(|p| p.ends_with("new-item.md")), "{report:?}");
     assert!(
         std::fs::read_to_string(vault.join("projects/orbit-api/Backlog/new-item.md"))

@@ -137,13 +137,23 @@ pub fn create_dir_durable(dir: &Path) -> Result<(), StoreError> {
 /// Removes temp files a crash left in `dir` (ours, and the Python tool's `tmp*.yaml.tmp`);
 /// returns how many were removed.
 pub fn sweep_temp_files(dir: &Path) -> usize {
+    sweep(dir, true)
+}
+
+/// Removes only our own temp files from `dir` (in the vault, where any other file may be a
+/// person's).
+pub fn sweep_own_temp_files(dir: &Path) -> usize {
+    sweep(dir, false)
+}
+
+fn sweep(dir: &Path, python_too: bool) -> usize {
     let Ok(entries) = fs::read_dir(dir) else { return 0 };
     let mut removed = 0;
     for entry in entries.flatten() {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         let ours = name.starts_with('.') && name.ends_with(TEMP_SUFFIX);
-        let python = name.starts_with("tmp") && name.ends_with(".yaml.tmp");
+        let python = python_too && name.starts_with("tmp") && name.ends_with(".yaml.tmp");
         if (ours || python) && entry.file_type().map(|t| t.is_file()).unwrap_or(false) {
             match fs::remove_file(entry.path()) {
                 Ok(()) => {

@@ -158,6 +158,18 @@ impl Generator {
             self.planned.insert(name.to_string(), planned);
             candidates.extend(project_notes);
         }
+        if options.full {
+            // Temp files of a run that was killed (notes are written without fsync, so a
+            // kill can leave one), in every folder notes go to or went to.
+            let planned = candidates.iter().map(|n| n.path.as_ref());
+            let folders: HashSet<&Path> = planned
+                .chain(self.manifest.notes.keys().map(String::as_str))
+                .filter_map(|p| Path::new(p).parent())
+                .collect();
+            for folder in folders {
+                atomic::sweep_own_temp_files(&self.vault.join(folder));
+            }
+        }
         let inputs = fingerprints(&candidates, &project_inputs, self.templates.generation);
         for (note, input) in candidates.iter().zip(inputs) {
             if live.contains(note.path.as_ref()) {
@@ -192,11 +204,6 @@ impl Generator {
             self.rendered.clear();
             self.planned.clear();
             self.dirs.clear();
-        }
-        if full {
-            for dir in self.manifest.notes.keys().filter_map(|p| Path::new(p).parent()).collect::<HashSet<_>>() {
-                atomic::sweep_temp_files(&self.vault.join(dir));
-            }
         }
     }
 
