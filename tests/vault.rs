@@ -379,6 +379,22 @@ async fn connect_clients(server: &TestServer, n: usize) -> Vec<common::Client> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_hand_edit_reaches_the_vault() {
+    let server = TestServer::start_syncing(|l| drop(l.bootstrap().unwrap()), syncing(Duration::from_millis(50))).await;
+    wait_for_vault(&server, |v| v["regenerations"] == 1 && v["pending"] == false).await;
+    let index = server.path("projects/orbit-api/work-index.yaml");
+    let text = std::fs::read_to_string(&index).unwrap();
+    let edited = text.replacen("Pin GitHub Actions to commit SHAs", "Pin every GitHub Action to a commit SHA", 1);
+    assert_ne!(edited, text);
+    std::fs::write(&index, edited).unwrap();
+    // The watcher notices, the writer reloads, the vault follows.
+    let vault = wait_for_vault(&server, |v| v["regenerations"].as_u64() >= Some(2) && v["pending"] == false).await;
+    assert_eq!(vault["last"]["trigger"], "changes");
+    let note = std::fs::read_to_string(server.path("vault/projects/orbit-api/Backlog/ci-pin-actions-sha.md")).unwrap();
+    assert!(note.contains("Pin every GitHub Action to a commit SHA"), "{note}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_flushes_a_pending_regeneration() {
     let mut server =
         TestServer::start_syncing(|l| drop(l.bootstrap().unwrap()), syncing(Duration::from_secs(600))).await;
