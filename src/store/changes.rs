@@ -56,6 +56,9 @@ struct Journal {
     records: VecDeque<ChangeRecord>,
     /// Sequence number of the last change (0 before any).
     last_seq: u64,
+    /// Lines in the file (header included), so that an append need not read it to know
+    /// when to compact it.
+    lines_on_disk: usize,
 }
 
 impl Journal {
@@ -66,14 +69,14 @@ impl Journal {
             let header: Header = serde_json::from_str(lines.next()?).ok()?;
             // A torn last line (a crash mid-append) is skipped: that change was never answered.
             let records: VecDeque<ChangeRecord> = lines.filter_map(|l| serde_json::from_str(l).ok()).collect();
-            Some((header.epoch, records))
+            Some((header.epoch, records, text.lines().count()))
         });
-        let (epoch, mut records) = loaded.unwrap_or_else(|| (new_epoch(), VecDeque::new()));
+        let (epoch, mut records, lines_on_disk) = loaded.unwrap_or_else(|| (new_epoch(), VecDeque::new(), 0));
         while records.len() > RETAIN {
             records.pop_front();
         }
         let last_seq = records.back().map_or(0, |r| r.seq);
-        Journal { path, epoch, records, last_seq }
+        Journal { path, epoch, records, last_seq, lines_on_disk }
     }
 
     /// Appends records durably; rewrites the file when it has grown to twice what is kept.
@@ -83,8 +86,7 @@ impl Journal {
         while self.records.len() > RETAIN {
             self.records.pop_front();
         }
-        let lines_on_disk = if fresh { 0 } else { self.count_lines() };
-        if fresh || lines_on_disk + new.len() > 2 * RETAIN {
+        if fresh || self.lines_on_disk + new.len() > 2 * RETAIN {
             return self.rewrite();
         }
         let mut file = std::fs::OpenOptions::new()
@@ -97,14 +99,12 @@ impl Journal {
             text.push('\n');
         }
         file.write_all(text.as_bytes()).map_err(|e| StoreError::io("append to", &self.path, e))?;
-        file.sync_data().map_err(|e| StoreError::io("fsync", &self.path, e))
+        file.sync_data().map_err(|e| StoreError::io("fsync", &self.path, e))?;
+        self.lines_on_disk += new.len();
+        Ok(())
     }
 
-    fn count_lines(&self) -> usize {
-        std::fs::read(&self.path).map(|b| b.iter().filter(|&&c| c == b'\n').count()).unwrap_or(0)
-    }
-
-    fn rewrite(&self) -> Result<(), StoreError> {
+    fn rewrite(&mut self) -> Result<(), StoreError> {
         let header = Header { journal: "worksync".into(), epoch: self.epoch.clone() };
         let mut text = serde_json::to_string(&header).expect("header serializes");
         text.push('\n');
@@ -115,7 +115,9 @@ impl Journal {
         if let Some(dir) = self.path.parent() {
             atomic::create_dir_durable(dir)?;
         }
-        atomic::write_atomic(&self.path, text.as_bytes()).map(|_| ())
+        atomic::write_atomic(&self.path, text.as_bytes())?;
+        self.lines_on_disk = self.records.len() + 1;
+        Ok(())
     }
 }
 
@@ -160,28 +162,38 @@ impl ChangeFeed {
         at: DateTime<Utc>,
         events: &[Event],
     ) -> Result<(), StoreError> {
-        if events.is_empty() {
+        self.record_all(project, state_dir, &[(agent, at, events)])
+    }
+
+    /// Records the events of several changes (a group commit's) with one durable append.
+    pub fn record_all(
+        &self,
+        project: &str,
+        state_dir: &Path,
+        changes: &[(&str, DateTime<Utc>, &[Event])],
+    ) -> Result<(), StoreError> {
+        if changes.iter().all(|(_, _, events)| events.is_empty()) {
             return Ok(());
         }
         {
             let mut journals = self.journals();
             let journal = journals.entry(project.to_string()).or_insert_with(|| Journal::open(state_dir));
             let mut seq = journal.last_seq;
-            let records = events
-                .iter()
-                .map(|e| {
+            let mut records = Vec::new();
+            for (agent, at, events) in changes {
+                for e in events.iter() {
                     seq += 1;
-                    ChangeRecord {
+                    records.push(ChangeRecord {
                         seq,
-                        at,
+                        at: *at,
                         agent: agent.to_string(),
                         kind: e.kind.to_string(),
                         id: e.id.clone(),
                         action: e.action.to_string(),
                         rev: e.rev,
-                    }
-                })
-                .collect();
+                    });
+                }
+            }
             journal.last_seq = seq;
             journal.append(records)?;
         }
@@ -328,6 +340,25 @@ mod tests {
 
     fn event(id: &str) -> Event {
         Event { kind: "backlog", id: id.into(), action: "created", rev: Some(1) }
+    }
+
+    /// A batch's changes are appended together, and the file is compacted to what is kept
+    /// once it holds twice that, without reading it to find out.
+    #[test]
+    fn batches_append_once_and_the_file_compacts() {
+        let dir = tempfile::tempdir().unwrap();
+        let feed = ChangeFeed::default();
+        let (first, second) = ([event("a")], [event("b"), event("c")]);
+        feed.record_all("p", dir.path(), &[("x", Utc::now(), &first), ("y", Utc::now(), &second)]).unwrap();
+        let path = dir.path().join(JOURNAL_FILE);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 4, "header and three records");
+        let many: Vec<Event> = (0..2 * RETAIN).map(|n| event(&format!("i{n}"))).collect();
+        feed.record("p", dir.path(), "z", Utc::now(), &many).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), RETAIN + 1, "compacted");
+        feed.record("p", dir.path(), "z", Utc::now(), &[event("last")]).unwrap();
+        let reopened = Journal::open(dir.path());
+        assert_eq!(reopened.last_seq, 3 + 2 * RETAIN as u64 + 1);
+        assert_eq!(reopened.lines_on_disk, RETAIN + 2);
     }
 
     /// Changes after a cursor are listed once; a reopened journal keeps serving the cursor;

@@ -459,30 +459,53 @@ impl Writer {
             // Nothing to write (a `next` without claim, a release of nothing).
             return Ok(outcomes);
         }
-        if index_changed {
-            if let Some(keep) = rotation {
-                let moved = history_archive::rotate(&layout.project_dir(project), &mut next, keep)?;
-                if moved > 0 {
-                    tracing::info!(project, moved, "rotated old history entries to {}", history_archive::ARCHIVE);
+        if !index_changed {
+            // A sidecar-only change (a claim, a release) must be durable before it is answered.
+            meta.save(&state_dir)?;
+        } else {
+            // The YAML and the sidecar are written (and fsync'd) at the same time: their
+            // fsyncs overlap instead of adding up. A crash between the two leaves either the
+            // YAML or the attribution new, which loading reconciles like a hand edit.
+            let (written, saved) = std::thread::scope(|scope| {
+                let saving = scope.spawn(|| meta.save(&state_dir));
+                let written = (|| {
+                    if let Some(keep) = rotation {
+                        let moved = history_archive::rotate(&layout.project_dir(project), &mut next, keep)?;
+                        if moved > 0 {
+                            tracing::info!(
+                                project,
+                                moved,
+                                "rotated old history entries to {}",
+                                history_archive::ARCHIVE
+                            );
+                        }
+                    }
+                    doc.replace(next)
+                })();
+                (written, saving.join().unwrap_or_else(|_| Err(StoreError::ShuttingDown)))
+            });
+            if let Err(e) = written {
+                // The change did not happen: put the attribution back as it was.
+                if saved.is_ok()
+                    && let Err(undo) = sidecar.save(&state_dir)
+                {
+                    tracing::error!(project, error = %undo, "could not restore .worksync/state.json after a failed write");
                 }
+                return Err(e);
             }
-            doc.replace(next)?;
-        }
-        // A sidecar-only change (a claim, a release) must be durable before it is answered;
-        // after a YAML change, losing attribution must not make the agent retry (and
-        // duplicate) a change that happened, so then a sidecar failure is only logged.
-        match meta.save(&state_dir) {
-            Ok(_) => {}
-            Err(e) if !index_changed => return Err(e),
-            Err(e) => tracing::error!(project, error = %e, "could not record attribution in .worksync/state.json"),
+            // Losing attribution must not make the agent retry (and duplicate) a change that
+            // happened, so a sidecar failure after a YAML change is only logged.
+            if let Err(e) = saved {
+                tracing::error!(project, error = %e, "could not record attribution in .worksync/state.json");
+            }
         }
         *sidecar = Arc::new(meta);
-        for (agent, at, events) in events {
-            // Like attribution: the change is durable, so a journal failure is only logged
-            // (a cursor the journal then cannot serve gets a resync).
-            if let Err(e) = self.changes.record(project, &state_dir, &agent, at, &events) {
-                tracing::error!(project, error = %e, "could not append to the change journal");
-            }
+        // Like attribution: the change is durable, so a journal failure is only logged (a
+        // cursor the journal then cannot serve gets a resync). One append for the batch.
+        let changes: Vec<(&str, _, &[coordination::Event])> =
+            events.iter().map(|(agent, at, events)| (agent.as_str(), *at, events.as_slice())).collect();
+        if let Err(e) = self.changes.record_all(project, &state_dir, &changes) {
+            tracing::error!(project, error = %e, "could not append to the change journal");
         }
         Ok(outcomes)
     }
