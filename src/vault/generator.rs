@@ -79,6 +79,8 @@ pub struct Generator {
     rendered: HashMap<String, Hash>,
     /// Per project: the inputs of the last run, and the notes planned from them.
     planned: HashMap<String, Planned>,
+    /// Per project: the catalog of the last run, reused while its key holds.
+    catalogs: HashMap<String, Catalog>,
     /// Directories known to exist.
     dirs: HashSet<PathBuf>,
 }
@@ -100,6 +102,7 @@ impl Generator {
             templates: Templates::load(templates_dir),
             rendered: HashMap::new(),
             planned: HashMap::new(),
+            catalogs: HashMap::new(),
             dirs: HashSet::new(),
         }
     }
@@ -123,6 +126,7 @@ impl Generator {
         let mut live: HashSet<String> = HashSet::new();
         let global = GlobalPlan::new(snapshot);
         let mut catalogs = Vec::new();
+        let mut previous = std::mem::take(&mut self.catalogs);
         for (name, entry) in snapshot.config.projects() {
             let folder = format!("{}/", notes::project_folder(name));
             let in_scope = options.project.as_deref().is_none_or(|p| p == name);
@@ -135,7 +139,14 @@ impl Generator {
                         continue;
                     }
                     let guidance = snapshot.guidance_docs(name).unwrap_or_default();
-                    catalogs.push((name, entry, index, sidecar, Catalog::new(name, entry, index, guidance)));
+                    let catalog = match previous.remove(name) {
+                        Some(mut catalog) if catalog.key == Catalog::key(name, entry, index) => {
+                            catalog.read_guidance(guidance);
+                            catalog
+                        }
+                        _ => Catalog::new(name, entry, index, guidance),
+                    };
+                    catalogs.push((name, entry, index, sidecar, catalog));
                 }
                 // Out of scope, or its file is broken or missing: its notes stay as they are.
                 _ => live.extend(self.manifest.notes.keys().filter(|p| p.starts_with(&folder)).cloned()),
@@ -172,14 +183,18 @@ impl Generator {
         }
         let inputs = fingerprints(&candidates, &project_inputs, self.templates.generation);
         for (note, input) in candidates.iter().zip(inputs) {
-            if live.contains(note.path.as_ref()) {
+            if !live.insert(note.path.to_string()) {
                 report.errors.push(format!("{}: two items map to this note; only the first is shown", note.path));
                 continue;
             }
-            live.insert(note.path.to_string());
             self.place(note, input, options, &mut report);
         }
         report.notes = live.len();
+        drop(candidates);
+        // Catalogs of projects skipped this run (unchanged) stay for the next one.
+        previous.retain(|name, _| snapshot.config.project(name).is_some());
+        self.catalogs = previous;
+        self.catalogs.extend(catalogs.into_iter().map(|(name, _, _, _, catalog)| (name.clone(), catalog)));
 
         let stale: Vec<String> = self.manifest.notes.keys().filter(|p| !live.contains(*p)).cloned().collect();
         for path in stale {

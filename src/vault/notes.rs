@@ -23,7 +23,7 @@ use super::names::{self, StemAllocator, TagText};
 use crate::store::guidance::GuidanceDoc;
 use crate::store::model::{BacklogItem, Sprint, WorkIndex};
 use crate::store::registry::ProjectEntry;
-use crate::store::sidecar::{ItemKey, ItemMeta, Sidecar};
+use crate::store::sidecar::{ItemMeta, Sidecar};
 use crate::store::snapshot::{ProjectView, Snapshot};
 
 /// Vault path of the dashboard across all projects.
@@ -368,6 +368,9 @@ pub fn project_folder(name: &str) -> String {
 /// and the project's own data.
 #[derive(Debug)]
 pub struct Catalog {
+    /// Hash of everything the catalog was built from except guidance: equal keys, equal
+    /// catalogs (see [`Catalog::key`]).
+    pub key: u128,
     pub info: ProjectInfo,
     sprints: HashMap<String, Ref>,
     stories: HashMap<String, Ref>,
@@ -379,10 +382,38 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// What a catalog of this project is built from: its entry and every id and theme in
+    /// order. Far cheaper than building one, so a run reuses the last catalog when the key
+    /// is the same (a status change, a new note text).
+    pub fn key(name: &str, entry: &ProjectEntry, index: &WorkIndex) -> u128 {
+        let mut buffer = Vec::with_capacity(16 * (index.backlog().len() + 64));
+        let mut put = |part: &str| {
+            buffer.extend_from_slice(part.as_bytes());
+            buffer.push(0);
+        };
+        put(name);
+        put(entry.description.as_deref().unwrap_or_default());
+        put(entry.repo.as_deref().unwrap_or_default());
+        for sprint in index.sprints() {
+            put(&sprint.id);
+            sprint.themes.iter().flatten().for_each(|t| put(t));
+            put("\u{1}stories");
+            sprint.stories().iter().for_each(|s| put(&s.id));
+            put("\u{1}end");
+        }
+        put("\u{1}backlog");
+        for item in index.backlog() {
+            put(&item.id);
+            put(item.theme.as_deref().unwrap_or_default());
+        }
+        xxhash_rust::xxh3::xxh3_128(&buffer)
+    }
+
     /// The catalog of a loaded project; reads its guidance documents.
     pub fn new(name: &str, entry: &ProjectEntry, index: &WorkIndex, guidance: Vec<GuidanceDoc>) -> Catalog {
         let info = project_info(name, entry);
         let mut catalog = Catalog::sprints_only(info, index);
+        catalog.key = Catalog::key(name, entry, index);
         let folders = &catalog.info.folders;
         let (mut story_stems, mut backlog_stems) = (StemAllocator::default(), StemAllocator::default());
         let mut themes: Vec<&str> = Vec::new();
@@ -416,16 +447,23 @@ impl Catalog {
             let hub = Ref::new(theme, format!("{}/{stem}", folders.themes), theme);
             catalog.themes.insert(theme.to_string(), (hub, names::tag(theme)));
         }
+        catalog.read_guidance(guidance);
+        catalog
+    }
+
+    /// (Re-)reads the guidance documents: they are files of their own, which the key does
+    /// not cover.
+    pub fn read_guidance(&mut self, guidance: Vec<GuidanceDoc>) {
+        self.guidance.clear();
         let mut guidance_stems = StemAllocator::default();
         guidance_stems.allocate("_index");
         for doc in guidance {
             let found = std::fs::read_to_string(&doc.path).ok().map(|body| {
-                let note = format!("{}/{}", catalog.info.folders.guidance, guidance_stems.allocate(&doc.name));
+                let note = format!("{}/{}", self.info.folders.guidance, guidance_stems.allocate(&doc.name));
                 (Ref::new(&doc.name, note, &doc.name), body)
             });
-            catalog.guidance.push((doc, found));
+            self.guidance.push((doc, found));
         }
-        catalog
     }
 
     /// Just enough for the global dashboard: the project and its sprints.
@@ -439,6 +477,7 @@ impl Catalog {
             }
         }
         Catalog {
+            key: 0,
             info,
             sprints,
             stories: HashMap::new(),
@@ -522,7 +561,14 @@ impl Catalog {
 
     /// Every note of the project, in a stable order.
     pub fn notes<'a>(&'a self, index: &'a WorkIndex, sidecar: &'a Sidecar) -> Vec<Note<'a>> {
-        let meta = |key: ItemKey| sidecar.item(&key).map(Meta);
+        // Metadata by kind and id, looked up without building a storage key per item.
+        let mut by_key: HashMap<(&str, &str), &ItemMeta> = HashMap::with_capacity(sidecar.items.len());
+        for (key, meta) in &sidecar.items {
+            if let Some((kind, id)) = key.split_once('/') {
+                by_key.insert((kind, id), meta);
+            }
+        }
+        let meta = |kind: &str, id: &str| by_key.get(&(kind, id)).map(|m| Meta(m));
         let info = &self.info;
         let mut notes = Vec::with_capacity(index.backlog().len() + 64);
         for sprint in index.sprints() {
@@ -538,7 +584,7 @@ impl Catalog {
                         sprint: self.sprint_row(sprint),
                         themes: themes.clone(),
                         details: details(&story.extra),
-                        meta: meta(ItemKey::Story(story.id.clone())),
+                        meta: meta("story", &story.id),
                     }),
                 });
             }
@@ -553,7 +599,7 @@ impl Catalog {
                     themes,
                     stories: self.story_rows(sprint).collect(),
                     details: details(&sprint.extra),
-                    meta: meta(ItemKey::Sprint(sprint.id.clone())),
+                    meta: meta("sprint", &sprint.id),
                 }),
             });
         }
@@ -569,7 +615,7 @@ impl Catalog {
                     theme,
                     related_sprints: self.mentions(item.related_sprints.as_deref().unwrap_or_default()),
                     details: details(&item.extra),
-                    meta: meta(ItemKey::Backlog(item.id.clone())),
+                    meta: meta("backlog", &item.id),
                 }),
             });
         }
