@@ -33,6 +33,12 @@ pub trait Reduce: Sized {
     fn reduce(_old: &Self, _new: &Self) -> Option<(Self, Self)> {
         None
     }
+
+    /// The new text when `new` only appends to `old` in a way that can be written without
+    /// looking at the rest of the document (see [`super::yaml_append`]); `None` otherwise.
+    fn appended_text(_old_text: &str, _old: &Self, _new: &Self) -> Option<String> {
+        None
+    }
 }
 
 impl<T> Document<T>
@@ -99,6 +105,19 @@ where
     pub fn replace(&mut self, new: T) -> Result<(), StoreError> {
         let serialize =
             |e: serde_yaml_ng::Error| StoreError::io("serialize", &self.path, std::io::Error::other(e.to_string()));
+        if let Some(text) = T::appended_text(&self.text, &self.value, &new) {
+            #[cfg(debug_assertions)]
+            assert!(
+                parse::<T>(&self.path, &text).is_ok_and(|p| p == new),
+                "append verified locally but wrong:\n{text}"
+            );
+            let stamp = atomic::write_atomic_unless_changed(&self.path, text.as_bytes(), || self.is_stale())?;
+            self.text = text;
+            self.value = Arc::new(new);
+            self.yaml = None;
+            self.stamp = Some(stamp);
+            return Ok(());
+        }
         let (text, yaml) = match T::reduce(&self.value, &new) {
             // Only what changed (and its neighbours) is converted and compared.
             Some((old_part, new_part)) => {

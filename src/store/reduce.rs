@@ -33,6 +33,24 @@ impl Reduce for WorkIndex {
         };
         Some((reduced(old, old_sprints, old_backlog), reduced(new, new_sprints, new_backlog)))
     }
+
+    /// Backlog items added at the end, nothing else changed: the common `add_backlog`.
+    fn appended_text(old_text: &str, old: &Self, new: &Self) -> Option<String> {
+        let (Some(before), Some(after)) = (old.backlog.as_deref(), new.backlog.as_deref()) else { return None };
+        if after.len() <= before.len()
+            || before.is_empty()
+            || old.sprints != new.sprints
+            || old.history != new.history
+            || old.extra != new.extra
+            || after[..before.len()] != *before
+        {
+            return None;
+        }
+        let old_last = serde_yaml_ng::to_value(before.last()?).ok()?;
+        let added: Vec<serde_yaml_ng::Value> =
+            after[before.len()..].iter().map(serde_yaml_ng::to_value).collect::<Result<_, _>>().ok()?;
+        super::yaml_append::append_items(old_text, "backlog", &old_last, &added)
+    }
 }
 
 /// Items that have an id.
@@ -114,12 +132,14 @@ mod tests {
             seed ^= seed << 17;
             (seed as usize) % n.max(1)
         };
+        let mut appends = 0;
         for step in 0..400 {
             let mut next = current.clone();
             let backlog = next.backlog.get_or_insert_with(Vec::new);
             match next_random(6) {
                 0 | 1 => {
-                    let at = next_random(backlog.len() + 1);
+                    // Half of the additions append (the add_backlog case), half insert.
+                    let at = if next_random(2) == 0 { backlog.len() } else { next_random(backlog.len() + 1) };
                     let item = BacklogItem {
                         id: format!("r-{step}"),
                         summary: Some(format!("summary: {step}")),
@@ -150,6 +170,14 @@ mod tests {
                     sprints[at].goal = Some(format!("goal {step}"));
                 }
             }
+            if let Some(appended) = WorkIndex::appended_text(&text, &current, &next) {
+                let parsed: WorkIndex = serde_yaml_ng::from_str(&appended).unwrap();
+                assert_eq!(parsed, next, "step {step}: append");
+                appends += 1;
+                text = appended;
+                current = next;
+                continue;
+            }
             let (old_part, new_part) = WorkIndex::reduce(&current, &next).expect("ids are unique");
             let old_value = serde_yaml_ng::to_value(&old_part).unwrap();
             let new_value = serde_yaml_ng::to_value(&new_part).unwrap();
@@ -160,5 +188,6 @@ mod tests {
             text = patched;
             current = next;
         }
+        assert!(appends > 30, "the append path was taken ({appends} times)");
     }
 }

@@ -532,7 +532,7 @@ impl<'a> Walker<'a> {
 }
 
 /// Equal, counting a key with a null value as absent (the typed model drops null fields).
-fn same(parsed: &Value, expected: &Value) -> bool {
+pub(super) fn same(parsed: &Value, expected: &Value) -> bool {
     match (parsed, expected) {
         (Value::Mapping(a), Value::Mapping(b)) => {
             let a_keys = a.iter().filter(|(_, v)| !v.is_null()).count();
@@ -635,7 +635,7 @@ fn serialize_entry(key: &Value, value: &Value, col: usize) -> Option<String> {
 }
 
 /// Serializes one sequence item as `- …` with its dash at `col`.
-fn serialize_item(value: &Value, col: usize) -> Option<String> {
+pub(super) fn serialize_item(value: &Value, col: usize) -> Option<String> {
     let text = serde_yaml_ng::to_string(value).ok()?;
     let body = indent_lines(&text, 0, col + 2);
     Some(format!("{}- {}", " ".repeat(col), body))
