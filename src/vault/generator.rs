@@ -17,8 +17,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::context::Note;
 use super::manifest::{self, Hash, Manifest};
-use super::notes::{self, Catalog, GlobalPlan, Note};
+use super::notes::{self, Catalog, GlobalPlan};
 use super::templates::Templates;
 use crate::store::atomic;
 use crate::store::model::WorkIndex;

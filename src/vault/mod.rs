@@ -1,11 +1,12 @@
 //! The Obsidian vault: notes generated from the YAML for people to browse (SPEC §6).
 //!
-//! [`notes`] decides what the vault holds, [`templates`] renders it, [`generator`] writes
-//! only what changed and never touches a file it did not write ([`manifest`]). [`Vault`] is
-//! the server's side: it follows the store's changes, waits until a burst of them is over
+//! [`notes`] decides what the vault holds (as [`context`] types), [`templates`] renders it,
+//! [`generator`] writes only what changed and never touches a file it did not write
+//! ([`manifest`]). [`Vault`] is the server's side: it follows the store's changes, waits until a burst of them is over
 //! (the debounce), and regenerates on a blocking thread, so a slow disk under the vault
 //! never slows a tool call.
 
+pub mod context;
 pub mod generator;
 pub mod manifest;
 pub mod names;
