@@ -103,36 +103,15 @@ where
     /// Writes `new` durably, changing only the text of what differs from the current value,
     /// and makes it the current value. On error nothing changes, on disk or in memory.
     pub fn replace(&mut self, new: T) -> Result<(), StoreError> {
-        let serialize =
-            |e: serde_yaml_ng::Error| StoreError::io("serialize", &self.path, std::io::Error::other(e.to_string()));
-        if let Some(text) = T::appended_text(&self.text, &self.value, &new) {
-            #[cfg(debug_assertions)]
-            assert!(
-                parse::<T>(&self.path, &text).is_ok_and(|p| p == new),
-                "append verified locally but wrong:\n{text}"
-            );
-            let stamp = atomic::write_atomic_unless_changed(&self.path, text.as_bytes(), || self.is_stale())?;
-            self.text = text;
-            self.value = Arc::new(new);
-            self.yaml = None;
-            self.stamp = Some(stamp);
-            return Ok(());
+        let appended = T::appended_text(&self.text, &self.value, &new);
+        #[cfg(debug_assertions)]
+        if let Some(text) = &appended {
+            assert!(parse::<T>(&self.path, text).is_ok_and(|p| p == new), "append verified locally but wrong:\n{text}");
         }
-        let (text, yaml) = match T::reduce(&self.value, &new) {
-            // Only what changed (and its neighbours) is converted and compared.
-            Some((old_part, new_part)) => {
-                let old_value = serde_yaml_ng::to_value(&old_part).map_err(serialize)?;
-                let new_value = serde_yaml_ng::to_value(&new_part).map_err(serialize)?;
-                (yaml_text::render_values(&self.text, &old_value, &new_value, &new).map_err(serialize)?, None)
-            }
-            None => {
-                let old_value = match self.yaml.take() {
-                    Some(value) => value,
-                    None => to_yaml(&self.path, self.value.as_ref())?,
-                };
-                let (text, new_value) = yaml_text::render(&self.text, &old_value, &new).map_err(serialize)?;
-                (text, Some(new_value))
-            }
+        let (text, yaml) = match appended.map(|text| (text, None)) {
+            // Only appended items: written after the last one, nothing else looked at.
+            Some(done) => done,
+            None => self.render(&new)?,
         };
         let stamp = atomic::write_atomic_unless_changed(&self.path, text.as_bytes(), || self.is_stale())?;
         self.text = text;
@@ -140,6 +119,29 @@ where
         self.yaml = yaml;
         self.stamp = Some(stamp);
         Ok(())
+    }
+
+    /// The new text by the minimal-diff walker, and (for types that do not reduce) `new` as a
+    /// YAML value for the next render.
+    fn render(&mut self, new: &T) -> Result<(String, Option<serde_yaml_ng::Value>), StoreError> {
+        let serialize =
+            |e: serde_yaml_ng::Error| StoreError::io("serialize", &self.path, std::io::Error::other(e.to_string()));
+        Ok(match T::reduce(&self.value, new) {
+            // Only what changed (and its neighbours) is converted and compared.
+            Some((old_part, new_part)) => {
+                let old_value = serde_yaml_ng::to_value(&old_part).map_err(serialize)?;
+                let new_value = serde_yaml_ng::to_value(&new_part).map_err(serialize)?;
+                (yaml_text::render_values(&self.text, &old_value, &new_value, new).map_err(serialize)?, None)
+            }
+            None => {
+                let old_value = match self.yaml.take() {
+                    Some(value) => value,
+                    None => to_yaml(&self.path, self.value.as_ref())?,
+                };
+                let (text, new_value) = yaml_text::render(&self.text, &old_value, new).map_err(serialize)?;
+                (text, Some(new_value))
+            }
+        })
     }
 }
 

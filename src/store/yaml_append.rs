@@ -6,7 +6,7 @@
 //! the new items there. The edit is proved locally like the walker's: the old last item's
 //! text must parse to exactly the old last item (so its end was found right), and the text
 //! written must parse to exactly the new items. Anything unexpected (a flow sequence, a
-//! section that is not a sequence of items at one indentation, a duplicate key) returns
+//! section that is not a sequence of items at one indentation) returns
 //! `None`, and the caller falls back to the walker.
 
 use serde_yaml_ng::Value;
@@ -64,8 +64,8 @@ fn find_section(text: &str, key: &str) -> Option<Section> {
         offset += line.len();
         (start, line)
     });
-    // The key's line: `key:` at column 0, nothing after it but a comment. It must be the
-    // only one (a duplicate key is the walker's, or the parser's, problem).
+    // The key's line: `key:` at column 0, nothing after it but a comment. (A document with
+    // the key twice never gets here: it does not load.)
     let is_key_line = |line: &str| {
         line.strip_prefix(key)
             .and_then(|rest| rest.strip_prefix(':'))
@@ -98,9 +98,6 @@ fn find_section(text: &str, key: &str) -> Option<Section> {
             return None; // content at or left of the dashes that is not an item
         }
         content_end = Some(start + content.len() + (line.len() - content.len()).min(1));
-    }
-    if text[..].matches(&format!("\n{key}:")).count() + usize::from(text.starts_with(&format!("{key}:"))) != 1 {
-        return None;
     }
     Some(Section { indent: indent?, last_item_start: last_item_start?, content_end: content_end? })
 }
@@ -153,6 +150,9 @@ mod tests {
         let keep = "backlog:\n- id: a\n  summary: |+\n    text\n\nhistory: []\n";
         let last = value(keep)["backlog"][0].clone();
         assert_eq!(append_items(keep, "backlog", &last, &[value("{id: b}")]), None);
+        // A document with the key twice does not load, so it never reaches the append.
+        let twice = "backlog:\n- id: a\nbacklog:\n- id: b\n";
+        assert!(serde_yaml_ng::from_str::<crate::store::model::WorkIndex>(twice).is_err());
         // The wrong old item (the model and the text disagree): refused.
         assert_eq!(append_items(DOC, "backlog", &value("{id: b1}"), &[value("{id: b3}")]), None);
     }
