@@ -74,7 +74,7 @@ pub struct Stats {
 }
 
 /// The latest regeneration.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct LastRun {
     /// `startup`, `changes`, `shutdown` or `request`.
     pub trigger: &'static str,
@@ -194,27 +194,10 @@ impl Vault {
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         stats.regenerations += 1;
         stats.pending = false;
-        let mut last = LastRun {
-            trigger,
-            changes,
-            at: chrono::Utc::now(),
-            notes: 0,
-            written: 0,
-            removed: 0,
-            kept: 0,
-            errors: 0,
-            millis: 0.0,
-            failure: None,
-        };
-        match outcome {
+        let base = LastRun { trigger, changes, at: chrono::Utc::now(), ..LastRun::default() };
+        let last = match outcome {
             Ok(report) => {
-                (last.notes, last.written, last.removed) = (report.notes, report.written, report.removed);
-                (last.kept, last.errors, last.millis) = (report.kept.len(), report.errors.len(), report.millis);
-                let level_warn =
-                    !report.errors.is_empty() || !report.kept.is_empty() || !report.template_problems.is_empty();
-                if level_warn {
-                    tracing::warn!(trigger, changes, ?report.errors, ?report.kept, ?report.template_problems, "vault regenerated with problems");
-                } else {
+                if report.errors.is_empty() && report.kept.is_empty() && report.template_problems.is_empty() {
                     tracing::info!(
                         trigger,
                         changes,
@@ -224,13 +207,24 @@ impl Vault {
                         millis = report.millis,
                         "vault regenerated"
                     );
+                } else {
+                    tracing::warn!(trigger, changes, ?report.errors, ?report.kept, ?report.template_problems, "vault regenerated with problems");
+                }
+                LastRun {
+                    notes: report.notes,
+                    written: report.written,
+                    removed: report.removed,
+                    kept: report.kept.len(),
+                    errors: report.errors.len(),
+                    millis: report.millis,
+                    ..base
                 }
             }
             Err(failure) => {
                 tracing::error!(trigger, error = %failure, "vault regeneration failed");
-                last.failure = Some(failure.clone());
+                LastRun { failure: Some(failure.clone()), ..base }
             }
-        }
+        };
         stats.last = Some(last);
     }
 }
