@@ -11,6 +11,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::atomic::{self, FileStamp};
 use super::error::StoreError;
+use super::yaml_append::{Appended, Section};
 use super::yaml_text;
 
 /// A parsed YAML file and the text it was parsed from.
@@ -22,6 +23,9 @@ pub struct Document<T> {
     /// `value` as a YAML value, kept for the next minimal-diff render (when the type does
     /// not reduce its documents, see [`Reduce`]).
     yaml: Option<serde_yaml_ng::Value>,
+    /// Where the last append left its section in `text` (see [`super::yaml_append`]); dropped
+    /// whenever the text changes any other way.
+    appended_at: Option<Section>,
     stamp: Option<FileStamp>,
 }
 
@@ -35,8 +39,9 @@ pub trait Reduce: Sized {
     }
 
     /// The new text when `new` only appends to `old` in a way that can be written without
-    /// looking at the rest of the document (see [`super::yaml_append`]); `None` otherwise.
-    fn appended_text(_old_text: &str, _old: &Self, _new: &Self) -> Option<String> {
+    /// looking at the rest of the document (see [`super::yaml_append`]); `None` otherwise. `known`
+    /// is where the previous append left its section in `old_text`.
+    fn appended_text(_old_text: &str, _known: Option<Section>, _old: &Self, _new: &Self) -> Option<Appended> {
         None
     }
 }
@@ -53,7 +58,7 @@ where
     pub fn load(path: &Path) -> Result<Self, StoreError> {
         let (text, stamp) = read_settled(path)?;
         let value = parse::<T>(path, &text)?;
-        Ok(Document { path: path.to_path_buf(), text, value: Arc::new(value), yaml: None, stamp })
+        Ok(Document { path: path.to_path_buf(), text, value: Arc::new(value), yaml: None, appended_at: None, stamp })
     }
 
     /// A document for a file that does not exist yet; the first write creates it with
@@ -64,6 +69,7 @@ where
             text: header.to_string(),
             value: Arc::new(T::default()),
             yaml: None,
+            appended_at: None,
             stamp: None,
         }
     }
@@ -103,20 +109,24 @@ where
     /// Writes `new` durably, changing only the text of what differs from the current value,
     /// and makes it the current value. On error nothing changes, on disk or in memory.
     pub fn replace(&mut self, new: T) -> Result<(), StoreError> {
-        let appended = T::appended_text(&self.text, &self.value, &new);
+        let appended = T::appended_text(&self.text, self.appended_at, &self.value, &new);
         #[cfg(debug_assertions)]
-        if let Some(text) = &appended {
+        if let Some(Appended { text, .. }) = &appended {
             assert!(parse::<T>(&self.path, text).is_ok_and(|p| p == new), "append verified locally but wrong:\n{text}");
         }
-        let (text, yaml) = match appended.map(|text| (text, None)) {
+        let (text, yaml, appended_at) = match appended {
             // Only appended items: written after the last one, nothing else looked at.
-            Some(done) => done,
-            None => self.render(&new)?,
+            Some(Appended { text, section }) => (text, None, Some(section)),
+            None => {
+                let (text, yaml) = self.render(&new)?;
+                (text, yaml, None)
+            }
         };
         let stamp = atomic::write_atomic_unless_changed(&self.path, text.as_bytes(), || self.is_stale())?;
         self.text = text;
         self.value = Arc::new(new);
         self.yaml = yaml;
+        self.appended_at = appended_at;
         self.stamp = Some(stamp);
         Ok(())
     }

@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use super::document::Reduce;
 use super::model::{BacklogItem, Sprint, WorkIndex};
 use super::registry::ConfigFile;
+use super::yaml_append::{Appended, Section};
 
 impl Reduce for ConfigFile {}
 
@@ -35,7 +36,7 @@ impl Reduce for WorkIndex {
     }
 
     /// Backlog items added at the end, nothing else changed: the common `add_backlog`.
-    fn appended_text(old_text: &str, old: &Self, new: &Self) -> Option<String> {
+    fn appended_text(old_text: &str, known: Option<Section>, old: &Self, new: &Self) -> Option<Appended> {
         let (Some(before), Some(after)) = (old.backlog.as_deref(), new.backlog.as_deref()) else { return None };
         if after.len() <= before.len()
             || before.is_empty()
@@ -49,7 +50,7 @@ impl Reduce for WorkIndex {
         let old_last = serde_yaml_ng::to_value(before.last()?).ok()?;
         let added: Vec<serde_yaml_ng::Value> =
             after[before.len()..].iter().map(serde_yaml_ng::to_value).collect::<Result<_, _>>().ok()?;
-        super::yaml_append::append_items(old_text, "backlog", &old_last, &added)
+        super::yaml_append::append_items(old_text, "backlog", known, &old_last, &added)
     }
 }
 
@@ -133,6 +134,8 @@ mod tests {
             (seed as usize) % n.max(1)
         };
         let mut appends = 0;
+        // Where the last append left the backlog, as `Document` keeps it between writes.
+        let mut known = None;
         for step in 0..400 {
             let mut next = current.clone();
             let backlog = next.backlog.get_or_insert_with(Vec::new);
@@ -170,14 +173,16 @@ mod tests {
                     sprints[at].goal = Some(format!("goal {step}"));
                 }
             }
-            if let Some(appended) = WorkIndex::appended_text(&text, &current, &next) {
-                let parsed: WorkIndex = serde_yaml_ng::from_str(&appended).unwrap();
+            if let Some(appended) = WorkIndex::appended_text(&text, known, &current, &next) {
+                let parsed: WorkIndex = serde_yaml_ng::from_str(&appended.text).unwrap();
                 assert_eq!(parsed, next, "step {step}: append");
                 appends += 1;
-                text = appended;
+                text = appended.text;
+                known = Some(appended.section);
                 current = next;
                 continue;
             }
+            known = None;
             let (old_part, new_part) = WorkIndex::reduce(&current, &next).expect("ids are unique");
             let old_value = serde_yaml_ng::to_value(&old_part).unwrap();
             let new_value = serde_yaml_ng::to_value(&new_part).unwrap();
