@@ -399,23 +399,30 @@ fn story_status<'a>(index: &'a WorkIndex, id: &str) -> &'a str {
 }
 
 fn set_story_in_progress(index: &mut WorkIndex, id: &str) -> bool {
-    let story = index.sprints.iter_mut().flatten().flat_map(|s| s.stories.iter_mut().flatten()).find(|s| s.id == id);
+    if story_status(index, id) == StoryStatus::InProgress.as_str() {
+        return false;
+    }
+    let Some(owner) = index.sprint_of_story(id).map(|s| s.id.clone()) else { return false };
+    let story = index.sprint_mut(&owner).and_then(|s| s.stories.iter_mut().flatten().find(|st| st.id == id));
     match story {
-        Some(story) if story.status() != StoryStatus::InProgress.as_str() => {
+        Some(story) => {
             story.status = Some(StoryStatus::InProgress.as_str().into());
             true
         }
-        _ => false,
+        None => false,
     }
 }
 
 fn set_backlog_in_progress(index: &mut WorkIndex, id: &str) -> bool {
-    match index.backlog.iter_mut().flatten().find(|b| b.id == id) {
-        Some(item) if item.status() == BacklogStatus::Todo.as_str() => {
+    if index.backlog_item(id).is_none_or(|item| item.status() != BacklogStatus::Todo.as_str()) {
+        return false;
+    }
+    match index.backlog_item_mut(id) {
+        Some(item) => {
             item.status = Some(BacklogStatus::InProgress.as_str().into());
             true
         }
-        _ => false,
+        None => false,
     }
 }
 

@@ -34,7 +34,7 @@ proptest! {
         let path = std::path::Path::new("fuzz.yaml");
         if let Ok(index) = parse::<WorkIndex>(path, &text) {
             let mut edited = index.clone();
-            edited.backlog.get_or_insert_with(Vec::new).push(BacklogItem { id: "fuzz-item".into(), ..Default::default() });
+            edited.backlog.get_or_insert_with(Vec::new).push(std::sync::Arc::new(BacklogItem { id: "fuzz-item".into(), ..Default::default() }));
             let old = serde_yaml_ng::to_value(&index).unwrap();
             let (rendered, _) = yaml_text::render(&text, &old, &edited).unwrap();
             let reparsed: WorkIndex = serde_yaml_ng::from_str(&rendered).unwrap();

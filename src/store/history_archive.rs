@@ -6,6 +6,7 @@
 //! between leaves them in both places, never in neither.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use super::atomic;
 use super::document::Document;
@@ -33,7 +34,7 @@ pub fn rotate(project_dir: &Path, index: &mut WorkIndex, keep: usize) -> Result<
     if history.len() <= keep {
         return Ok(0);
     }
-    let overflow: Vec<HistoryEntry> = history.drain(..history.len() - keep).collect();
+    let overflow: Vec<Arc<HistoryEntry>> = history.drain(..history.len() - keep).collect();
     let path = project_dir.join(ARCHIVE);
     let mut archive = if path.exists() {
         Document::<Archive>::load(&path)?
@@ -42,7 +43,7 @@ pub fn rotate(project_dir: &Path, index: &mut WorkIndex, keep: usize) -> Result<
         Document::new_file(&path, "# History moved out of work-index.yaml by worksync (settings.history_rotation).\n")
     };
     let mut next = archive.value().as_ref().clone();
-    next.history.extend(overflow.iter().cloned());
+    next.history.extend(overflow.iter().map(|entry| entry.as_ref().clone()));
     archive.replace(next)?;
     Ok(overflow.len())
 }

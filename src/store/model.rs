@@ -6,6 +6,8 @@
 //! and writes back without losing anything. Statuses are kept as strings for the same reason;
 //! the status enums below are what tools accept.
 
+use std::sync::Arc;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_yaml_ng::Mapping;
@@ -13,21 +15,24 @@ use serde_yaml_ng::Mapping;
 /// The whole `work-index.yaml` of one project.
 ///
 /// Sections are `Option` so that a file without, say, `history:` does not gain one until
-/// something is added to it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// something is added to it. Items are shared (`Arc`): every write starts from a copy of the
+/// published index, and copying 5,000 shared items, or comparing them with the copy, costs
+/// a pointer each, not a deep copy; a change clones only the item it changes
+/// (`Arc::make_mut`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WorkIndex {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sprints: Option<Vec<Sprint>>,
+    pub sprints: Option<Vec<Arc<Sprint>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub backlog: Option<Vec<BacklogItem>>,
+    pub backlog: Option<Vec<Arc<BacklogItem>>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub history: Option<Vec<HistoryEntry>>,
+    pub history: Option<Vec<Arc<HistoryEntry>>>,
     #[serde(flatten)]
     pub extra: Mapping,
 }
 
 /// A sprint: a time-boxed group of stories.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sprint {
     #[serde(deserialize_with = "scalar_string")]
     pub id: String,
@@ -48,7 +53,7 @@ pub struct Sprint {
 }
 
 /// A story: one unit of work inside a sprint, id `STORY-N` unique across the project.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Story {
     #[serde(deserialize_with = "scalar_string")]
     pub id: String,
@@ -61,7 +66,7 @@ pub struct Story {
 }
 
 /// A backlog item: unscheduled work, grouped by theme.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BacklogItem {
     #[serde(deserialize_with = "scalar_string")]
     pub id: String,
@@ -78,7 +83,7 @@ pub struct BacklogItem {
 }
 
 /// One line of the project's append-only history.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     #[serde(default, deserialize_with = "opt_scalar_string", skip_serializing_if = "Option::is_none")]
     pub date: Option<String>,
@@ -92,38 +97,43 @@ pub struct HistoryEntry {
 
 impl WorkIndex {
     /// Every sprint (none if the section is absent).
-    pub fn sprints(&self) -> &[Sprint] {
+    pub fn sprints(&self) -> &[Arc<Sprint>] {
         self.sprints.as_deref().unwrap_or_default()
     }
 
     /// Every backlog item.
-    pub fn backlog(&self) -> &[BacklogItem] {
+    pub fn backlog(&self) -> &[Arc<BacklogItem>] {
         self.backlog.as_deref().unwrap_or_default()
     }
 
     /// Every history entry, oldest first.
-    pub fn history(&self) -> &[HistoryEntry] {
+    pub fn history(&self) -> &[Arc<HistoryEntry>] {
         self.history.as_deref().unwrap_or_default()
     }
 
     /// The sprint with this id.
     pub fn sprint(&self, id: &str) -> Option<&Sprint> {
-        self.sprints().iter().find(|s| s.id == id)
+        self.sprints().iter().find(|s| s.id == id).map(|s| s.as_ref())
     }
 
-    /// The sprint with this id, for changing it.
+    /// The sprint with this id, for changing it (unshared first).
     pub fn sprint_mut(&mut self, id: &str) -> Option<&mut Sprint> {
-        self.sprints.as_mut()?.iter_mut().find(|s| s.id == id)
+        self.sprints.as_mut()?.iter_mut().find(|s| s.id == id).map(Arc::make_mut)
     }
 
     /// The backlog item with this id.
     pub fn backlog_item(&self, id: &str) -> Option<&BacklogItem> {
-        self.backlog().iter().find(|b| b.id == id)
+        self.backlog().iter().find(|b| b.id == id).map(|b| b.as_ref())
+    }
+
+    /// The backlog item with this id, for changing it (unshared first).
+    pub fn backlog_item_mut(&mut self, id: &str) -> Option<&mut BacklogItem> {
+        self.backlog.as_mut()?.iter_mut().find(|b| b.id == id).map(Arc::make_mut)
     }
 
     /// The sprint that holds story `story_id` (ids are unique across the project).
     pub fn sprint_of_story(&self, story_id: &str) -> Option<&Sprint> {
-        self.sprints().iter().find(|s| s.stories().iter().any(|st| st.id == story_id))
+        self.sprints().iter().find(|s| s.stories().iter().any(|st| st.id == story_id)).map(|s| s.as_ref())
     }
 
     /// The next free `STORY-N`: one past the highest numeric story id in the project.

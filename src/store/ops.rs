@@ -5,6 +5,8 @@
 //! does no I/O: the writer applies it to a copy, renders and writes the file, and only then
 //! publishes the copy, so a failed write leaves the model as it was.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -233,17 +235,12 @@ impl Mutation {
                     ..Default::default()
                 };
                 let reply = json!({ "created": to_json(&item) });
-                index.backlog.get_or_insert_with(Vec::new).push(item);
+                index.backlog.get_or_insert_with(Vec::new).push(Arc::new(item));
                 Ok(Applied { reply, touched: vec![ItemKey::Backlog(id.clone())], ..Default::default() })
             }
             Mutation::UpdateBacklog { id, status, summary, theme, related_sprints, .. } => {
                 let available = ids(index.backlog().iter().map(|b| &b.id));
-                let item = index
-                    .backlog
-                    .iter_mut()
-                    .flatten()
-                    .find(|b| &b.id == id)
-                    .ok_or_else(|| not_found("Backlog item", id, "", &available))?;
+                let item = index.backlog_item_mut(id).ok_or_else(|| not_found("Backlog item", id, "", &available))?;
                 set(&mut item.status, status.map(|s| s.as_str().to_string()));
                 set(&mut item.summary, summary.clone());
                 set(&mut item.theme, theme.clone());
@@ -284,7 +281,7 @@ impl Mutation {
                     ..Default::default()
                 };
                 let reply = json!({ "created": to_json(&sprint) });
-                index.sprints.get_or_insert_with(Vec::new).push(sprint);
+                index.sprints.get_or_insert_with(Vec::new).push(Arc::new(sprint));
                 Ok(Applied { reply, touched: vec![ItemKey::Sprint(id.clone())], ..Default::default() })
             }
             Mutation::UpdateSprint { id, status, title, goal, themes } => {
@@ -354,7 +351,7 @@ impl Mutation {
                     related_sprints: Some(vec![owner.clone()]),
                     ..Default::default()
                 };
-                index.history.get_or_insert_with(Vec::new).push(entry.clone());
+                index.history.get_or_insert_with(Vec::new).push(Arc::new(entry.clone()));
                 Ok(Applied {
                     reply: json!({ "updated_story": story_json, "sprint": owner, "history_entry": to_json(&entry) }),
                     touched: vec![ItemKey::Story(story_id.clone())],
@@ -369,7 +366,7 @@ impl Mutation {
                     related_sprints: related_sprints.clone().filter(|l| !l.is_empty()),
                     ..Default::default()
                 };
-                index.history.get_or_insert_with(Vec::new).push(entry.clone());
+                index.history.get_or_insert_with(Vec::new).push(Arc::new(entry.clone()));
                 Ok(Applied { reply: json!({ "created": to_json(&entry) }), history: vec![entry], ..Default::default() })
             }
         }
@@ -400,13 +397,18 @@ fn find_story<'a>(
         return Err(not_found("Sprint", sprint_id, "", &available));
     }
     let elsewhere = index.sprint_of_story(story_id).map(|s| s.id.clone());
-    let in_scope = index
-        .sprints
-        .iter_mut()
-        .flatten()
-        .filter(|s| sprint_id.is_none_or(|id| s.id == id))
-        .flat_map(|s| s.stories.iter_mut().flatten())
-        .find(|st| st.id == story_id);
+    // Found before anything is unshared: only the sprint holding the story is copied.
+    let owner = index
+        .sprints()
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| sprint_id.is_none_or(|id| s.id == id))
+        .find(|(_, s)| s.stories().iter().any(|st| st.id == story_id))
+        .map(|(at, _)| at);
+    let in_scope = owner.and_then(|at| {
+        let sprint = Arc::make_mut(&mut index.sprints.as_mut()?[at]);
+        sprint.stories.iter_mut().flatten().find(|st| st.id == story_id)
+    });
     in_scope.ok_or_else(|| {
         let scope = match sprint_id {
             Some(id) => format!(" in sprint '{id}'"),
@@ -528,5 +530,39 @@ mod tests {
         };
         let err = op.apply(&mut index(), &change()).unwrap_err();
         assert!(err.hint().unwrap().contains("pass sprint_id='s1'"));
+    }
+
+    /// A change unshares only what it changes: the other sprints and backlog items stay the
+    /// very same allocations as in the index it started from (what keeps a write at 5,000
+    /// items from copying all of them).
+    #[test]
+    fn changes_copy_only_the_changed_item() {
+        let mut before = index();
+        before.backlog =
+            Some(["b1", "b2", "b3"].map(|id| Arc::new(BacklogItem { id: id.into(), ..Default::default() })).to_vec());
+        let mut after = before.clone();
+        let story = Mutation::UpdateStory {
+            sprint_id: "s1".into(),
+            story_id: "STORY-1".into(),
+            status: Some(StoryStatus::Done),
+            notes: None,
+            append_notes: None,
+        };
+        story.apply(&mut after, &change()).unwrap();
+        let item = Mutation::UpdateBacklog {
+            id: "b2".into(),
+            priority: None,
+            status: Some(BacklogStatus::Done),
+            summary: None,
+            theme: None,
+            related_sprints: None,
+        };
+        item.apply(&mut after, &change()).unwrap();
+        let sprints: Vec<bool> = before.sprints().iter().zip(after.sprints()).map(|(x, y)| Arc::ptr_eq(x, y)).collect();
+        assert_eq!(sprints, [false, true]);
+        let items: Vec<bool> = before.backlog().iter().zip(after.backlog()).map(|(x, y)| Arc::ptr_eq(x, y)).collect();
+        assert_eq!(items, [true, false, true]);
+        assert_eq!(after.backlog()[1].status(), "done");
+        assert_eq!(before.backlog()[1].status(), "");
     }
 }

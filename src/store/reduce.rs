@@ -8,6 +8,7 @@
 //! which the walker leaves untouched.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::document::Reduce;
 use super::model::{BacklogItem, Sprint, WorkIndex};
@@ -18,13 +19,13 @@ impl Reduce for ConfigFile {}
 
 impl Reduce for WorkIndex {
     fn reduce(old: &Self, new: &Self) -> Option<(Self, Self)> {
-        let (old_sprints, new_sprints) = reduce_list(old.sprints.as_deref(), new.sprints.as_deref(), |s: &Sprint| {
-            Sprint { id: s.id.clone(), ..Default::default() }
-        })?;
+        let (old_sprints, new_sprints) =
+            reduce_list(old.sprints.as_deref(), new.sprints.as_deref(), |s: &Arc<Sprint>| {
+                Arc::new(Sprint { id: s.id.clone(), ..Default::default() })
+            })?;
         let (old_backlog, new_backlog) =
-            reduce_list(old.backlog.as_deref(), new.backlog.as_deref(), |b: &BacklogItem| BacklogItem {
-                id: b.id.clone(),
-                ..Default::default()
+            reduce_list(old.backlog.as_deref(), new.backlog.as_deref(), |b: &Arc<BacklogItem>| {
+                Arc::new(BacklogItem { id: b.id.clone(), ..Default::default() })
             })?;
         let reduced = |index: &WorkIndex, sprints, backlog| WorkIndex {
             sprints,
@@ -59,13 +60,13 @@ trait Identified: Clone + PartialEq {
     fn id(&self) -> &str;
 }
 
-impl Identified for Sprint {
+impl Identified for Arc<Sprint> {
     fn id(&self) -> &str {
         &self.id
     }
 }
 
-impl Identified for BacklogItem {
+impl Identified for Arc<BacklogItem> {
     fn id(&self) -> &str {
         &self.id
     }
@@ -149,7 +150,7 @@ mod tests {
                         status: Some("todo".into()),
                         ..Default::default()
                     };
-                    backlog.insert(at, item);
+                    backlog.insert(at, Arc::new(item));
                 }
                 2 if !backlog.is_empty() => {
                     let at = next_random(backlog.len());
@@ -157,20 +158,21 @@ mod tests {
                 }
                 3 if !backlog.is_empty() => {
                     let at = next_random(backlog.len());
-                    backlog[at].status = Some("done".into());
-                    backlog[at].summary = Some(format!("changed at {step}\nwith a second line"));
+                    let item = Arc::make_mut(&mut backlog[at]);
+                    item.status = Some("done".into());
+                    item.summary = Some(format!("changed at {step}\nwith a second line"));
                 }
                 4 => {
                     let sprints = next.sprints.as_mut().unwrap();
                     let at = next_random(sprints.len());
                     let story =
                         Story { id: format!("STORY-R{step}"), status: Some("planned".into()), ..Default::default() };
-                    sprints[at].stories.get_or_insert_with(Vec::new).push(story);
+                    Arc::make_mut(&mut sprints[at]).stories.get_or_insert_with(Vec::new).push(story);
                 }
                 _ => {
                     let sprints = next.sprints.as_mut().unwrap();
                     let at = next_random(sprints.len());
-                    sprints[at].goal = Some(format!("goal {step}"));
+                    Arc::make_mut(&mut sprints[at]).goal = Some(format!("goal {step}"));
                 }
             }
             if let Some(appended) = WorkIndex::appended_text(&text, known, &current, &next) {

@@ -284,8 +284,12 @@ impl Catalog {
         }
         let mut theme_rows = Vec::with_capacity(self.themes.len());
         for (theme, (hub, tag)) in &self.themes {
-            let sprints: Vec<&Sprint> =
-                index.sprints().iter().filter(|s| s.themes.as_deref().unwrap_or_default().contains(theme)).collect();
+            let sprints: Vec<&Sprint> = index
+                .sprints()
+                .iter()
+                .filter(|s| s.themes.as_deref().unwrap_or_default().contains(theme))
+                .map(|s| s.as_ref())
+                .collect();
             let stories: Vec<StoryRow> = sprints.iter().flat_map(|s| self.story_rows(s)).collect();
             let backlog: Vec<BacklogRow> = index
                 .backlog()

@@ -2,6 +2,7 @@
 //! and create or retire a project's directory.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -58,11 +59,11 @@ impl Writer {
             let fresh = WorkIndex {
                 sprints: Some(Vec::new()),
                 backlog: Some(Vec::new()),
-                history: Some(vec![HistoryEntry {
+                history: Some(vec![Arc::new(HistoryEntry {
                     date: Some(change.today()),
                     summary: Some(format!("Registered {name} in WorkSync.")),
                     ..Default::default()
-                }]),
+                })]),
                 ..Default::default()
             };
             doc.replace(fresh)?;
