@@ -5,8 +5,9 @@
 #   bench/ab.sh OLD_BIN NEW_BIN [PAIRS] [CLIENTS] [CALLS] [ITEMS]
 #   bench/ab.sh /tmp/old/worksync target/release/worksync 5 8 50 0
 #
-# Each run: a fresh data root (ITEMS generated backlog items), auto sync off, add_backlog
-# from CLIENTS sessions of CALLS calls each; prints calls/s of each binary per pair.
+# Each run: a fresh data root (ITEMS generated backlog items, with the `.worksync/state.json`
+# of a project built through worksync), auto sync off, add_backlog from CLIENTS sessions of
+# CALLS calls each; prints calls/s of each binary per pair. STATE=0 leaves state.json out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OLD=$1 NEW=$2 PAIRS=${3:-5} CLIENTS=${4:-8} CALLS=${5:-50} ITEMS=${6:-0}
@@ -19,7 +20,8 @@ one() {
   root=$(mktemp -d)
   "$1" --data-root "$root/r" init >/dev/null
   if [ "$ITEMS" -gt 0 ]; then
-    python3 bench/gen_project.py "$root/r/projects/orbit-api/work-index.yaml" --backlog "$ITEMS"
+    python3 bench/gen_project.py "$root/r/projects/orbit-api/work-index.yaml" --backlog "$ITEMS" \
+      $([ "${STATE:-1}" = 1 ] && echo --state)
   fi
   WORKSYNC_AUTO_SYNC=false "$1" --data-root "$root/r" serve --port "$PORT" >/dev/null 2>&1 &
   pid=$!

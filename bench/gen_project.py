@@ -1,15 +1,21 @@
 #!/usr/bin/env python3
 """Writes a large work-index.yaml for load tests: N backlog items, S sprints of stories.
 
-Usage: gen_project.py OUT_FILE [--backlog N] [--sprints S] [--stories-per-sprint K]
+Usage: gen_project.py OUT_FILE [--backlog N] [--sprints S] [--stories-per-sprint K] [--state]
+
+--state also writes .worksync/state.json beside it with an entry for every item, as a project
+whose items were all added through worksync has (revisions, who created and changed them).
 """
 import argparse
+import json
+import os
 
 parser = argparse.ArgumentParser()
 parser.add_argument("out")
 parser.add_argument("--backlog", type=int, default=5000)
 parser.add_argument("--sprints", type=int, default=10)
 parser.add_argument("--stories-per-sprint", type=int, default=10)
+parser.add_argument("--state", action="store_true")
 args = parser.parse_args()
 
 themes = ["security", "devops", "performance", "api", "web-client", "observability", "data"]
@@ -35,3 +41,15 @@ for h in range(50):
     lines += [f"- date: '2026-0{1 + h % 9}-1{h % 10}'", f"  summary: History entry {h}"]
 with open(args.out, "w") as f:
     f.write("\n".join(lines) + "\n")
+
+if args.state:
+    keys = [f"sprint/sprint-{s}" for s in range(args.sprints)]
+    keys += [f"story/STORY-{n}" for n in range(1, story + 1)]
+    keys += [f"backlog/item-{b}" for b in range(args.backlog)]
+    at = "2026-11-01T09:30:00.123456Z"
+    items = {k: {"rev": 2, "created_at": at, "created_by": "claude-code", "updated_at": at, "updated_by": "codex"}
+             for k in keys}
+    state_dir = os.path.join(os.path.dirname(args.out), ".worksync")
+    os.makedirs(state_dir, exist_ok=True)
+    with open(os.path.join(state_dir, "state.json"), "w") as f:
+        json.dump({"items": items, "history": [], "claims": {}}, f)

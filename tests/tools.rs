@@ -185,10 +185,9 @@ async fn every_tool_changes_the_files() {
     assert_eq!(entries[1]["agent"], "claude-code", "attribution from the sidecar");
 
     // Attribution is recorded in .worksync/, not in the YAML.
-    let state: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(server.path("projects/orbit-api/.worksync/state.json")).unwrap())
-            .unwrap();
-    assert_eq!(state["items"]["story/STORY-19"]["updated_by"], "claude-code");
+    let state = worksync::store::sidecar::SidecarFile::load(&server.path("projects/orbit-api/.worksync"));
+    let story = worksync::store::sidecar::ItemKey::Story("STORY-19".into());
+    assert_eq!(state.item(&story).unwrap().updated_by, "claude-code");
     assert!(!std::fs::read_to_string(&index).unwrap().contains("claude-code"));
 
     // Guidance and sync.

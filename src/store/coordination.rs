@@ -6,6 +6,8 @@
 //! changes the work index and the sidecar together (revisions, attribution, claims) and
 //! lists the [`Event`]s for the change feed. Like [`Mutation::apply`] it does no I/O.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, Utc};
 use schemars::JsonSchema;
 use serde::Deserialize;
@@ -257,12 +259,12 @@ fn execute_edit(
     }
     for entry in &applied.history {
         let summary = entry.summary.clone().unwrap_or_default();
-        meta.history.push(HistoryMeta {
+        meta.history.push(Arc::new(HistoryMeta {
             date: entry.date.clone().unwrap_or_default(),
             summary: summary.clone(),
             agent: change.agent.clone(),
             at: change.now,
-        });
+        }));
         events.push(Event { kind: "history", id: summary, action: "appended", rev: None });
     }
     if let Some(key) = &target

@@ -17,7 +17,7 @@ use super::layout::Layout;
 use super::model::WorkIndex;
 use super::ops::to_json;
 use super::registry::ConfigFile;
-use super::sidecar::{ItemKey, Sidecar};
+use super::sidecar::{ItemKey, Sidecar, SidecarFile};
 
 /// Everything readers see, as of the writer's last command.
 #[derive(Debug, Clone)]
@@ -110,7 +110,7 @@ impl Snapshot {
                 match Document::<WorkIndex>::load(&path) {
                     Ok(doc) => ProjectView::Ready {
                         index: doc.value().clone(),
-                        sidecar: Arc::new(Sidecar::load(&layout.state_dir(name))),
+                        sidecar: Arc::new(SidecarFile::load(&layout.state_dir(name))),
                         stamp: doc.stamp(),
                     },
                     Err(e) => ProjectView::Broken { problem: Problem::from_error(&e, &path), stamp: None },
@@ -261,10 +261,10 @@ fn project_status(index: &WorkIndex, sidecar: &Sidecar) -> Value {
 fn activity(sidecar: &Sidecar) -> Value {
     let mut agents: BTreeMap<&str, (chrono::DateTime<chrono::Utc>, &str, usize)> = BTreeMap::new();
     for (key, meta) in &sidecar.items {
-        let entry = agents.entry(meta.updated_by.as_str()).or_insert((meta.updated_at, key.as_str(), 0));
+        let entry = agents.entry(meta.updated_by.as_str()).or_insert((meta.updated_at, &**key, 0));
         entry.2 += 1;
         if meta.updated_at > entry.0 {
-            (entry.0, entry.1) = (meta.updated_at, key.as_str());
+            (entry.0, entry.1) = (meta.updated_at, &**key);
         }
     }
     agents

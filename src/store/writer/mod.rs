@@ -28,7 +28,7 @@ use super::layout::Layout;
 use super::model::WorkIndex;
 use super::ops::Change;
 use super::registry::ConfigFile;
-use super::sidecar::Sidecar;
+use super::sidecar::{Sidecar, SidecarFile};
 use super::snapshot::{Problem, ProjectView, Snapshot};
 
 /// The slot through which the writer publishes snapshots and readers pick them up.
@@ -76,6 +76,7 @@ enum Slot {
     Ready {
         doc: Document<WorkIndex>,
         sidecar: Arc<Sidecar>,
+        sidecar_file: SidecarFile,
     },
     /// The work index does not parse; `stamp` tells when it has been edited again.
     Broken {
@@ -229,7 +230,7 @@ impl Writer {
             .iter()
             .map(|(name, slot)| {
                 let view = match slot {
-                    Slot::Ready { doc, sidecar } => {
+                    Slot::Ready { doc, sidecar, .. } => {
                         ProjectView::Ready { index: doc.value().clone(), sidecar: sidecar.clone(), stamp: doc.stamp() }
                     }
                     Slot::Broken { problem, stamp } => ProjectView::Broken { problem: problem.clone(), stamp: *stamp },
@@ -303,18 +304,18 @@ impl Writer {
                 tracing::warn!(project = %name, path = %path.display(), "external edit detected; reloaded the file (the edit is kept)");
             }
             match (&previous, &mut slot) {
-                (Some(Slot::Ready { doc: old, .. }), Slot::Ready { doc: new, sidecar }) => {
-                    self.reconcile(&name, old.value(), new.value(), sidecar);
+                (Some(Slot::Ready { doc: old, .. }), Slot::Ready { doc: new, sidecar, sidecar_file }) => {
+                    self.reconcile(&name, old.value(), new.value(), sidecar, sidecar_file);
                 }
                 (Some(Slot::Ready { doc: old, .. }), Slot::Missing { .. } | Slot::Broken { .. }) => {
                     let action = if matches!(slot, Slot::Missing { .. }) { "deleted" } else { "unparseable" };
                     self.last_good.insert(name.clone(), old.value().clone());
                     self.file_event(&name, action);
                 }
-                (Some(Slot::Missing { .. } | Slot::Broken { .. }), Slot::Ready { doc: new, sidecar }) => {
+                (Some(Slot::Missing { .. } | Slot::Broken { .. }), Slot::Ready { doc: new, sidecar, sidecar_file }) => {
                     self.file_event(&name, "restored");
                     if let Some(old) = self.last_good.remove(&name) {
-                        self.reconcile(&name, &old, new.value(), sidecar);
+                        self.reconcile(&name, &old, new.value(), sidecar, sidecar_file);
                     }
                 }
                 _ => {}
@@ -324,7 +325,14 @@ impl Writer {
     }
 
     /// Gives every item a hand edit changed a new revision, and records that durably.
-    fn reconcile(&self, project: &str, old: &WorkIndex, new: &WorkIndex, sidecar: &mut Arc<Sidecar>) {
+    fn reconcile(
+        &self,
+        project: &str,
+        old: &WorkIndex,
+        new: &WorkIndex,
+        sidecar: &mut Arc<Sidecar>,
+        sidecar_file: &mut SidecarFile,
+    ) {
         let mut meta = sidecar.as_ref().clone();
         let events = coordination::reconcile(old, new, &mut meta, chrono::Utc::now());
         if events.is_empty() {
@@ -332,7 +340,7 @@ impl Writer {
         }
         tracing::info!(project, changed = events.len(), "items changed by the external edit");
         let state_dir = self.layout.state_dir(project);
-        if let Err(e) = meta.save(&state_dir) {
+        if let Err(e) = sidecar_file.save(sidecar, &meta) {
             tracing::error!(project, error = %e, "could not record the external edit's revisions");
         }
         *sidecar = Arc::new(meta);
@@ -362,7 +370,8 @@ impl Writer {
         match Document::<WorkIndex>::load(&path) {
             Ok(doc) => {
                 self.changes.open(name, &self.layout.state_dir(name));
-                Slot::Ready { doc, sidecar: Arc::new(Sidecar::load(&self.layout.state_dir(name))) }
+                let (sidecar_file, sidecar) = SidecarFile::open(&self.layout.state_dir(name));
+                Slot::Ready { doc, sidecar: Arc::new(sidecar), sidecar_file }
             }
             Err(e) => {
                 tracing::error!(project = %name, error = %e, "work-index.yaml does not parse; the project refuses changes until it is fixed");
@@ -418,8 +427,8 @@ impl Writer {
         let Some(slot) = self.projects.get_mut(project) else {
             return Err(StoreError::ProjectNotFound { name: project.into(), available: String::new() });
         };
-        let (doc, sidecar) = match slot {
-            Slot::Ready { doc, sidecar } => (doc, sidecar),
+        let (doc, sidecar, sidecar_file) = match slot {
+            Slot::Ready { doc, sidecar, sidecar_file } => (doc, sidecar, sidecar_file),
             Slot::Broken { problem, .. } => return Err(problem.to_error()),
             Slot::Missing { path } => {
                 return Err(StoreError::IndexMissing { project: project.into(), path: path.clone() });
@@ -461,13 +470,13 @@ impl Writer {
         }
         if !index_changed {
             // A sidecar-only change (a claim, a release) must be durable before it is answered.
-            meta.save(&state_dir)?;
+            sidecar_file.save(sidecar, &meta)?;
         } else {
             // The YAML and the sidecar are written (and fsync'd) at the same time: their
             // fsyncs overlap instead of adding up. A crash between the two leaves either the
             // YAML or the attribution new, which loading reconciles like a hand edit.
             let (written, saved) = std::thread::scope(|scope| {
-                let saving = scope.spawn(|| meta.save(&state_dir));
+                let saving = scope.spawn(|| sidecar_file.save(sidecar, &meta));
                 let written = (|| {
                     if let Some(keep) = rotation {
                         let moved = history_archive::rotate(&layout.project_dir(project), &mut next, keep)?;
@@ -487,16 +496,16 @@ impl Writer {
             if let Err(e) = written {
                 // The change did not happen: put the attribution back as it was.
                 if saved.is_ok()
-                    && let Err(undo) = sidecar.save(&state_dir)
+                    && let Err(undo) = sidecar_file.save(&meta, sidecar)
                 {
-                    tracing::error!(project, error = %undo, "could not restore .worksync/state.json after a failed write");
+                    tracing::error!(project, error = %undo, "could not restore the sidecar after a failed write");
                 }
                 return Err(e);
             }
             // Losing attribution must not make the agent retry (and duplicate) a change that
             // happened, so a sidecar failure after a YAML change is only logged.
             if let Err(e) = saved {
-                tracing::error!(project, error = %e, "could not record attribution in .worksync/state.json");
+                tracing::error!(project, error = %e, "could not record attribution in .worksync/");
             }
         }
         *sidecar = Arc::new(meta);

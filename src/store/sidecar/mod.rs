@@ -2,21 +2,22 @@
 //!
 //! `work-index.yaml` must not gain keys (users' schemas forbid them), yet every item has a
 //! revision, every mutation is attributed to an agent with a time (SPEC §4, §5), and agents
-//! hold claims on items. All of that lives here, in `.worksync/state.json`, written with the
-//! same atomic discipline as the YAML. The YAML stays authoritative: an entry here for an item
-//! that no longer exists is simply ignored, and an item without one is at revision 1.
+//! hold claims on items. All of that lives here, in `.worksync/` ([`file`] says how it is
+//! kept durable at the cost of what changed). The YAML stays authoritative: an entry here for
+//! an item that no longer exists is simply ignored, and an item without one is at revision 1.
+//!
+//! Entries are shared (`Arc`) for the same reason as the model's items: every write starts
+//! from a copy of the published sidecar, which then costs a pointer per entry.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::atomic::{self, FileStamp};
-use super::error::StoreError;
+pub mod file;
 
-/// File name of the sidecar inside `.worksync/`.
-pub const STATE_FILE: &str = "state.json";
+pub use file::SidecarFile;
 
 /// Which item a piece of metadata belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -38,7 +39,7 @@ impl ItemKey {
 }
 
 /// An item's revision, and who created and last changed it, when.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemMeta {
     /// Incremented on every change, including hand edits noticed by the server.
     #[serde(default = "first_rev")]
@@ -59,7 +60,7 @@ fn first_rev() -> u64 {
 }
 
 /// An agent's claim on an item, valid until its lease ends.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claim {
     pub agent: String,
     pub claimed_at: DateTime<Utc>,
@@ -67,7 +68,7 @@ pub struct Claim {
 }
 
 /// Who added a history entry, matched to the YAML entry by date and summary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryMeta {
     pub date: String,
     pub summary: String,
@@ -75,42 +76,23 @@ pub struct HistoryMeta {
     pub at: DateTime<Utc>,
 }
 
-/// The whole `state.json`.
+/// A project's whole machine state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Sidecar {
+    /// By item storage key (`story/STORY-3`).
     #[serde(default)]
-    pub items: BTreeMap<String, ItemMeta>,
+    pub items: BTreeMap<Arc<str>, Arc<ItemMeta>>,
     #[serde(default)]
-    pub history: Vec<HistoryMeta>,
+    pub history: Vec<Arc<HistoryMeta>>,
     /// Claims by item storage key (`story/STORY-3`); expired ones are ignored, then pruned.
     #[serde(default)]
     pub claims: BTreeMap<String, Claim>,
 }
 
 impl Sidecar {
-    /// Loads `state.json` from `dir`; a missing or unreadable file is an empty sidecar (it
-    /// only holds attribution, which must never block work), with a warning for the latter.
-    pub fn load(dir: &Path) -> Sidecar {
-        let path = dir.join(STATE_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                tracing::warn!(path = %path.display(), error = %e, "ignoring unreadable sidecar state");
-                Sidecar::default()
-            }),
-            Err(_) => Sidecar::default(),
-        }
-    }
-
-    /// Writes `state.json` into `dir` durably.
-    pub fn save(&self, dir: &Path) -> Result<FileStamp, StoreError> {
-        atomic::create_dir_durable(dir)?;
-        let bytes = serde_json::to_vec(self).expect("sidecar state serializes");
-        atomic::write_atomic(&dir.join(STATE_FILE), &bytes)
-    }
-
     /// The item's current revision (1 for an item the server never changed).
     pub fn rev(&self, key: &ItemKey) -> u64 {
-        self.items.get(&key.as_storage_key()).map_or(1, |m| m.rev)
+        self.items.get(key.as_storage_key().as_str()).map_or(1, |m| m.rev)
     }
 
     /// Records that `agent` created `key` at `now`; its revision is 1.
@@ -123,20 +105,23 @@ impl Sidecar {
             updated_by: agent.to_string(),
             priority: None,
         };
-        self.items.insert(key.as_storage_key(), meta);
+        self.items.insert(key.as_storage_key().into(), Arc::new(meta));
         1
     }
 
     /// Records that `agent` changed `key` at `now`; returns the new revision.
     pub fn changed(&mut self, key: &ItemKey, agent: &str, now: DateTime<Utc>) -> u64 {
-        let meta = self.items.entry(key.as_storage_key()).or_insert_with(|| ItemMeta {
-            rev: 1,
-            created_at: None,
-            created_by: None,
-            updated_at: now,
-            updated_by: agent.to_string(),
-            priority: None,
+        let entry = self.items.entry(key.as_storage_key().into()).or_insert_with(|| {
+            Arc::new(ItemMeta {
+                rev: 1,
+                created_at: None,
+                created_by: None,
+                updated_at: now,
+                updated_by: agent.to_string(),
+                priority: None,
+            })
         });
+        let meta = Arc::make_mut(entry);
         meta.rev += 1;
         meta.updated_at = now;
         meta.updated_by = agent.to_string();
@@ -145,20 +130,21 @@ impl Sidecar {
 
     /// Forgets a removed item (and any claim on it).
     pub fn forget(&mut self, key: &ItemKey) {
-        self.items.remove(&key.as_storage_key());
-        self.claims.remove(&key.as_storage_key());
+        let key = key.as_storage_key();
+        self.items.remove(key.as_str());
+        self.claims.remove(&key);
     }
 
     /// Sets the priority of an item that has metadata (it was just created or changed).
     pub fn set_priority(&mut self, key: &ItemKey, priority: u8) {
-        if let Some(meta) = self.items.get_mut(&key.as_storage_key()) {
-            meta.priority = Some(priority);
+        if let Some(meta) = self.items.get_mut(key.as_storage_key().as_str()) {
+            Arc::make_mut(meta).priority = Some(priority);
         }
     }
 
     /// The metadata of an item, if any agent ever changed it through the server.
     pub fn item(&self, key: &ItemKey) -> Option<&ItemMeta> {
-        self.items.get(&key.as_storage_key())
+        self.items.get(key.as_storage_key().as_str()).map(|meta| meta.as_ref())
     }
 
     /// The live claim on an item at `now` (an expired lease is no claim).
