@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -51,6 +52,14 @@ pub async fn run(
         }
         // Open streams (SSE) keep connections alive; closing the sessions ends them.
         sessions.cancel();
+    });
+    // Answers are small writes in quick succession (an SSE event, then the end of the
+    // stream): with Nagle's algorithm on, the last one waits for the client's delayed ACK,
+    // up to 40 ms, for every client that reads an answer to its end.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY on a connection");
+        }
     });
     let served = axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown.cancelled_owned()).await;
     store.close().await;
