@@ -4,6 +4,11 @@
 #
 #   bench/run.sh            # all scenarios; takes a few minutes on 2 cores
 #
+# The load generator speaks MCP with plain HTTP requests (`--client raw`), which leaves the
+# cores to the server; the 8-client scenarios are repeated with rmcp's own client, which
+# spends about as much CPU per call as the server. Large projects come with the
+# `.worksync/state.json` a project built through worksync has.
+#
 # Figures vary with the machine: quote medians of several runs, not one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,17 +53,20 @@ rss() { echo $(($(ps -o rss= -p "$PID") / 1024)); }
 fresh_root() { rm -rf "$1"; "$BIN" --data-root "$1" init >/dev/null; }
 big_root() {
   fresh_root "$1"
-  python3 bench/gen_project.py "$1/projects/orbit-api/work-index.yaml" --backlog "$2"
+  python3 bench/gen_project.py "$1/projects/orbit-api/work-index.yaml" --backlog "$2" --state
 }
-run() { "$LOADGEN" --url "$URL" "$@"; }
+run() { "$LOADGEN" --url "$URL" --client raw "$@"; }
+run_rmcp() { "$LOADGEN" --url "$URL" --client rmcp "$@"; }
 
 echo "## worksync load scenarios ($(nproc) cores, $(date -u +%Y-%m-%d))"
 fresh_root "$WORK/a"
 start "$WORK/a"
 echo "start to ready: ${READY_MS} ms; idle RSS: $(rss) MB"
 echo "add_backlog, 1 client, 0->100:   $(run --clients 1 --calls 100 --tool add-backlog)"
-echo "add_backlog, 8 clients:          $(run --clients 8 --calls 50 --tool add-backlog)"
-echo "status, 8 clients:               $(run --clients 8 --calls 250 --tool status)"
+echo "add_backlog, 8 clients:          $(run --clients 8 --calls 100 --tool add-backlog)"
+echo "status, 8 clients:               $(run --clients 8 --calls 500 --tool status)"
+echo "add_backlog, 8 clients, rmcp client: $(run_rmcp --clients 8 --calls 100 --tool add-backlog)"
+echo "status, 8 clients, rmcp client:      $(run_rmcp --clients 8 --calls 500 --tool status)"
 stop
 
 big_root "$WORK/b" 400

@@ -6,7 +6,9 @@
 //!     --clients 8 --calls 50 --tool add-backlog --project orbit-api [--client raw]
 //! ```
 //! The token comes from `WORKSYNC_API_KEY`. `add-backlog` adds items with fresh ids
-//! (`load-<run>-<client>-<n>`); `status` reads one project.
+//! (`load-<run>-<client>-<n>`); `update-backlog` changes the status and summary of the
+//! items `item-0`, `item-1`, … of a project made by `bench/gen_project.py` (each client its
+//! own items, `--items` of them); `status` reads one project.
 //!
 //! Two clients: `rmcp` (the default) is rmcp's own client, as a Rust agent would use it.
 //! `raw` speaks the same protocol with plain HTTP requests (initialize, the initialized
@@ -42,6 +44,9 @@ struct Args {
     /// Project to call it on.
     #[arg(long, default_value = "orbit-api")]
     project: String,
+    /// How many `item-N` backlog items the project has (for `update-backlog`).
+    #[arg(long, default_value_t = 400)]
+    items: usize,
     /// MCP client implementation.
     #[arg(long, value_enum, default_value_t = Client::Rmcp)]
     client: Client,
@@ -50,6 +55,7 @@ struct Args {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Tool {
     AddBacklog,
+    UpdateBacklog,
     Status,
 }
 
@@ -207,7 +213,8 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (n, mut session) in sessions.into_iter().enumerate() {
-        let (tool, project, calls) = (args.tool, args.project.clone(), args.calls);
+        let (tool, project, calls, items) = (args.tool, args.project.clone(), args.calls, args.items);
+        let clients = args.clients;
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::with_capacity(calls);
             for i in 0..calls {
@@ -216,6 +223,16 @@ async fn main() -> anyhow::Result<()> {
                         "worksync_add_backlog",
                         json!({"project": project, "id": format!("load-{run}-{n}-{i}"), "summary": "load test item", "theme": "load"}),
                     ),
+                    Tool::UpdateBacklog => {
+                        // Client n takes items n, n + clients, …: no two clients touch one item.
+                        let item = (n + i * clients) % items.max(1);
+                        let status = if i % 2 == 0 { "in_progress" } else { "todo" };
+                        (
+                            "worksync_update_backlog",
+                            json!({"project": project, "id": format!("item-{item}"), "status": status,
+                                   "summary": format!("updated by load client {n}, call {i}")}),
+                        )
+                    }
                     Tool::Status => ("worksync_status", json!({"project": project})),
                 };
                 let t = Instant::now();

@@ -11,7 +11,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use super::atomic::{self, FileStamp};
 use super::error::StoreError;
-use super::yaml_append::{Appended, Section};
+use super::yaml_splice::Section;
 use super::yaml_text;
 
 /// A parsed YAML file and the text it was parsed from.
@@ -23,7 +23,7 @@ pub struct Document<T> {
     /// `value` as a YAML value, kept for the next minimal-diff render (when the type does
     /// not reduce its documents, see [`Reduce`]).
     yaml: Option<serde_yaml_ng::Value>,
-    /// Where the last append left its section in `text` (see [`super::yaml_append`]); dropped
+    /// Where the last append left its list in `text` (see [`super::yaml_splice`]); dropped
     /// whenever the text changes any other way.
     appended_at: Option<Section>,
     stamp: Option<FileStamp>,
@@ -38,12 +38,19 @@ pub trait Reduce: Sized {
         None
     }
 
-    /// The new text when `new` only appends to `old` in a way that can be written without
-    /// looking at the rest of the document (see [`super::yaml_append`]); `None` otherwise. `known`
-    /// is where the previous append left its section in `old_text`.
-    fn appended_text(_old_text: &str, _known: Option<Section>, _old: &Self, _new: &Self) -> Option<Appended> {
+    /// The new text when the change can be written by editing only the text of what changed,
+    /// without looking at the rest of the document (see [`super::yaml_splice`]); `None`
+    /// otherwise. `known` is where the previous append left its list in `old_text`.
+    fn local_edit(_old_text: &str, _known: Option<Section>, _old: &Self, _new: &Self) -> Option<LocalEdit> {
         None
     }
+}
+
+/// A text produced by [`Reduce::local_edit`].
+pub struct LocalEdit {
+    pub text: String,
+    /// Where the list appended to ends in `text`, when an append was the only edit.
+    pub appended_at: Option<Section>,
 }
 
 impl<T> Document<T>
@@ -109,14 +116,14 @@ where
     /// Writes `new` durably, changing only the text of what differs from the current value,
     /// and makes it the current value. On error nothing changes, on disk or in memory.
     pub fn replace(&mut self, new: T) -> Result<(), StoreError> {
-        let appended = T::appended_text(&self.text, self.appended_at, &self.value, &new);
+        let local = T::local_edit(&self.text, self.appended_at, &self.value, &new);
         #[cfg(debug_assertions)]
-        if let Some(Appended { text, .. }) = &appended {
-            assert!(parse::<T>(&self.path, text).is_ok_and(|p| p == new), "append verified locally but wrong:\n{text}");
+        if let Some(LocalEdit { text, .. }) = &local {
+            assert!(parse::<T>(&self.path, text).is_ok_and(|p| p == new), "edit verified locally but wrong:\n{text}");
         }
-        let (text, yaml, appended_at) = match appended {
-            // Only appended items: written after the last one, nothing else looked at.
-            Some(Appended { text, section }) => (text, None, Some(section)),
+        let (text, yaml, appended_at) = match local {
+            // Only the changed items' text was edited, nothing else looked at.
+            Some(LocalEdit { text, appended_at }) => (text, None, appended_at),
             None => {
                 let (text, yaml) = self.render(&new)?;
                 (text, yaml, None)

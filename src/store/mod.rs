@@ -26,7 +26,7 @@ pub mod sidecar;
 pub mod snapshot;
 pub mod validate;
 pub mod writer;
-pub mod yaml_append;
+pub mod yaml_splice;
 pub mod yaml_text;
 
 use std::sync::{Arc, RwLock};

@@ -13,7 +13,10 @@ use std::sync::Arc;
 use super::document::Reduce;
 use super::model::{BacklogItem, Sprint, WorkIndex};
 use super::registry::ConfigFile;
-use super::yaml_append::{Appended, Section};
+use serde::Serialize;
+
+use super::document::LocalEdit;
+use super::yaml_splice::{self, Section, Splice};
 
 impl Reduce for ConfigFile {}
 
@@ -36,23 +39,78 @@ impl Reduce for WorkIndex {
         Some((reduced(old, old_sprints, old_backlog), reduced(new, new_sprints, new_backlog)))
     }
 
-    /// Backlog items added at the end, nothing else changed: the common `add_backlog`.
-    fn appended_text(old_text: &str, known: Option<Section>, old: &Self, new: &Self) -> Option<Appended> {
-        let (Some(before), Some(after)) = (old.backlog.as_deref(), new.backlog.as_deref()) else { return None };
-        if after.len() <= before.len()
-            || before.is_empty()
-            || old.sprints != new.sprints
-            || old.history != new.history
-            || old.extra != new.extra
-            || after[..before.len()] != *before
-        {
+    /// Each list's changed run of items, edited in place; `None` (the walker on the whole
+    /// document) if anything else changed or a list appeared or went.
+    fn local_edit(old_text: &str, known: Option<Section>, old: &Self, new: &Self) -> Option<LocalEdit> {
+        if old.extra != new.extra {
             return None;
         }
-        let old_last = serde_yaml_ng::to_value(before.last()?).ok()?;
-        let added: Vec<serde_yaml_ng::Value> =
-            after[before.len()..].iter().map(serde_yaml_ng::to_value).collect::<Result<_, _>>().ok()?;
-        super::yaml_append::append_items(old_text, "backlog", known, &old_last, &added)
+        let sprints = list_edit(old_text, "sprints", old.sprints.as_deref(), new.sprints.as_deref(), None)?;
+        let backlog = list_edit(old_text, "backlog", old.backlog.as_deref(), new.backlog.as_deref(), known)?;
+        let history = list_edit(old_text, "history", old.history.as_deref(), new.history.as_deref(), None)?;
+        // Where the backlog now ends is known when its append is the only edit.
+        let appended_at = match (&sprints, &backlog, &history) {
+            (None, Some(edit), None) => edit.appended_at,
+            _ => None,
+        };
+        let splices: Vec<Splice> = [sprints, backlog, history].into_iter().flatten().map(|e| e.splice).collect();
+        Some(LocalEdit { text: yaml_splice::apply(old_text, splices), appended_at })
     }
+}
+
+/// How one top-level list's text changes.
+struct ListEdit {
+    splice: Splice,
+    /// Where the list ends afterwards, for an append.
+    appended_at: Option<Section>,
+}
+
+/// The edit of list `key` from `old` to `new`: `Some(None)` if it did not change, `None` if
+/// it cannot be edited in place. Items the versions share compare by pointer, so finding
+/// the changed run costs a pointer comparison per item.
+fn list_edit<T: Serialize + Eq>(
+    text: &str,
+    key: &str,
+    old: Option<&[Arc<T>]>,
+    new: Option<&[Arc<T>]>,
+    known: Option<Section>,
+) -> Option<Option<ListEdit>> {
+    let (old, new) = match (old, new) {
+        (None, None) => return Some(None),
+        (Some(old), Some(new)) => (old, new),
+        _ => return None,
+    };
+    if old == new {
+        return Some(None);
+    }
+    if old.is_empty() {
+        return None;
+    }
+    let values = |items: &[Arc<T>]| -> Option<Vec<serde_yaml_ng::Value>> {
+        items.iter().map(|item| serde_yaml_ng::to_value(&**item).ok()).collect()
+    };
+    let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+    if prefix == old.len() {
+        let last = serde_yaml_ng::to_value(&*old[prefix - 1]).ok()?;
+        let (splice, section) = yaml_splice::append(text, key, known, &last, &values(&new[prefix..])?)?;
+        return Some(Some(ListEdit { splice, appended_at: Some(section) }));
+    }
+    let room = old.len().min(new.len()) - prefix;
+    let suffix = old.iter().rev().zip(new.iter().rev()).take(room).take_while(|(a, b)| a == b).count();
+    let (mut start, mut old_end, mut new_end) = (prefix, old.len() - suffix, new.len() - suffix);
+    if start == old_end || start == new_end {
+        // Only insertions, or only removals: an unchanged neighbour anchors the window.
+        if start > 0 {
+            start -= 1;
+        } else if old_end < old.len() {
+            (old_end, new_end) = (old_end + 1, new_end + 1);
+        } else {
+            return None;
+        }
+    }
+    let splice =
+        yaml_splice::replace_window(text, key, start, &values(&old[start..old_end])?, &values(&new[start..new_end])?)?;
+    Some(Some(ListEdit { splice, appended_at: None }))
 }
 
 /// Items that have an id.
@@ -116,7 +174,7 @@ fn reduce_list<T: Identified>(old: Option<&[T]>, new: Option<&[T]>, stand_in: im
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::model::Story;
+    use crate::store::model::{HistoryEntry, Story};
     use crate::store::yaml_text::patch_document;
 
     const SAMPLE: &str = include_str!("../../projects.example/orbit-api/work-index.yaml");
@@ -140,7 +198,7 @@ mod tests {
         for step in 0..400 {
             let mut next = current.clone();
             let backlog = next.backlog.get_or_insert_with(Vec::new);
-            match next_random(6) {
+            match next_random(7) {
                 0 | 1 => {
                     // Half of the additions append (the add_backlog case), half insert.
                     let at = if next_random(2) == 0 { backlog.len() } else { next_random(backlog.len() + 1) };
@@ -169,22 +227,32 @@ mod tests {
                         Story { id: format!("STORY-R{step}"), status: Some("planned".into()), ..Default::default() };
                     Arc::make_mut(&mut sprints[at]).stories.get_or_insert_with(Vec::new).push(story);
                 }
-                _ => {
+                5 => {
                     let sprints = next.sprints.as_mut().unwrap();
                     let at = next_random(sprints.len());
                     Arc::make_mut(&mut sprints[at]).goal = Some(format!("goal {step}"));
                 }
+                _ => {
+                    // worksync_done: a story's status and a history entry, two lists at once.
+                    let sprints = next.sprints.as_mut().unwrap();
+                    let at = next_random(sprints.len());
+                    if let Some(story) = Arc::make_mut(&mut sprints[at]).stories.iter_mut().flatten().next() {
+                        story.status = Some("done".into());
+                    }
+                    let entry = HistoryEntry {
+                        date: Some("2026-11-21".into()),
+                        summary: Some(format!("done {step}")),
+                        ..Default::default()
+                    };
+                    next.history.get_or_insert_with(Vec::new).push(Arc::new(entry));
+                }
             }
-            if let Some(appended) = WorkIndex::appended_text(&text, known, &current, &next) {
-                let parsed: WorkIndex = serde_yaml_ng::from_str(&appended.text).unwrap();
-                assert_eq!(parsed, next, "step {step}: append");
-                appends += 1;
-                text = appended.text;
-                known = Some(appended.section);
-                current = next;
-                continue;
-            }
-            known = None;
+            // Edited in place, the file parses to exactly the new model, and holds the same
+            // text as the walker on the whole (reduced) documents writes.
+            let local = WorkIndex::local_edit(&text, known, &current, &next)
+                .unwrap_or_else(|| panic!("step {step}: not edited in place"));
+            let parsed: WorkIndex = serde_yaml_ng::from_str(&local.text).unwrap();
+            assert_eq!(parsed, next, "step {step}: in place");
             let (old_part, new_part) = WorkIndex::reduce(&current, &next).expect("ids are unique");
             let old_value = serde_yaml_ng::to_value(&old_part).unwrap();
             let new_value = serde_yaml_ng::to_value(&new_part).unwrap();
@@ -192,7 +260,10 @@ mod tests {
                 .unwrap_or_else(|| panic!("step {step}: the reduced edit was not proved"));
             let parsed: WorkIndex = serde_yaml_ng::from_str(&patched).unwrap();
             assert_eq!(parsed, next, "step {step}");
-            text = patched;
+            assert_eq!(local.text, patched, "step {step}: in place and whole-document edits differ");
+            appends += local.appended_at.is_some() as usize;
+            known = local.appended_at;
+            text = local.text;
             current = next;
         }
         assert!(appends > 30, "the append path was taken ({appends} times)");
