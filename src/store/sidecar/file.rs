@@ -40,6 +40,9 @@ pub struct SidecarFile {
     seq: u64,
     log_bytes: u64,
     snapshot_bytes: u64,
+    /// Set when a save failed: its change is in memory (the YAML may hold it) but not on
+    /// disk, and the log may end in a partial line, so the next save writes a snapshot.
+    needs_snapshot: bool,
 }
 
 #[derive(Serialize)]
@@ -184,8 +187,13 @@ impl SidecarFile {
                 Err(e) => tracing::error!(path = %path.display(), error = %e, "could not cut the sidecar log"),
             }
         }
-        let file =
-            SidecarFile { dir: dir.to_path_buf(), seq: loaded.seq, log_bytes, snapshot_bytes: loaded.snapshot_bytes };
+        let file = SidecarFile {
+            dir: dir.to_path_buf(),
+            seq: loaded.seq,
+            log_bytes,
+            snapshot_bytes: loaded.snapshot_bytes,
+            needs_snapshot: false,
+        };
         (file, loaded.state)
     }
 
@@ -197,8 +205,14 @@ impl SidecarFile {
 
     /// Makes the change from `old` to `new` durable (nothing to do if there is none).
     pub fn save(&mut self, old: &Sidecar, new: &Sidecar) -> Result<(), StoreError> {
+        let saved = self.try_save(old, new);
+        self.needs_snapshot = saved.is_err();
+        saved
+    }
+
+    fn try_save(&mut self, old: &Sidecar, new: &Sidecar) -> Result<(), StoreError> {
         let mut delta = Delta::between(old, new);
-        if delta.is_empty(old) {
+        if delta.is_empty(old) && !self.needs_snapshot {
             return Ok(());
         }
         atomic::create_dir_durable(&self.dir)?;
@@ -206,7 +220,7 @@ impl SidecarFile {
         let mut line = serde_json::to_string(&delta).expect("sidecar changes serialize");
         line.push('\n');
         let log = self.dir.join(LOG_FILE);
-        if self.log_bytes + line.len() as u64 > COMPACT_AT.max(self.snapshot_bytes) {
+        if self.needs_snapshot || self.log_bytes + line.len() as u64 > COMPACT_AT.max(self.snapshot_bytes) {
             self.compact(new, delta.seq)?;
         } else if self.log_bytes == 0 && !log.exists() {
             // A new file: created like any replaced one, so that its name survives a crash.
@@ -363,6 +377,28 @@ mod tests {
         let (_, state) = SidecarFile::open(dir.path());
         assert_eq!(state, two);
         assert_eq!(state.history.len(), 1);
+    }
+
+    /// A save that fails (here: the log cannot be opened) loses nothing once saving works
+    /// again: the next save writes the whole state, the failed change included.
+    #[test]
+    fn a_failed_save_is_healed_by_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut file, empty) = SidecarFile::open(dir.path());
+        let mut one = empty.clone();
+        one.created(&ItemKey::Backlog("a".into()), "claude", at(1));
+        file.save(&empty, &one).unwrap();
+        let log = dir.path().join(LOG_FILE);
+        std::fs::remove_file(&log).unwrap();
+        std::fs::create_dir(&log).unwrap(); // appending to it fails
+        let mut two = one.clone();
+        two.created(&ItemKey::Backlog("b".into()), "claude", at(2));
+        assert!(file.save(&one, &two).is_err());
+        std::fs::remove_dir(&log).unwrap();
+        let mut three = two.clone();
+        three.changed(&ItemKey::Backlog("a".into()), "codex", at(3));
+        file.save(&two, &three).unwrap();
+        assert_eq!(SidecarFile::load(dir.path()), three, "b, whose save failed, is on disk too");
     }
 
     /// The state.json of earlier versions (no `seq`, no log) still loads.
