@@ -65,7 +65,8 @@ async fn sigkill_under_load_loses_nothing() {
     assert!(acknowledged.len() > ROUNDS, "the load ran in most rounds");
 }
 
-/// Every YAML file parses, every acknowledged id is there once, no temp file is left.
+/// Every YAML file parses, every acknowledged id is there once, with its attribution in the
+/// sidecar (appended to its log before the answer), and no temp file is left.
 fn check(root: &std::path::Path, acknowledged: &[String]) {
     let index = root.join("projects/orbit-api/work-index.yaml");
     let yaml = read_yaml(&index);
@@ -75,6 +76,15 @@ fn check(root: &std::path::Path, acknowledged: &[String]) {
     assert_eq!(unique.len(), ids.len(), "an id repeats");
     let lost: Vec<&String> = acknowledged.iter().filter(|id| !unique.contains(id.as_str())).collect();
     assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+    let sidecar = worksync::store::sidecar::SidecarFile::load(&root.join("projects/orbit-api/.worksync"));
+    let unattributed: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| {
+            let meta = sidecar.item(&worksync::store::sidecar::ItemKey::Backlog(id.to_string()));
+            !meta.is_some_and(|m| m.created_by.as_deref().is_some_and(|by| by.starts_with("crash-")))
+        })
+        .collect();
+    assert!(unattributed.is_empty(), "acknowledged without attribution: {unattributed:?}");
     for dir in [root.join("projects/orbit-api"), root.join("projects/orbit-api/.worksync")] {
         for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
