@@ -7,7 +7,9 @@
 #
 # Each run: a fresh data root (ITEMS generated backlog items, with the `.worksync/state.json`
 # of a project built through worksync), auto sync off, add_backlog from CLIENTS sessions of
-# CALLS calls each; prints calls/s of each binary per pair. STATE=0 leaves state.json out.
+# CALLS calls each; prints calls/s of each binary per pair. STATE=0 leaves state.json out;
+# TOOL=update-backlog updates the generated items instead; CLIENT=raw uses the load
+# generator's plain-HTTP client instead of rmcp's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OLD=$1 NEW=$2 PAIRS=${3:-5} CLIENTS=${4:-8} CALLS=${5:-50} ITEMS=${6:-0}
@@ -27,7 +29,7 @@ one() {
   pid=$!
   until curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1; do sleep 0.01; done
   target/release/examples/loadgen --url "http://127.0.0.1:$PORT/mcp" --clients "$CLIENTS" --calls "$CALLS" \
-    --tool add-backlog | grep -o 'rate=[0-9]*' | cut -d= -f2
+    --tool "${TOOL:-add-backlog}" --items "$ITEMS" --client "${CLIENT:-rmcp}" | grep -o 'rate=[0-9]*' | cut -d= -f2
   kill "$pid"
   wait "$pid" 2>/dev/null || true
   rm -rf "$root"

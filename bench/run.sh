@@ -71,13 +71,15 @@ stop
 
 big_root "$WORK/b" 400
 start "$WORK/b"
-echo "add_backlog, 8 clients, 400 items: $(run --clients 8 --calls 25 --tool add-backlog)"
+echo "update_backlog, 8 clients, 400 items: $(run --clients 8 --calls 50 --tool update-backlog --items 400)"
+echo "add_backlog, 8 clients, 400 items:    $(run --clients 8 --calls 50 --tool add-backlog)"
 stop
 
 big_root "$WORK/c" 5000
 start "$WORK/c"
 echo "5,000 items: start to ready ${READY_MS} ms, RSS $(rss) MB"
-echo "add_backlog, 1 client, 5,000 items: $(run --clients 1 --calls 100 --tool add-backlog)"
+echo "add_backlog, 1 client, 5,000 items:    $(run --clients 1 --calls 200 --tool add-backlog)"
+echo "update_backlog, 1 client, 5,000 items: $(run --clients 1 --calls 200 --tool update-backlog --items 5000)"
 echo "status, 8 clients, 5,000 items:     $(run --clients 8 --calls 100 --tool status)"
 echo "RSS after load, 5,000 items: $(rss) MB"
 stop
