@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value, json};
 
@@ -49,9 +49,21 @@ impl Default for Snapshot {
 /// One project as readers see it.
 #[derive(Debug, Clone)]
 pub enum ProjectView {
-    Ready { index: Arc<WorkIndex>, sidecar: Arc<Sidecar>, stamp: Option<FileStamp> },
-    Broken { problem: Problem, stamp: Option<FileStamp> },
-    Missing { path: PathBuf },
+    Ready {
+        index: Arc<WorkIndex>,
+        sidecar: Arc<Sidecar>,
+        stamp: Option<FileStamp>,
+        /// What `status` derives from the whole project, worked out by the first status
+        /// call on this version and shared by the next ones (see [`Summary`]).
+        summary: OnceLock<Arc<Summary>>,
+    },
+    Broken {
+        problem: Problem,
+        stamp: Option<FileStamp>,
+    },
+    Missing {
+        path: PathBuf,
+    },
 }
 
 /// A file that does not parse: where, and why.
@@ -85,7 +97,47 @@ impl Problem {
     }
 }
 
+/// The parts of a project's status that depend on every item but not on the time: counting
+/// 5,000 backlog items and grouping 5,000 attributions by agent cost more than the rest of
+/// the answer, and the answer is asked for far more often than the project changes.
+#[derive(Debug)]
+pub struct Summary {
+    stats: Value,
+    in_progress_stories: Vec<String>,
+    in_progress_backlog: Vec<String>,
+    activity: Value,
+}
+
+impl Summary {
+    fn of(index: &WorkIndex, sidecar: &Sidecar) -> Summary {
+        let backlog = index.backlog();
+        let count = |status: &str| backlog.iter().filter(|b| b.status() == status).count();
+        Summary {
+            stats: json!({
+                "total_backlog": backlog.len(),
+                "todo": count("todo"),
+                "in_progress": count("in_progress"),
+                "done": count("done"),
+            }),
+            in_progress_stories: index
+                .sprints()
+                .iter()
+                .flat_map(|s| s.stories())
+                .filter(|st| st.status() == "in_progress")
+                .map(|st| st.id.clone())
+                .collect(),
+            in_progress_backlog: backlog.iter().filter(|b| b.status() == "in_progress").map(|b| b.id.clone()).collect(),
+            activity: activity(sidecar),
+        }
+    }
+}
+
 impl ProjectView {
+    /// A loaded project's view.
+    pub fn ready(index: Arc<WorkIndex>, sidecar: Arc<Sidecar>, stamp: Option<FileStamp>) -> ProjectView {
+        ProjectView::Ready { index, sidecar, stamp, summary: OnceLock::new() }
+    }
+
     /// The on-disk stamp this view was built from.
     pub fn stamp(&self) -> Option<FileStamp> {
         match self {
@@ -108,11 +160,11 @@ impl Snapshot {
                 ProjectView::Missing { path }
             } else {
                 match Document::<WorkIndex>::load(&path) {
-                    Ok(doc) => ProjectView::Ready {
-                        index: doc.value().clone(),
-                        sidecar: Arc::new(SidecarFile::load(&layout.state_dir(name))),
-                        stamp: doc.stamp(),
-                    },
+                    Ok(doc) => ProjectView::ready(
+                        doc.value().clone(),
+                        Arc::new(SidecarFile::load(&layout.state_dir(name))),
+                        doc.stamp(),
+                    ),
                     Err(e) => ProjectView::Broken { problem: Problem::from_error(&e, &path), stamp: None },
                 }
             };
@@ -152,12 +204,16 @@ impl Snapshot {
         };
         let mut projects = Map::new();
         for name in names {
-            let summary = match self.project(name) {
-                Ok((index, sidecar)) => project_status(index, sidecar),
-                Err(StoreError::IndexMissing { .. }) => json!({ "error": "work-index.yaml not found" }),
-                Err(e) => json!({ "error": e.to_string(), "hint": e.hint() }),
+            let status = match (self.projects.get(name.as_str()), self.project(name)) {
+                (Some(ProjectView::Ready { index, sidecar, summary, .. }), _) => {
+                    let summary = summary.get_or_init(|| Arc::new(Summary::of(index, sidecar)));
+                    project_status(index, sidecar, summary)
+                }
+                (_, Err(StoreError::IndexMissing { .. })) => json!({ "error": "work-index.yaml not found" }),
+                (_, Err(e)) => json!({ "error": e.to_string(), "hint": e.hint() }),
+                (_, Ok(_)) => unreachable!("a project that loads has a ready view"),
             };
-            projects.insert(name.clone(), summary);
+            projects.insert(name.clone(), status);
         }
         Ok(json!({ "projects": projects }))
     }
@@ -211,7 +267,7 @@ impl Snapshot {
 
 /// The status block of one project, in the Python tool's shape, each item with its `rev`
 /// and claim, plus the live claims and recent activity per agent.
-fn project_status(index: &WorkIndex, sidecar: &Sidecar) -> Value {
+fn project_status(index: &WorkIndex, sidecar: &Sidecar, summary: &Summary) -> Value {
     let now = chrono::Utc::now();
     let show = |key: ItemKey| item_json(index, sidecar, &key, now).unwrap_or(Value::Null);
     let active: Vec<Value> = index
@@ -224,17 +280,10 @@ fn project_status(index: &WorkIndex, sidecar: &Sidecar) -> Value {
             value
         })
         .collect();
-    let in_progress_stories: Vec<Value> = index
-        .sprints()
-        .iter()
-        .flat_map(|s| s.stories())
-        .filter(|st| st.status() == "in_progress")
-        .map(|st| show(ItemKey::Story(st.id.clone())))
-        .collect();
-    let backlog = index.backlog();
-    let count = |status: &str| backlog.iter().filter(|b| b.status() == status).count();
+    let in_progress_stories: Vec<Value> =
+        summary.in_progress_stories.iter().map(|id| show(ItemKey::Story(id.clone()))).collect();
     let in_progress_backlog: Vec<Value> =
-        backlog.iter().filter(|b| b.status() == "in_progress").map(|b| show(ItemKey::Backlog(b.id.clone()))).collect();
+        summary.in_progress_backlog.iter().map(|id| show(ItemKey::Backlog(id.clone()))).collect();
     let claims: Vec<Value> = sidecar
         .claims
         .iter()
@@ -245,14 +294,9 @@ fn project_status(index: &WorkIndex, sidecar: &Sidecar) -> Value {
         "sprints": active,
         "in_progress_stories": in_progress_stories,
         "in_progress_backlog": in_progress_backlog,
-        "stats": {
-            "total_backlog": backlog.len(),
-            "todo": count("todo"),
-            "in_progress": count("in_progress"),
-            "done": count("done"),
-        },
+        "stats": summary.stats,
         "claims": claims,
-        "activity": activity(sidecar),
+        "activity": summary.activity,
         "recent_history": index.history().iter().rev().take(3).map(to_json).collect::<Vec<_>>(),
     })
 }

@@ -231,7 +231,7 @@ impl Writer {
             .map(|(name, slot)| {
                 let view = match slot {
                     Slot::Ready { doc, sidecar, .. } => {
-                        ProjectView::Ready { index: doc.value().clone(), sidecar: sidecar.clone(), stamp: doc.stamp() }
+                        ProjectView::ready(doc.value().clone(), sidecar.clone(), doc.stamp())
                     }
                     Slot::Broken { problem, stamp } => ProjectView::Broken { problem: problem.clone(), stamp: *stamp },
                     Slot::Missing { path } => ProjectView::Missing { path: path.clone() },
