@@ -6,8 +6,11 @@
 //! kept durable at the cost of what changed). The YAML stays authoritative: an entry here for
 //! an item that no longer exists is simply ignored, and an item without one is at revision 1.
 //!
-//! Entries are shared (`Arc`) for the same reason as the model's items: every write starts
-//! from a copy of the published sidecar, which then costs a pointer per entry.
+//! Every write starts from a copy of the published sidecar, and a project built through
+//! worksync has an entry per item: the entries live in a persistent map (`imbl::OrdMap`),
+//! whose copy is one pointer and whose changed version shares all but the changed path, so
+//! a write neither copies nor frees 5,000 entries, and finding what changed skips the parts
+//! the versions share.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -81,7 +84,7 @@ pub struct HistoryMeta {
 pub struct Sidecar {
     /// By item storage key (`story/STORY-3`).
     #[serde(default)]
-    pub items: BTreeMap<Arc<str>, Arc<ItemMeta>>,
+    pub items: imbl::OrdMap<Arc<str>, Arc<ItemMeta>>,
     #[serde(default)]
     pub history: Vec<Arc<HistoryMeta>>,
     /// Claims by item storage key (`story/STORY-3`); expired ones are ignored, then pruned.
