@@ -6,7 +6,8 @@
 //! server's own writes are never mistaken for external edits, and a burst of events (a
 //! checkout touching many files) collapses into one refresh.
 
-use std::path::Path;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
@@ -20,16 +21,24 @@ const SETTLE: Duration = Duration::from_millis(50);
 
 /// Starts watching the store's data root until `shutdown`; logs and carries on without
 /// watching if the platform refuses (reads still notice edits by their stamps).
+///
+/// Only the directories that hold what the server reads are watched, each on its own: the
+/// root (`config.yaml`), `projects/` (projects appearing or going) and every project's
+/// directory (`work-index.yaml`). Not the vault, `.worksync/` or the archives: the server's
+/// own writes there (thousands of notes per vault regeneration, two log appends per
+/// write) would each cost an event to decode and drop.
 pub fn spawn(store: Store, shutdown: CancellationToken) {
+    let layout = store.layout().clone();
+    let projects_dir = layout.projects_dir();
     let (events, mut changed) = mpsc::unbounded_channel::<()>();
+    let watched_projects = projects_dir.clone();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
-            && event.paths.iter().any(|p| is_watched(p))
+            && event.paths.iter().any(|p| is_watched(p) || p.parent() == Some(watched_projects.as_path()))
         {
             let _ = events.send(());
         }
     });
-    let root = store.layout().root().to_path_buf();
     let mut watcher = match watcher {
         Ok(watcher) => watcher,
         Err(e) => {
@@ -37,12 +46,15 @@ pub fn spawn(store: Store, shutdown: CancellationToken) {
             return;
         }
     };
-    if let Err(e) = watcher.watch(&root, RecursiveMode::Recursive) {
-        tracing::warn!(root = %root.display(), error = %e, "cannot watch the data root; external edits are noticed at the next call");
-        return;
+    for dir in [layout.root(), projects_dir.as_path()] {
+        if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the data root; external edits are noticed at the next call");
+            return;
+        }
     }
+    let mut project_dirs = HashSet::new();
+    watch_project_dirs(&mut watcher, &projects_dir, &mut project_dirs);
     tokio::spawn(async move {
-        let _watcher = watcher; // dropping it stops the watch
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -50,9 +62,34 @@ pub fn spawn(store: Store, shutdown: CancellationToken) {
             }
             tokio::time::sleep(SETTLE).await;
             while changed.try_recv().is_ok() {}
+            // A project directory may have appeared (registration, a checkout) since.
+            watch_project_dirs(&mut watcher, &projects_dir, &mut project_dirs);
             store.refresh().await;
         }
     });
+}
+
+/// Watches every directory under `projects/` not watched yet; forgets the ones that went
+/// (their watches ended with them).
+fn watch_project_dirs(watcher: &mut impl Watcher, projects_dir: &Path, watched: &mut HashSet<PathBuf>) {
+    let present: HashSet<PathBuf> = std::fs::read_dir(projects_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| path.is_dir())
+        .collect();
+    watched.retain(|dir| present.contains(dir));
+    for dir in present {
+        if !watched.contains(&dir) {
+            match watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    watched.insert(dir);
+                }
+                Err(e) => tracing::debug!(dir = %dir.display(), error = %e, "cannot watch a project directory"),
+            }
+        }
+    }
 }
 
 /// YAML files are what the server reads; its own temp files and the vault are not.

@@ -247,3 +247,31 @@ async fn empty_file_is_refused_not_overwritten() {
     call_ok(&client, "worksync_add_backlog", json!({"project": "orbit-api", "id": "x", "summary": "s", "theme": "t"}))
         .await;
 }
+
+/// A project registered while the server runs is watched too: a hand edit of its work index
+/// reaches the change feed without any read of that project.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watcher_follows_projects_registered_later() {
+    let server = TestServer::start().await;
+    let client = server.client("late").await;
+    let repo = tempfile::tempdir().unwrap();
+    let registration = json!({"name": "late", "repo": repo.path().display().to_string()});
+    call_ok(&client, "worksync_register_project", registration).await;
+    let cursor = call_ok(&client, "worksync_changes", json!({"project": "late"})).await["cursor"].clone();
+    // A long poll waits for the next change; only the watcher can tell it about the edit.
+    let waiting = tokio::spawn(async move {
+        let args = json!({"project": "late", "since": cursor, "wait_seconds": 5});
+        call_ok(&client, "worksync_changes", args).await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let path = server.path("projects/late/work-index.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("backlog: []", "backlog:\n- id: by-hand\n  summary: typed in an editor\n"))
+        .unwrap();
+    let answer = waiting.await.unwrap();
+    let changes = answer["changes"].as_array().unwrap();
+    assert!(
+        changes.iter().any(|c| c["agent"] == "external edit" && c["id"] == "by-hand"),
+        "the long poll ended without the edit: {answer}"
+    );
+}
