@@ -1,11 +1,14 @@
 //! Rendering a change to a large work index at the cost of the change.
 //!
 //! Converting 5,000 backlog items to YAML values and comparing them one by one, on every
-//! write, costs far more than the write itself. [`Reduce`] for [`WorkIndex`] compares the
-//! typed items instead (cheap), and keeps real values only for items that changed and
-//! their neighbours (which the minimal-diff walker checks against the text); every other
-//! sprint or backlog item becomes a stand-in holding just its id, equal in both versions,
-//! which the walker leaves untouched.
+//! write, costs far more than the write itself. The usual write changes a run of items in
+//! one or two lists: [`Reduce::local_edit`] for [`WorkIndex`] finds that run by pointer
+//! (items are shared between versions) and edits only its text ([`super::yaml_splice`]).
+//! Anything else (a list appearing, unknown top-level keys changing) goes to the walker on
+//! reduced documents: [`Reduce::reduce`] compares the typed items and keeps real values
+//! only for items that changed and their neighbours (which the walker checks against the
+//! text); every other sprint or backlog item becomes a stand-in holding just its id, equal
+//! in both versions, which the walker leaves untouched.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
