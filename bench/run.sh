@@ -49,14 +49,21 @@ stop() {
   fi
   wait "$PID" 2>/dev/null || true
 }
+# settle: waits until the vault has caught up with the last scenario's writes, so that its
+# regeneration does not share the cores with the next scenario.
+settle() {
+  sleep 0.1
+  until curl -fsS -H "Authorization: Bearer $WORKSYNC_API_KEY" "http://127.0.0.1:$PORT/status" 2>/dev/null |
+    grep -q '"pending":false'; do sleep 0.05; done
+}
 rss() { echo $(($(ps -o rss= -p "$PID") / 1024)); }
 fresh_root() { rm -rf "$1"; "$BIN" --data-root "$1" init >/dev/null; }
 big_root() {
   fresh_root "$1"
   python3 bench/gen_project.py "$1/projects/orbit-api/work-index.yaml" --backlog "$2" --state
 }
-run() { "$LOADGEN" --url "$URL" --client raw "$@"; }
-run_rmcp() { "$LOADGEN" --url "$URL" --client rmcp "$@"; }
+run() { settle; "$LOADGEN" --url "$URL" --client raw "$@"; }
+run_rmcp() { settle; "$LOADGEN" --url "$URL" --client rmcp "$@"; }
 
 echo "## worksync load scenarios ($(nproc) cores, $(date -u +%Y-%m-%d))"
 fresh_root "$WORK/a"
