@@ -96,6 +96,13 @@ where
         &self.path
     }
 
+    /// Does the file's stamp (size, mtime, inode) differ from when we last read or wrote it?
+    /// Cheaper than [`Document::is_stale`], and blind to a same-size edit within the same
+    /// timestamp tick.
+    pub fn stamp_changed(&self) -> Result<bool, StoreError> {
+        Ok(FileStamp::of(&self.path)? != self.stamp)
+    }
+
     /// Has the file changed on disk since we last read or wrote it? The stamp (size, mtime,
     /// inode) says so in most cases; within a timestamp tick of our last look, an edit of
     /// the same size keeps the stamp, so then the bytes are compared too.

@@ -283,15 +283,16 @@ impl Writer {
         let names: Vec<String> = self.config.value().projects().map(|(n, _)| n.clone()).collect();
         self.projects.retain(|name, _| names.contains(name));
         for name in names {
-            self.sync_project(name);
+            self.sync_project(name, Check::Thorough);
         }
     }
 
     /// Loads one project's file if it is new to the writer or changed on disk.
-    fn sync_project(&mut self, name: String) {
+    fn sync_project(&mut self, name: String, check: Check) {
         let path = self.layout.work_index(&name);
         let stale = match self.projects.get(&name) {
             None => true,
+            Some(Slot::Ready { doc, .. }) if check == Check::Stamp => doc.stamp_changed().unwrap_or(true),
             Some(Slot::Ready { doc, .. }) => doc.is_stale().unwrap_or(true),
             Some(Slot::Broken { stamp, .. }) => FileStamp::of(&path).ok().flatten() != *stamp,
             Some(Slot::Missing { .. }) => path.exists(),
@@ -389,7 +390,10 @@ impl Writer {
         let mut attempts = 0;
         loop {
             attempts += 1;
-            match self.mutate_batch(project, &batch) {
+            // The first attempt trusts the stamp: the check right before the rename compares
+            // the bytes too, and a change only the bytes show comes back here as `Changed`.
+            let check = if attempts == 1 { Check::Stamp } else { Check::Thorough };
+            match self.mutate_batch(project, &batch, check) {
                 Ok(outcomes) => return outcomes,
                 Err(StoreError::Changed { path }) if attempts < 5 => {
                     tracing::warn!(project, path = %path.display(), "file changed during a write; re-reading and retrying");
@@ -403,6 +407,7 @@ impl Writer {
         &mut self,
         project: &str,
         batch: &[(&Operation, &Change)],
+        check: Check,
     ) -> Result<Vec<Result<Value, StoreError>>, StoreError> {
         self.refresh_config();
         if self.config.value().project(project).is_none() {
@@ -412,7 +417,7 @@ impl Writer {
             });
         }
         // Only the project being changed is checked on disk (a refresh covers the others).
-        self.sync_project(project.to_string());
+        self.sync_project(project.to_string(), check);
         let state_dir = self.layout.state_dir(project);
         let policy = self.policy();
         let rotation = self
@@ -529,6 +534,15 @@ impl Writer {
             _ => Policy::default(),
         }
     }
+}
+
+/// How closely to look for an edit behind the server's back before using a loaded file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// Size, mtime and inode only.
+    Stamp,
+    /// Also the bytes, while the file's mtime is within a timestamp tick of our last look.
+    Thorough,
 }
 
 /// Answers a command that arrived after shutdown began.
