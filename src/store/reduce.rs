@@ -83,7 +83,8 @@ fn list_edit<T: Serialize + Eq>(
         (Some(old), Some(new)) => (old, new),
         _ => return None,
     };
-    if old == new {
+    let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
+    if prefix == old.len() && prefix == new.len() {
         return Some(None);
     }
     if old.is_empty() {
@@ -92,7 +93,6 @@ fn list_edit<T: Serialize + Eq>(
     let values = |items: &[Arc<T>]| -> Option<Vec<serde_yaml_ng::Value>> {
         items.iter().map(|item| serde_yaml_ng::to_value(&**item).ok()).collect()
     };
-    let prefix = old.iter().zip(new).take_while(|(a, b)| a == b).count();
     if prefix == old.len() {
         let last = serde_yaml_ng::to_value(&*old[prefix - 1]).ok()?;
         let (splice, section) = yaml_splice::append(text, key, known, &last, &values(&new[prefix..])?)?;
