@@ -357,15 +357,21 @@ mod tests {
         assert!(grown < 300, "one change costs one line, not the whole state: {grown} bytes");
     }
 
-    /// A torn last line (a crash mid-append) is ignored and cut off before the next append;
-    /// log lines a compaction already folded into the snapshot are not applied twice.
-    #[test]
-    fn torn_lines_and_interrupted_compaction() {
+    /// A fresh sidecar directory with one item created and saved (one log line).
+    fn one_item_saved() -> (tempfile::TempDir, SidecarFile, Sidecar) {
         let dir = tempfile::tempdir().unwrap();
         let (mut file, empty) = SidecarFile::open(dir.path());
         let mut one = empty.clone();
         one.created(&ItemKey::Backlog("a".into()), "claude", at(1));
         file.save(&empty, &one).unwrap();
+        (dir, file, one)
+    }
+
+    /// A torn last line (a crash mid-append) is ignored and cut off before the next append;
+    /// log lines a compaction already folded into the snapshot are not applied twice.
+    #[test]
+    fn torn_lines_and_interrupted_compaction() {
+        let (dir, _, one) = one_item_saved();
         let log = dir.path().join(LOG_FILE);
         let good = std::fs::read(&log).unwrap();
         let mut torn = good.clone();
@@ -393,11 +399,7 @@ mod tests {
     /// again: the next save writes the whole state, the failed change included.
     #[test]
     fn a_failed_save_is_healed_by_the_next() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut file, empty) = SidecarFile::open(dir.path());
-        let mut one = empty.clone();
-        one.created(&ItemKey::Backlog("a".into()), "claude", at(1));
-        file.save(&empty, &one).unwrap();
+        let (dir, mut file, one) = one_item_saved();
         let log = dir.path().join(LOG_FILE);
         std::fs::remove_file(&log).unwrap();
         std::fs::create_dir(&log).unwrap(); // appending to it fails
