@@ -204,14 +204,17 @@ impl Snapshot {
         };
         let mut projects = Map::new();
         for name in names {
-            let status = match (self.projects.get(name.as_str()), self.project(name)) {
-                (Some(ProjectView::Ready { index, sidecar, summary, .. }), _) => {
+            let status = match self.projects.get(name.as_str()) {
+                Some(ProjectView::Ready { index, sidecar, summary, .. }) => {
                     let summary = summary.get_or_init(|| Arc::new(Summary::of(index, sidecar)));
                     project_status(index, sidecar, summary)
                 }
-                (_, Err(StoreError::IndexMissing { .. })) => json!({ "error": "work-index.yaml not found" }),
-                (_, Err(e)) => json!({ "error": e.to_string(), "hint": e.hint() }),
-                (_, Ok(_)) => unreachable!("a project that loads has a ready view"),
+                Some(ProjectView::Missing { .. }) => json!({ "error": "work-index.yaml not found" }),
+                Some(ProjectView::Broken { problem, .. }) => {
+                    let e = problem.to_error();
+                    json!({ "error": e.to_string(), "hint": e.hint() })
+                }
+                None => continue, // `names` holds loaded projects only
             };
             projects.insert(name.clone(), status);
         }
