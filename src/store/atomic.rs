@@ -67,30 +67,115 @@ impl FileStamp {
 /// On any error the target is untouched and the temp file is removed (tempfile deletes it on
 /// drop).
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<FileStamp, StoreError> {
-    write_atomic_unless_changed(path, contents, || Ok(false))
+    write_atomic_unless_changed(path, contents, |_| Ok(true))
 }
 
-/// Like [`write_atomic`], but asks `changed` right before the rename whether the target
-/// was changed by someone else meanwhile; if so the temp file is dropped and the target is
-/// left alone ([`StoreError::Changed`]), so the caller can re-read it and try again. This
-/// shrinks the window in which an editor's save could be overwritten to the instant
-/// between that check and the rename.
+/// Like [`write_atomic`], but only if the target still holds what the caller last read:
+/// `unchanged(p)` says whether the file at `p` is that version. If someone else saved the
+/// file meanwhile, nothing is written and the target keeps their save
+/// ([`StoreError::Changed`]), so the caller can re-read it and try again.
+///
+/// A check followed by a rename leaves a window in which an editor's save can land and be
+/// replaced. Where the system can swap two names atomically (`renameat2` with
+/// `RENAME_EXCHANGE` on Linux, `renamex_np` with `RENAME_SWAP` on macOS), the new file is
+/// swapped in and what it displaced is checked afterwards: if that was not the version the
+/// caller read, the swap is undone, so the save that slipped in is back in place. Elsewhere
+/// (or on a filesystem that cannot swap) the window stays as small as a check and a rename.
+///
+/// A symlink is written through: the target of the link is replaced, in its own directory,
+/// and the link stays a link.
 pub fn write_atomic_unless_changed(
     path: &Path,
     contents: &[u8],
-    changed: impl FnOnce() -> Result<bool, StoreError>,
+    unchanged: impl Fn(&Path) -> Result<bool, StoreError>,
 ) -> Result<FileStamp, StoreError> {
-    let dir = parent_dir(path);
-    let mut temp = temp_next_to(path, &dir).map_err(|e| StoreError::io("create a temp file next to", path, e))?;
+    let target = resolve_links(path).map_err(|e| StoreError::io("follow the symlink", path, e))?;
+    let dir = parent_dir(&target);
+    let mut temp = temp_next_to(&target, &dir).map_err(|e| StoreError::io("create a temp file next to", path, e))?;
     temp.write_all(contents).map_err(|e| StoreError::io("write", path, e))?;
     temp.as_file().sync_all().map_err(|e| StoreError::io("fsync", path, e))?;
-    if changed()? {
+    let meta = temp.as_file().metadata().map_err(|e| StoreError::io("inspect", path, e))?;
+    if !unchanged(&target)? {
         return Err(StoreError::Changed { path: path.to_path_buf() });
     }
-    let file = temp.persist(path).map_err(|e| StoreError::io("rename over", path, e.error))?;
+    match swap::exchange(temp.path(), &target) {
+        Ok(()) => {
+            // The temp name now holds the file we displaced: was it the version we read?
+            let displaced_ok = unchanged(temp.path());
+            if !matches!(displaced_ok, Ok(true)) {
+                undo_swap(temp.path(), &target, path)?;
+                displaced_ok?;
+                return Err(StoreError::Changed { path: path.to_path_buf() });
+            }
+            // Dropping the temp file removes the displaced version.
+            drop(temp);
+        }
+        Err(swap::Unsupported) => {
+            temp.persist(&target).map_err(|e| StoreError::io("rename over", path, e.error))?;
+        }
+    }
     sync_dir(&dir).map_err(|e| StoreError::io("fsync the directory of", path, e))?;
-    let meta = file.metadata().map_err(|e| StoreError::io("inspect", path, e))?;
     Ok(FileStamp::from_metadata(&meta))
+}
+
+/// Puts back a save that slipped in between our check and our swap. If even that fails, the
+/// save is kept under a name a person will see, and the failure is logged as an error.
+fn undo_swap(displaced: &Path, target: &Path, shown: &Path) -> Result<(), StoreError> {
+    if swap::exchange(displaced, target).is_ok() {
+        tracing::warn!(path = %shown.display(), "the file was saved by someone else during a write; their save is kept and the write is retried on top of it");
+        return Ok(());
+    }
+    let name = target.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%S%.3f");
+    let kept = target.with_file_name(format!("{name}.saved-by-hand-{stamp}"));
+    match fs::rename(displaced, &kept) {
+        Ok(()) => {
+            tracing::error!(path = %shown.display(), kept = %kept.display(), "a save made during a write could not be put back; it is kept beside the file")
+        }
+        Err(e) => {
+            tracing::error!(path = %shown.display(), error = %e, "a save made during a write could not be put back or kept")
+        }
+    }
+    Err(StoreError::Changed { path: shown.to_path_buf() })
+}
+
+/// Follows `path` through symlinks (relative ones from the link's directory) to the file a
+/// write must replace; a path that does not exist is its own target.
+fn resolve_links(path: &Path) -> std::io::Result<PathBuf> {
+    let mut current = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = fs::read_link(&current)?;
+                current = if link.is_absolute() { link } else { parent_dir(&current).join(link) };
+            }
+            Ok(_) => return Ok(current),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(current),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
+}
+
+/// Atomic exchange of two names, where the system has one.
+mod swap {
+    use std::path::Path;
+
+    /// The system or the filesystem cannot exchange two names atomically.
+    pub struct Unsupported;
+
+    #[cfg(any(target_os = "linux", target_os = "android", target_vendor = "apple"))]
+    pub fn exchange(a: &Path, b: &Path) -> Result<(), Unsupported> {
+        use rustix::fs::{CWD, RenameFlags, renameat_with};
+        // Any failure (a filesystem without the flag, a target that vanished) falls back to
+        // the plain rename, which reports its own errors.
+        renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(|_| Unsupported)
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android", target_vendor = "apple")))]
+    pub fn exchange(_a: &Path, _b: &Path) -> Result<(), Unsupported> {
+        Err(Unsupported)
+    }
 }
 
 /// Replaces `path` with `contents` atomically but without fsync: a crash leaves the old
@@ -202,6 +287,56 @@ mod tests {
         assert_ne!(Some(stamp), before);
         assert_eq!(FileStamp::of(&path).unwrap(), Some(stamp));
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    /// A person's save that lands after the writer's last look and before its rename (here
+    /// the check itself saves, right after looking) is back in place afterwards, and the
+    /// write reports `Changed` so it is retried on top of the save. Both kinds of save: a
+    /// new file renamed over the old one, and the old file rewritten in place.
+    #[test]
+    fn a_save_in_the_window_before_the_rename_is_kept() {
+        for in_place in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("work-index.yaml");
+            fs::write(&path, "read by the writer\n").unwrap();
+            let read = fs::read(&path).unwrap();
+            let looked = std::cell::Cell::new(false);
+            let unchanged = |p: &Path| {
+                let same = fs::read(p).map_err(|e| StoreError::io("read", p, e))? == read;
+                if !looked.replace(true) {
+                    if in_place {
+                        fs::write(&path, "saved in place by a person\n").unwrap();
+                    } else {
+                        let save = dir.path().join(".work-index.yaml.swp");
+                        fs::write(&save, "saved by rename by a person\n").unwrap();
+                        fs::rename(&save, &path).unwrap();
+                    }
+                }
+                Ok(same)
+            };
+            let outcome = write_atomic_unless_changed(&path, b"the writer's version\n", unchanged);
+            assert!(matches!(outcome, Err(StoreError::Changed { .. })), "in place: {in_place}: {outcome:?}");
+            let on_disk = fs::read_to_string(&path).unwrap();
+            assert!(on_disk.contains("by a person"), "in place: {in_place}: the save was replaced: {on_disk:?}");
+            let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+            assert_eq!(names, ["work-index.yaml"], "in place: {in_place}: no temp file left");
+        }
+    }
+
+    /// A symlinked file is written through: the link stays a link and its target changes.
+    #[cfg(unix)]
+    #[test]
+    fn writes_through_a_symlink() {
+        let dir = tempfile::tempdir().unwrap();
+        let elsewhere = dir.path().join("repo/plan");
+        fs::create_dir_all(&elsewhere).unwrap();
+        fs::write(elsewhere.join("work-index.yaml"), "old").unwrap();
+        let link = dir.path().join("work-index.yaml");
+        std::os::unix::fs::symlink("repo/plan/work-index.yaml", &link).unwrap();
+        write_atomic(&link, b"new").unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read_to_string(elsewhere.join("work-index.yaml")).unwrap(), "new");
+        assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 1, "no temp file left beside the target");
     }
 
     /// Leftover temp files are swept; other files are not.

@@ -107,16 +107,22 @@ where
     /// inode) says so in most cases; within a timestamp tick of our last look, an edit of
     /// the same size keeps the stamp, so then the bytes are compared too.
     pub fn is_stale(&self) -> Result<bool, StoreError> {
-        let stamp = FileStamp::of(&self.path)?;
+        Ok(!self.holds_last_read(&self.path)?)
+    }
+
+    /// Is the file at `path` (ours, or the version a write just displaced) the one we last
+    /// read or wrote? Same test as [`Document::is_stale`].
+    fn holds_last_read(&self, path: &Path) -> Result<bool, StoreError> {
+        let stamp = FileStamp::of(path)?;
         if stamp != self.stamp {
-            return Ok(true);
+            return Ok(false);
         }
         match stamp {
             Some(stamp) if stamp.is_racy() => {
-                let bytes = std::fs::read(&self.path).map_err(|e| StoreError::io("read", &self.path, e))?;
-                Ok(bytes != self.text.as_bytes())
+                let bytes = std::fs::read(path).map_err(|e| StoreError::io("read", path, e))?;
+                Ok(bytes == self.text.as_bytes())
             }
-            _ => Ok(false),
+            _ => Ok(true),
         }
     }
 
@@ -136,7 +142,7 @@ where
                 (text, yaml, None)
             }
         };
-        let stamp = atomic::write_atomic_unless_changed(&self.path, text.as_bytes(), || self.is_stale())?;
+        let stamp = atomic::write_atomic_unless_changed(&self.path, text.as_bytes(), |p| self.holds_last_read(p))?;
         self.text = text;
         self.value = Arc::new(new);
         self.yaml = yaml;
