@@ -45,3 +45,120 @@ async fn symlinked_files_are_written_through() {
     assert_eq!(names.len(), 2, "no temp file left beside the targets: {names:?}");
     assert_eq!(read_yaml(&server.path("projects/orbit-api/work-index.yaml"))["backlog"][20]["id"], "through-the-link");
 }
+
+/// A work index that shares values by anchors, aliases and a merge key, as people write by
+/// hand.
+const LINKED: &str = "\
+# yaml-language-server: $schema=./SCHEMA/work-flow-schema.json
+x-defaults: &todo-devops
+  theme: devops
+  status: todo
+sprints: []
+backlog:
+- id: holds-anchor
+  theme: &th security
+  summary: the item whose theme others share
+  status: todo
+- id: uses-alias
+  theme: *th   # same as holds-anchor
+  summary: shares the theme
+  status: todo
+- id: also-alias
+  theme: *th
+  summary: shares it too
+  status: todo
+- <<: *todo-devops
+  id: merged
+  summary: theme and status come from x-defaults
+";
+
+/// Updates and removals of the items that hold an anchor, over real MCP: the file parses
+/// after every write, every item keeps the values it had, and a fresh server (a restart)
+/// loads the project. The merge key is read as PyYAML reads it.
+#[tokio::test]
+async fn anchors_and_aliases_survive_updates_and_removals() {
+    let server = TestServer::start_with(|layout| {
+        layout.bootstrap().unwrap();
+        std::fs::write(layout.work_index("orbit-api"), LINKED).unwrap();
+    })
+    .await;
+    let client = server.client("agent").await;
+    let path = server.path("projects/orbit-api/work-index.yaml");
+    let merged =
+        call_ok(&client, "worksync_update_backlog", json!({"project": "orbit-api", "id": "merged", "summary": "s"}))
+            .await;
+    assert_eq!(merged["updated"]["theme"], "devops", "the merge key is applied: {merged}");
+    assert_eq!(merged["updated"]["status"], "todo");
+
+    call_ok(&client, "worksync_update_backlog", json!({"project": "orbit-api", "id": "holds-anchor", "theme": "ops"}))
+        .await;
+    let after_update = read_yaml(&path);
+    assert_eq!(after_update["backlog"][0]["theme"], "ops");
+    assert_eq!(after_update["backlog"][1]["theme"], "security", "the alias keeps its value");
+    call_ok(&client, "worksync_remove_backlog", json!({"project": "orbit-api", "id": "holds-anchor"})).await;
+    call_ok(
+        &client,
+        "worksync_update_backlog",
+        json!({"project": "orbit-api", "id": "merged", "status": "in_progress"}),
+    )
+    .await;
+
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("theme: *th   # same as holds-anchor") || text.contains("theme: &th"), "{text}");
+    assert!(text.contains("- <<: *todo-devops"), "the merge key is kept:\n{text}");
+    let mut value = read_yaml(&path);
+    value.apply_merge().unwrap();
+    let backlog = value["backlog"].as_sequence().unwrap();
+    let theme = |id: &str| backlog.iter().find(|b| b["id"] == id).map(|b| b["theme"].clone());
+    assert_eq!(theme("uses-alias"), Some("security".into()));
+    assert_eq!(theme("also-alias"), Some("security".into()));
+    assert_eq!(theme("merged"), Some("devops".into()));
+    assert_eq!(backlog.iter().find(|b| b["id"] == "merged").unwrap()["status"], "in_progress");
+
+    let status = call_ok(&client, "worksync_status", json!({"project": "orbit-api"})).await;
+    assert_eq!(status["projects"]["orbit-api"]["stats"]["total_backlog"], 3, "{status}");
+    restarts(server).await;
+}
+
+/// Stops `server` and opens its data root again, as a restart does: every project loads.
+async fn restarts(mut server: TestServer) {
+    server.stop().await;
+    let store =
+        worksync::store::Store::open(worksync::store::Layout::new(server.root.path())).expect("the data root loads");
+    for (name, view) in &store.published().projects {
+        assert!(matches!(view, worksync::store::snapshot::ProjectView::Ready { .. }), "{name} loads: {view:?}");
+    }
+    store.close().await;
+}
+
+/// config.yaml with a shared guidance list (`inherit: &common`): unregistering the project
+/// that holds the anchor leaves a config.yaml the server starts from.
+#[tokio::test]
+async fn config_anchor_survives_unregistering_its_project() {
+    let config = "\
+projects:
+  first:
+    repo: /tmp/first
+    guidance:
+      inherit: &common [general, rust]
+  second:
+    repo: /tmp/second
+    guidance:
+      inherit: *common
+vault_path: ./vault
+";
+    let server = TestServer::start_with(|layout| {
+        std::fs::write(layout.config(), config).unwrap();
+        for name in ["first", "second"] {
+            std::fs::create_dir_all(layout.project_dir(name)).unwrap();
+            std::fs::write(layout.work_index(name), "sprints: []\nbacklog: []\n").unwrap();
+        }
+    })
+    .await;
+    let client = server.client("agent").await;
+    call_ok(&client, "worksync_unregister_project", json!({"name": "first"})).await;
+    let value = read_yaml(&server.path("config.yaml"));
+    let common: serde_yaml_ng::Value = serde_yaml_ng::from_str("[general, rust]").unwrap();
+    assert_eq!(value["projects"]["second"]["guidance"]["inherit"], common);
+    restarts(server).await;
+}

@@ -12,7 +12,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use super::atomic::{self, FileStamp};
 use super::error::StoreError;
 use super::yaml_splice::Section;
-use super::yaml_text;
+use super::{yaml_aliases, yaml_text};
 
 /// A parsed YAML file and the text it was parsed from.
 #[derive(Debug)]
@@ -27,6 +27,9 @@ pub struct Document<T> {
     /// whenever the text changes any other way.
     appended_at: Option<Section>,
     stamp: Option<FileStamp>,
+    /// The text uses aliases or merge keys ([`yaml_aliases`]): edits are proved on the whole
+    /// document, not fragment by fragment.
+    linked: bool,
 }
 
 /// A document type that can shrink a pair of versions to what an edit needs: untouched
@@ -65,7 +68,16 @@ where
     pub fn load(path: &Path) -> Result<Self, StoreError> {
         let (text, stamp) = read_settled(path)?;
         let value = parse::<T>(path, &text)?;
-        Ok(Document { path: path.to_path_buf(), text, value: Arc::new(value), yaml: None, appended_at: None, stamp })
+        let linked = yaml_aliases::is_linked(&text);
+        Ok(Document {
+            path: path.to_path_buf(),
+            text,
+            value: Arc::new(value),
+            yaml: None,
+            appended_at: None,
+            stamp,
+            linked,
+        })
     }
 
     /// A document for a file that does not exist yet; the first write creates it with
@@ -78,6 +90,7 @@ where
             yaml: None,
             appended_at: None,
             stamp: None,
+            linked: false,
         }
     }
 
@@ -129,6 +142,18 @@ where
     /// Writes `new` durably, changing only the text of what differs from the current value,
     /// and makes it the current value. On error nothing changes, on disk or in memory.
     pub fn replace(&mut self, new: T) -> Result<(), StoreError> {
+        if self.linked {
+            let text = self.render_linked(&new)?;
+            let stamp = atomic::write_atomic_unless_changed(&self.path, text.as_bytes(), |p| self.holds_last_read(p))?;
+            // Text we write never adds an alias or a merge key: it can only stop being linked.
+            self.linked = yaml_aliases::is_linked(&text);
+            self.text = text;
+            self.value = Arc::new(new);
+            self.yaml = None;
+            self.appended_at = None;
+            self.stamp = Some(stamp);
+            return Ok(());
+        }
         let local = T::local_edit(&self.text, self.appended_at, &self.value, &new);
         #[cfg(debug_assertions)]
         if let Some(LocalEdit { text, .. }) = &local {
@@ -149,6 +174,29 @@ where
         self.appended_at = appended_at;
         self.stamp = Some(stamp);
         Ok(())
+    }
+
+    /// The new text of a document with aliases or merge keys, proved whole before it is
+    /// written: edited in place with its aliases repaired, or else rewritten whole (which
+    /// writes every alias out as its value), keeping the leading comments.
+    fn render_linked(&self, new: &T) -> Result<String, StoreError> {
+        let proves = |text: &str| parse::<T>(&self.path, text).is_ok_and(|parsed| &parsed == new);
+        let old_value = to_yaml(&self.path, self.value.as_ref())?;
+        let new_value = to_yaml(&self.path, new)?;
+        if let Some(text) = yaml_aliases::render(&self.text, &old_value, &new_value, proves) {
+            return Ok(text);
+        }
+        tracing::warn!(path = %self.path.display(), "aliases could not be kept in place; rewriting the file whole, with each alias written out as its value");
+        let text = yaml_text::full_render(&self.text, new)
+            .map_err(|e| StoreError::io("serialize", &self.path, std::io::Error::other(e.to_string())))?;
+        if !proves(&text) {
+            return Err(StoreError::io(
+                "write",
+                &self.path,
+                std::io::Error::other("no text could be proved to hold the change; nothing was written"),
+            ));
+        }
+        Ok(text)
     }
 
     /// The new text by the minimal-diff walker, and (for types that do not reduce) `new` as a
@@ -219,5 +267,18 @@ pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, StoreErr
                 .into(),
         });
     }
-    serde_yaml_ng::from_str::<T>(text).map_err(|e| StoreError::parse(path, &e))
+    let typed = serde_yaml_ng::from_str::<T>(text).map_err(|e| StoreError::parse(path, &e))?;
+    if !text.contains("<<") {
+        return Ok(typed);
+    }
+    // Merge keys (`<<: *base`) are applied, as PyYAML and the Python tool read them; the
+    // typed read above has already found any error with its line and column.
+    let mut value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| StoreError::parse(path, &e))?;
+    let merged = value.apply_merge().and_then(|()| T::deserialize(value));
+    merged.map_err(|e| StoreError::Parse {
+        path: path.to_path_buf(),
+        line: 1,
+        column: 1,
+        message: format!("merge key: {e}"),
+    })
 }

@@ -26,6 +26,7 @@ pub mod sidecar;
 pub mod snapshot;
 pub mod validate;
 pub mod writer;
+mod yaml_aliases;
 pub mod yaml_splice;
 pub mod yaml_text;
 
