@@ -162,3 +162,156 @@ vault_path: ./vault
     assert_eq!(value["projects"]["second"]["guidance"]["inherit"], common);
     restarts(server).await;
 }
+
+/// Strings that YAML 1.1 readers (PyYAML, the Python tool, many scripts) read as booleans,
+/// numbers, dates or special keys unless they are quoted, and a few that YAML 1.2 reads so.
+const AMBIGUOUS: [&str; 44] = [
+    "yes",
+    "No",
+    "ON",
+    "off",
+    "Yes",
+    "NO",
+    "On",
+    "OFF",
+    "y",
+    "n",
+    "Y",
+    "N",
+    "true",
+    "False",
+    "null",
+    "~",
+    "1_000",
+    "2024-01-01",
+    "12:30:45",
+    "190:20:30.15",
+    "=",
+    "<<",
+    "0b1010",
+    "0x1F",
+    "0o17",
+    "017",
+    "+1",
+    "-2",
+    "3.14",
+    ".5",
+    "1.5e3",
+    "1e3",
+    "+.inf",
+    ".NaN",
+    "2024-01-01 12:30:00",
+    "2024-01-01T10:00:00Z",
+    "2024-1-1",
+    "1:20",
+    "-1:30",
+    "0.",
+    "1_000.5",
+    "yEs",
+    "oFf",
+    "NULL",
+];
+
+/// What an agent sent is what PyYAML reads back: every ambiguous string written through the
+/// tools (summary, theme-free fields, notes, history) loads as that same string.
+#[tokio::test]
+async fn pyyaml_reads_back_what_agents_sent() {
+    let server = TestServer::start().await;
+    let client = server.client("agent").await;
+    for (n, text) in AMBIGUOUS.iter().enumerate() {
+        call_ok(
+            &client,
+            "worksync_add_backlog",
+            json!({"project": "orbit-api", "id": format!("v{n}"), "summary": text, "theme": "t"}),
+        )
+        .await;
+    }
+    call_ok(
+        &client,
+        "worksync_create_sprint",
+        json!({"project": "orbit-api", "id": "s-ambiguous", "title": "yes", "goal": "2024-01-01"}),
+    )
+    .await;
+    call_ok(
+        &client,
+        "worksync_add_story",
+        json!({"project": "orbit-api", "sprint_id": "s-ambiguous", "story_id": "STORY-90", "notes": "="}),
+    )
+    .await;
+    call_ok(&client, "worksync_history", json!({"project": "orbit-api", "action": "add", "summary": "off"})).await;
+
+    let script = r#"
+import json, sys, yaml
+doc = yaml.safe_load(open(sys.argv[1]))
+out = {b["id"]: [type(b["summary"]).__name__, str(b["summary"])] for b in doc["backlog"]}
+sprint = [s for s in doc["sprints"] if s["id"] == "s-ambiguous"][0]
+for key, value in [("title", sprint["title"]), ("goal", sprint["goal"]), ("notes", sprint["stories"][0]["notes"]),
+                   ("history", doc["history"][-1]["summary"]), ("date", doc["history"][-1]["date"])]:
+    out[key] = [type(value).__name__, str(value)]
+print(json.dumps(out))
+"#;
+    let path = server.path("projects/orbit-api/work-index.yaml");
+    let output = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(&path)
+        .output()
+        .expect("python3 runs (CI installs it with PyYAML)");
+    assert!(output.status.success(), "PyYAML loads the file: {}", String::from_utf8_lossy(&output.stderr));
+    let read: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let mut misread = Vec::new();
+    let mut expect = |key: String, sent: &str| {
+        if read[&key] != json!(["str", sent]) {
+            misread.push(format!("{key}: sent {sent:?}, PyYAML read {}", read[&key]));
+        }
+    };
+    for (n, text) in AMBIGUOUS.iter().enumerate() {
+        expect(format!("v{n}"), text);
+    }
+    for (key, sent) in [("title", "yes"), ("goal", "2024-01-01"), ("notes", "="), ("history", "off")] {
+        expect(key.to_string(), sent);
+    }
+    assert_eq!(read["date"][0], "str", "the history date is written as a string, as the Python tool writes it");
+    assert!(misread.is_empty(), "{} of {} values misread:\n{}", misread.len(), AMBIGUOUS.len() + 4, misread.join("\n"));
+}
+
+/// A work index saved with Windows line endings keeps them through updates, additions and
+/// removals: no line ends in a bare `\n`.
+#[tokio::test]
+async fn crlf_files_stay_crlf() {
+    let server = TestServer::start_with(|layout| {
+        layout.bootstrap().unwrap();
+        let path = layout.work_index("orbit-api");
+        let text = std::fs::read_to_string(&path).unwrap().replace('\n', "\r\n");
+        std::fs::write(&path, text).unwrap();
+    })
+    .await;
+    let client = server.client("agent").await;
+    call_ok(
+        &client,
+        "worksync_add_backlog",
+        json!({"project": "orbit-api", "id": "crlf-new", "summary": "s", "theme": "t"}),
+    )
+    .await;
+    call_ok(&client, "worksync_update_backlog", json!({"project": "orbit-api", "id": "crlf-new", "status": "done"}))
+        .await;
+    let story = call_ok(
+        &client,
+        "worksync_add_story",
+        json!({"project": "orbit-api", "sprint_id": "auth-hardening", "notes": "a story\nwith two lines"}),
+    )
+    .await;
+    call_ok(&client, "worksync_history", json!({"project": "orbit-api", "action": "add", "summary": "crlf"})).await;
+    call_ok(&client, "worksync_create_sprint", json!({"project": "orbit-api", "id": "crlf-sprint", "title": "t"}))
+        .await;
+
+    let text = std::fs::read_to_string(server.path("projects/orbit-api/work-index.yaml")).unwrap();
+    let bare = text.split("\r\n").filter(|part| part.contains('\n')).count();
+    let crlf = text.matches("\r\n").count();
+    assert_eq!(bare, 0, "{crlf} CRLF lines and some bare LF lines:\n{text:?}");
+    let value = read_yaml(&server.path("projects/orbit-api/work-index.yaml"));
+    let item = value["backlog"].as_sequence().unwrap().iter().find(|b| b["id"] == "crlf-new").unwrap().clone();
+    assert_eq!(item["status"], "done");
+    let stories = value["sprints"][0]["stories"].as_sequence().unwrap();
+    let added = stories.iter().find(|s| s["id"].as_str() == story["created"]["id"].as_str()).unwrap();
+    assert_eq!(added["notes"], "a story\nwith two lines", "line breaks inside values read back as \\n");
+}

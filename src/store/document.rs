@@ -142,32 +142,30 @@ where
     /// Writes `new` durably, changing only the text of what differs from the current value,
     /// and makes it the current value. On error nothing changes, on disk or in memory.
     pub fn replace(&mut self, new: T) -> Result<(), StoreError> {
-        if self.linked {
-            let text = self.render_linked(&new)?;
-            let stamp = atomic::write_atomic_unless_changed(&self.path, text.as_bytes(), |p| self.holds_last_read(p))?;
-            // Text we write never adds an alias or a merge key: it can only stop being linked.
-            self.linked = yaml_aliases::is_linked(&text);
-            self.text = text;
-            self.value = Arc::new(new);
-            self.yaml = None;
-            self.appended_at = None;
-            self.stamp = Some(stamp);
-            return Ok(());
-        }
-        let local = T::local_edit(&self.text, self.appended_at, &self.value, &new);
-        #[cfg(debug_assertions)]
-        if let Some(LocalEdit { text, .. }) = &local {
-            assert!(parse::<T>(&self.path, text).is_ok_and(|p| p == new), "edit verified locally but wrong:\n{text}");
-        }
-        let (text, yaml, appended_at) = match local {
-            // Only the changed items' text was edited, nothing else looked at.
-            Some(LocalEdit { text, appended_at }) => (text, None, appended_at),
-            None => {
-                let (text, yaml) = self.render(&new)?;
-                (text, yaml, None)
+        let (text, yaml, appended_at) = if self.linked {
+            (self.render_linked(&new)?, None, None)
+        } else {
+            let local = T::local_edit(&self.text, self.appended_at, &self.value, &new);
+            #[cfg(debug_assertions)]
+            if let Some(LocalEdit { text, .. }) = &local {
+                assert!(
+                    parse::<T>(&self.path, text).is_ok_and(|p| p == new),
+                    "edit verified locally but wrong:\n{text}"
+                );
+            }
+            match local {
+                // Only the changed items' text was edited, nothing else looked at.
+                Some(LocalEdit { text, appended_at }) => (text, None, appended_at),
+                None => {
+                    let (text, yaml) = self.render(&new)?;
+                    (text, yaml, None)
+                }
             }
         };
+        let text = with_line_endings_of(&self.text, text);
         let stamp = atomic::write_atomic_unless_changed(&self.path, text.as_bytes(), |p| self.holds_last_read(p))?;
+        // Text we write never adds an alias or a merge key: it can only stop being linked.
+        self.linked = self.linked && yaml_aliases::is_linked(&text);
         self.text = text;
         self.value = Arc::new(new);
         self.yaml = yaml;
@@ -225,6 +223,27 @@ where
 
 fn to_yaml<T: Serialize>(path: &Path, value: &T) -> Result<serde_yaml_ng::Value, StoreError> {
     serde_yaml_ng::to_value(value).map_err(|e| StoreError::io("represent", path, std::io::Error::other(e.to_string())))
+}
+
+/// `text` with the line endings of `old`: a file saved with CRLF line ends (Windows
+/// editors) keeps them, though the fragments we write end lines in `\n`. YAML reads a line
+/// break inside a value as `\n` either way.
+fn with_line_endings_of(old: &str, text: String) -> String {
+    let first_line_end = memchr::memchr(b'\n', old.as_bytes());
+    let crlf = first_line_end.is_some_and(|at| at > 0 && old.as_bytes()[at - 1] == b'\r');
+    if !crlf {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + text.len() / 32);
+    let mut previous = '\0';
+    for c in text.chars() {
+        if c == '\n' && previous != '\r' {
+            out.push('\r');
+        }
+        out.push(c);
+        previous = c;
+    }
+    out
 }
 
 /// How long a file must have been left alone before it is read as a whole.

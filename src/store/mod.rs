@@ -27,6 +27,7 @@ pub mod snapshot;
 pub mod validate;
 pub mod writer;
 mod yaml_aliases;
+mod yaml_scalars;
 pub mod yaml_splice;
 pub mod yaml_text;
 

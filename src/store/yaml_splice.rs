@@ -301,7 +301,7 @@ mod tests {
         );
         assert_eq!(out, expected);
         let history = append(DOC, "history", "{date: '2026-02-02', summary: y}").unwrap();
-        assert!(history.ends_with("  summary: x\n- date: 2026-02-02\n  summary: y\n"), "{history}");
+        assert!(history.ends_with("  summary: x\n- date: '2026-02-02'\n  summary: 'y'\n"), "{history}");
     }
 
     /// Indented sequences, a file without a final newline, and layouts left to the walker.

@@ -30,6 +30,8 @@ use std::ops::Range;
 use serde::{Serialize, de::DeserializeOwned};
 use serde_yaml_ng::{Mapping, Value};
 
+use super::yaml_scalars;
+
 /// Renders `new` as YAML text, reusing `old_text` (whose parsed value, in YAML value form, is
 /// `old`) for everything that did not change.
 ///
@@ -71,7 +73,7 @@ where
 /// Serializes `value` as a whole document, keeping `old_text`'s leading comment header.
 pub fn full_render<T: Serialize>(old_text: &str, value: &T) -> Result<String, serde_yaml_ng::Error> {
     let mut out = leading_comments(old_text).to_string();
-    out.push_str(&serde_yaml_ng::to_string(value)?);
+    out.push_str(&yaml_scalars::to_string(value)?);
     Ok(out)
 }
 
@@ -645,13 +647,13 @@ fn parse_key(line: &str) -> Option<String> {
 fn serialize_entry(key: &Value, value: &Value, col: usize) -> Option<String> {
     let mut single = Mapping::new();
     single.insert(key.clone(), value.clone());
-    let text = serde_yaml_ng::to_string(&single).ok()?;
+    let text = yaml_scalars::to_string(&single).ok()?;
     Some(indent_lines(&text, col, col))
 }
 
 /// Serializes one sequence item as `- …` with its dash at `col`.
 pub(super) fn serialize_item(value: &Value, col: usize) -> Option<String> {
-    let text = serde_yaml_ng::to_string(value).ok()?;
+    let text = yaml_scalars::to_string(value).ok()?;
     let body = indent_lines(&text, 0, col + 2);
     Some(format!("{}- {}", " ".repeat(col), body))
 }
@@ -788,8 +790,8 @@ mod tests {
     #[test]
     fn block_scalar_with_hash_lines() {
         let text = "a:\n  notes: |\n    # not a comment\n  status: x\nb: 1\n";
-        let out = patched(text, |v| v["a"]["status"] = "y".into());
-        assert_eq!(out, "a:\n  notes: |\n    # not a comment\n  status: y\nb: 1\n");
+        let out = patched(text, |v| v["a"]["status"] = "z".into());
+        assert_eq!(out, "a:\n  notes: |\n    # not a comment\n  status: z\nb: 1\n");
     }
 
     /// A layout the walker does not handle falls back to a full render with the header kept.
