@@ -172,3 +172,40 @@ async fn history_rotation_moves_old_entries() {
     let moved = archive["history"].as_sequence().unwrap();
     assert_eq!(moved.as_slice(), &before[..2], "the two oldest entries moved, in order");
 }
+
+/// What the Python tool's own client test (test_client.py) checks at initialization: the
+/// server instructions name their Data Model, Statuses and Guardrails sections, and the
+/// tools and prompts its clients call exist. (bench/python-tool-tests.sh runs that test
+/// itself, unchanged, against worksync.)
+#[tokio::test]
+async fn what_the_python_tools_client_test_checks() {
+    let server = TestServer::start().await;
+    let client = server.client("python-test-client").await;
+    let instructions = client.peer_info().and_then(|info| info.instructions.clone()).unwrap_or_default();
+    assert!(instructions.len() > 100);
+    for section in ["Guardrails", "Data Model", "Statuses"] {
+        assert!(instructions.contains(section), "instructions lack {section}:\n{instructions}");
+    }
+    let tools: Vec<String> = client.list_all_tools().await.unwrap().into_iter().map(|t| t.name.to_string()).collect();
+    for tool in [
+        "worksync_status",
+        "worksync_projects",
+        "worksync_add_backlog",
+        "worksync_update_backlog",
+        "worksync_remove_backlog",
+        "worksync_create_sprint",
+        "worksync_update_sprint",
+        "worksync_add_story",
+        "worksync_update_story",
+        "worksync_done",
+        "worksync_history",
+        "worksync_sync",
+        "worksync_guidance",
+    ] {
+        assert!(tools.iter().any(|t| t == tool), "missing tool {tool}");
+    }
+    let prompts: Vec<String> = client.list_all_prompts().await.unwrap().into_iter().map(|p| p.name).collect();
+    for prompt in ["work_status", "work_sync", "work_focus", "work_done", "add_project"] {
+        assert!(prompts.iter().any(|p| p == prompt), "missing prompt {prompt}");
+    }
+}
