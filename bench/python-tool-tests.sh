@@ -20,8 +20,9 @@ done
 here=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 server_pid=
+# shellcheck disable=SC2317  # called by the trap
 cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
