@@ -11,7 +11,9 @@ use std::collections::HashSet;
 const MAX_STEM: usize = 120;
 
 /// A file stem safe on every platform Obsidian runs on: no separators, no characters that
-/// Windows or Obsidian links reject, no leading dot (hidden), never empty.
+/// Windows or Obsidian links reject, no leading dot (hidden), never empty, and never ending
+/// in `.md`: Obsidian reads a link to `x.md` as a link to the note `x`, so the note of an id
+/// `x.md` is `x-md.md`.
 pub fn file_stem(name: &str) -> String {
     let mut stem: String = name
         .chars()
@@ -21,13 +23,17 @@ pub fn file_stem(name: &str) -> String {
             c => c,
         })
         .collect();
-    stem = stem.trim_start_matches(['.', ' ']).trim_end_matches(['.', ' ']).to_string();
     if stem.len() > MAX_STEM {
         let mut end = MAX_STEM;
         while !stem.is_char_boundary(end) {
             end -= 1;
         }
         stem.truncate(end);
+    }
+    stem = stem.trim_start_matches(['.', ' ']).trim_end_matches(['.', ' ']).to_string();
+    let md = stem.len().checked_sub(3).filter(|&at| stem.get(at..).is_some_and(|end| end.eq_ignore_ascii_case(".md")));
+    if let Some(dot) = md {
+        stem.replace_range(dot..=dot, "-");
     }
     if stem.is_empty() { "untitled".to_string() } else { stem }
 }
@@ -93,6 +99,47 @@ pub fn label(text: &str) -> String {
         .collect()
 }
 
+/// A name shown as text on a line with links (an agent, an id, a status): its brackets
+/// become parentheses, so it can neither open a link nor close one. `|` stays (the `cell`
+/// filter escapes it in tables).
+pub fn plain(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '[' => '(',
+            ']' => ')',
+            '\n' | '\r' => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+/// Prose (a summary) shown on a line before links: kept as written, links included, but a
+/// `[[` that no `]]` closes, or a `]]` that closes nothing, is escaped (`\[\[`), so it
+/// cannot pair with the brackets of the links after it.
+pub fn prose(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    loop {
+        let open = rest.find("[[").unwrap_or(usize::MAX);
+        let close = rest.find("]]").unwrap_or(usize::MAX);
+        if open == usize::MAX && close == usize::MAX {
+            out.push_str(rest);
+            break;
+        }
+        if open < close && close != usize::MAX && !rest[open + 2..close].contains("[[") {
+            // A whole link: kept as it is.
+            out.push_str(&rest[..close + 2]);
+            rest = &rest[close + 2..];
+        } else {
+            let (at, escaped) = if open < close { (open, "\\[\\[") } else { (close, "\\]\\]") };
+            out.push_str(&rest[..at]);
+            out.push_str(escaped);
+            rest = &rest[at + 2..];
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +151,18 @@ mod tests {
         assert_eq!(file_stem("CI/CD: build"), "CI-CD- build");
         assert_eq!(file_stem(""), "untitled");
         assert_eq!(file_stem(&"é".repeat(200)).len(), 120);
+    }
+
+    #[test]
+    fn a_stem_never_ends_in_md() {
+        assert_eq!(file_stem("notes.md"), "notes-md");
+        assert_eq!(file_stem("NOTES.MD"), "NOTES-MD");
+        assert_eq!(file_stem("x.md."), "x-md");
+        assert_eq!(file_stem(".md"), "md");
+        assert_eq!(file_stem("v1.2"), "v1.2");
+        assert_eq!(file_stem("readme.mdx"), "readme.mdx");
+        let long = format!("{}.md{}", "a".repeat(MAX_STEM - 3), "tail");
+        assert!(!file_stem(&long).ends_with(".md"), "{}", file_stem(&long));
     }
 
     #[test]
@@ -119,5 +178,15 @@ mod tests {
         assert_eq!(tag("GCP CI/CD"), "GCP-CI/CD");
         assert_eq!(tag("2024"), "_2024");
         assert_eq!(label("a]] b|c"), "a)) b/c");
+        assert_eq!(plain("evil]]|[[agent"), "evil))|((agent");
+    }
+
+    #[test]
+    fn prose_keeps_its_links_but_not_stray_brackets() {
+        assert_eq!(prose("See [[Roadmap]] and [[x|y]]."), "See [[Roadmap]] and [[x|y]].");
+        assert_eq!(prose("Opened [[ and never closed"), "Opened \\[\\[ and never closed");
+        assert_eq!(prose("closed ]] first, then [[a]]"), "closed \\]\\] first, then [[a]]");
+        assert_eq!(prose("[[ [[a]]"), "\\[\\[ [[a]]");
+        assert_eq!(prose("a]]|[[b"), "a\\]\\]|\\[\\[b");
     }
 }

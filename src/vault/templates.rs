@@ -156,6 +156,8 @@ fn environment() -> Environment<'static> {
     env.add_filter("link", link_filter);
     env.add_filter("cell", cell_filter);
     env.add_filter("oneline", oneline_filter);
+    env.add_filter("plain", |text: &str| super::names::plain(text));
+    env.add_filter("prose", |text: &str| super::names::prose(text));
     env
 }
 
