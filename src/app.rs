@@ -190,17 +190,31 @@ fn sync(layout: &Layout, args: &SyncArgs) -> anyhow::Result<()> {
     let options = vault::Options { full: true, adopt: args.adopt, project: args.project.clone() };
     let report = generator.run(&snapshot, &options).map_err(anyhow::Error::msg)?;
     println!(
-        "{}: {} notes, {} written, {} removed, {} unchanged ({:.0} ms)",
+        "{}: {} notes, {} written, {} removed, {} unchanged ({} ms)",
         report.vault, report.notes, report.written, report.removed, report.unchanged, report.millis
     );
     for kept in &report.kept {
         println!("kept {}: {}", kept.path, kept.reason);
     }
+    for skipped in &report.skipped {
+        println!("skipped {}; fix the file, then run `worksync sync` again", skipped.describe());
+    }
+    if !report.manifest_problems.is_empty() {
+        println!(
+            "problem: the vault manifest had {} bad entries, ignored (worksync touches only notes inside the vault): {}",
+            report.manifest_problems.len(),
+            report.manifest_problems.join("; ")
+        );
+    }
     for problem in report.template_problems.iter().chain(&report.errors) {
         println!("problem: {problem}");
     }
-    if !report.errors.is_empty() {
-        bail!("{} note(s) could not be generated", report.errors.len());
+    if report.is_partial() {
+        bail!(
+            "the vault is not fully current: {} project(s) skipped, {} problem(s)",
+            report.skipped.len(),
+            report.errors.len()
+        );
     }
     Ok(())
 }

@@ -261,13 +261,15 @@ fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
+/// Makes the entries of `dir` (a file just created or renamed there) durable.
 #[cfg(unix)]
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     fs::File::open(dir)?.sync_all()
 }
 
+/// Makes the entries of `dir` durable (nothing to do where directories cannot be synced).
 #[cfg(not(unix))]
-fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+pub(crate) fn sync_dir(_dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 

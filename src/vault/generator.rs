@@ -7,7 +7,10 @@
 //! changed are written. Before a file is replaced or deleted, its bytes must still be what
 //! the manifest says we wrote; otherwise a person edited it (or it is theirs) and it stays
 //! untouched. Notes are written atomically without fsync (they are derived; the manifest,
-//! which guards the user's files, is fsync'd).
+//! which guards the user's files, is fsync'd), in batches: before a batch is written, what
+//! it is about to write is made durable in the [intent log](super::intent), so a run killed
+//! at any moment leaves no note the next run would not recognise as its own. Only plain
+//! note paths in folders inside the vault are ever written or deleted ([`boundary`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -17,9 +20,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::boundary::{self, Boundary};
 use super::context::Note;
+use super::intent::IntentLog;
 use super::manifest::{self, Hash, Manifest};
 use super::notes::{self, Catalog, GlobalPlan};
+use super::report::{Kept, LISTED, Options, Report, Skipped};
 use super::templates::Templates;
 use crate::store::atomic;
 use crate::store::model::WorkIndex;
@@ -27,55 +33,17 @@ use crate::store::registry::ProjectEntry;
 use crate::store::sidecar::Sidecar;
 use crate::store::snapshot::{ProjectView, Snapshot};
 
-/// How many paths a report lists by name (the counts are always complete).
-const LISTED: usize = 50;
-
-/// What a run should do.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// Re-render every note and compare it with the file on disk, not with our memory.
-    pub full: bool,
-    /// Take over files at generated paths that worksync did not write (migrating a vault
-    /// the Python tool generated). Never the default.
-    pub adopt: bool,
-    /// Only this project's notes (and the global dashboard); `None` for all.
-    pub project: Option<String>,
-}
-
-/// What a run did.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct Report {
-    pub vault: String,
-    pub full: bool,
-    /// Notes the vault should hold.
-    pub notes: usize,
-    pub written: usize,
-    pub removed: usize,
-    pub unchanged: usize,
-    /// Up to 50 of the written and removed paths.
-    pub written_paths: Vec<String>,
-    pub removed_paths: Vec<String>,
-    /// Files left alone because they are not (or no longer) what worksync wrote.
-    pub kept: Vec<Kept>,
-    /// Notes that could not be rendered or written; their old version stays.
-    pub errors: Vec<String>,
-    /// Problems with the user's template overrides.
-    pub template_problems: Vec<String>,
-    pub millis: f64,
-}
-
-/// A file the generator did not touch, and why.
-#[derive(Debug, Clone, Serialize)]
-pub struct Kept {
-    pub path: String,
-    pub reason: String,
-}
+/// Notes written per durable intent record: one fdatasync per batch, and a batch's texts
+/// wait in memory until it is written (2,048 notes of 1–2 KB each).
+const BATCH: usize = 2048;
 
 /// The generator's memory between runs; one per vault.
 pub struct Generator {
     vault: PathBuf,
     templates: Templates,
     manifest: Manifest,
+    intent: IntentLog,
+    boundary: Boundary,
     /// Per note path: the hash of the template input its current text was rendered from.
     rendered: HashMap<String, Hash>,
     /// Per project: the inputs of the last run, and the notes planned from them.
@@ -84,6 +52,17 @@ pub struct Generator {
     catalogs: HashMap<String, Catalog>,
     /// Directories known to exist.
     dirs: HashSet<PathBuf>,
+    /// Stops a run, as a SIGKILL would, once it has written this many notes.
+    #[cfg(test)]
+    pub(super) crash_after: Option<usize>,
+}
+
+/// A note about to be written: its text waits until its intent is durable.
+struct Pending {
+    path: String,
+    text: String,
+    hash: Hash,
+    input: Hash,
 }
 
 struct Planned {
@@ -99,12 +78,16 @@ impl Generator {
     pub fn new(vault: PathBuf, templates_dir: &Path) -> Generator {
         Generator {
             manifest: Manifest::load(&vault),
+            intent: IntentLog::open(&vault),
+            boundary: Boundary::new(&vault),
             vault,
             templates: Templates::load(templates_dir),
             rendered: HashMap::new(),
             planned: HashMap::new(),
             catalogs: HashMap::new(),
             dirs: HashSet::new(),
+            #[cfg(test)]
+            crash_after: None,
         }
     }
 
@@ -121,8 +104,10 @@ impl Generator {
         })?;
         let _lock = lock(&self.vault)?;
         self.forget_if_stale(options.full);
+        self.boundary.reset();
         let mut report = Report { vault: self.vault.display().to_string(), full: options.full, ..Report::default() };
         report.template_problems = self.templates.problems.clone();
+        report.manifest_problems = std::mem::take(&mut self.manifest.problems);
 
         let mut live: HashSet<String> = HashSet::new();
         let global = GlobalPlan::new(snapshot);
@@ -150,7 +135,12 @@ impl Generator {
                     catalogs.push((name, entry, index, sidecar, catalog));
                 }
                 // Out of scope, or its file is broken or missing: its notes stay as they are.
-                _ => live.extend(self.manifest.notes.keys().filter(|p| p.starts_with(&folder)).cloned()),
+                view => {
+                    if in_scope {
+                        report.skipped.extend(Skipped::of(name, view));
+                    }
+                    live.extend(self.manifest.notes.keys().filter(|p| p.starts_with(&folder)).cloned());
+                }
             }
         }
         self.planned.retain(|name, _| snapshot.config.project(name).is_some());
@@ -179,17 +169,25 @@ impl Generator {
                 .filter_map(|p| Path::new(p).parent())
                 .collect();
             for folder in folders {
-                atomic::sweep_own_temp_files(&self.vault.join(folder));
+                let folder = self.vault.join(folder);
+                if self.boundary.is_inside(&folder) {
+                    atomic::sweep_own_temp_files(&folder);
+                }
             }
         }
         let inputs = fingerprints(&candidates, &project_inputs, self.templates.generation);
+        let mut batch = Vec::new();
         for (note, input) in candidates.iter().zip(inputs) {
             if !live.insert(note.path.to_string()) {
                 report.errors.push(format!("{}: two items map to this note; only the first is shown", note.path));
                 continue;
             }
-            self.place(note, input, options, &mut report);
+            self.place(note, input, options, &mut batch, &mut report);
+            if batch.len() >= BATCH {
+                self.flush(&mut batch, &mut report)?;
+            }
         }
+        self.flush(&mut batch, &mut report)?;
         report.notes = live.len();
         drop(candidates);
         // Catalogs of projects skipped this run (unchanged) stay for the next one.
@@ -199,22 +197,29 @@ impl Generator {
 
         let stale: Vec<String> = self.manifest.notes.keys().filter(|p| !live.contains(*p)).cloned().collect();
         for path in stale {
-            self.remove(&path, options, &mut report);
+            self.remove(&path, &mut report);
         }
-        if report.written + report.removed > 0 || options.full || self.manifest.stamp.is_none() {
+        report.errors.extend(self.boundary.problems());
+        let settling = self.intent.is_unsettled();
+        if report.written + report.removed > 0 || options.full || self.manifest.stamp.is_none() || settling {
             self.manifest.save(&self.vault)?;
         }
-        report.millis = started.elapsed().as_secs_f64() * 1000.0;
+        if settling {
+            self.intent.settle(&self.manifest.unsettled)?;
+        }
+        report.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         Ok(report)
     }
 
     /// Drops what we remember when it may no longer match the disk: a full run, another
-    /// process wrote the manifest, or the templates changed.
+    /// process wrote the manifest or the intent log (a `worksync sync`, finished or
+    /// killed), or the templates changed.
     fn forget_if_stale(&mut self, full: bool) {
         let on_disk = atomic::FileStamp::of(&Manifest::path(&self.vault)).ok().flatten();
-        let foreign = on_disk != self.manifest.stamp;
+        let foreign = on_disk != self.manifest.stamp || self.intent.changed_on_disk();
         if foreign {
             self.manifest = Manifest::load(&self.vault);
+            self.intent = IntentLog::open(&self.vault);
         }
         if self.templates.refresh() || foreign || full {
             self.rendered.clear();
@@ -223,12 +228,15 @@ impl Generator {
         }
     }
 
-    /// Renders `note` if its input changed, and writes it if its text changed and the file
-    /// is ours to write.
-    fn place(&mut self, note: &Note, input: Hash, options: &Options, report: &mut Report) {
+    /// Renders `note` if its input changed and, if its text changed and the file is ours to
+    /// write, queues it in `batch`.
+    fn place(&mut self, note: &Note, input: Hash, options: &Options, batch: &mut Vec<Pending>, report: &mut Report) {
         let path: &str = &note.path;
         let recorded = self.manifest.notes.get(path).copied();
-        if !options.full && recorded.is_some() && self.rendered.get(path) == Some(&input) {
+        // A note a killed run may have written: only its bytes can tell what it holds.
+        let unsettled = !self.manifest.unsettled.is_empty() && self.manifest.unsettled.contains_key(path);
+        let trust_memory = !options.full && !unsettled;
+        if trust_memory && recorded.is_some() && self.rendered.get(path) == Some(&input) {
             report.unchanged += 1;
             return;
         }
@@ -240,7 +248,7 @@ impl Generator {
             }
         };
         let hash = manifest::hash(text.as_bytes());
-        if !options.full && recorded == Some(hash) {
+        if trust_memory && recorded == Some(hash) {
             self.rendered.insert(path.to_string(), input);
             report.unchanged += 1;
             return;
@@ -254,62 +262,133 @@ impl Generator {
                 return;
             }
         };
-        match on_disk {
-            Some(bytes) if manifest::hash(&bytes) == hash => {
-                // Already right (or written by a run that crashed before its manifest).
-                self.manifest.notes.insert(path.to_string(), hash);
+        if let Some(bytes) = on_disk {
+            if manifest::hash(&bytes) == hash {
+                // Already right (or written by a run that was killed before its manifest).
+                self.claim(path, hash);
                 self.rendered.insert(path.to_string(), input);
                 report.unchanged += 1;
+                return;
             }
-            Some(bytes) if !ours(recorded, &bytes) && !options.adopt => {
-                self.manifest.notes.remove(path);
-                report.kept.push(Kept { reason: not_ours_reason(recorded), path: path.to_string() });
+            let refusal = if is_symlink(&target) {
+                Some(SYMLINK.to_string())
+            } else if options.adopt || self.replaceable(path, recorded, &bytes) {
+                None
+            } else {
+                Some(not_ours_reason(recorded))
+            };
+            if let Some(reason) = refusal {
+                self.forget(path);
+                report.kept.push(Kept { path: path.to_string(), reason });
+                return;
             }
-            _ => match self.write(&target, text.as_bytes()) {
-                Ok(()) => {
-                    self.manifest.notes.insert(path.to_string(), hash);
-                    self.rendered.insert(path.to_string(), input);
-                    report.written += 1;
-                    if report.written_paths.len() < LISTED {
-                        report.written_paths.push(path.to_string());
-                    }
-                }
-                Err(e) => report.errors.push(format!("{path}: cannot be written ({e}); the old version stays")),
-            },
+        }
+        if let Err(why) = boundary::check(path) {
+            report.errors.push(format!("{path:?} {why}; not written"));
+        } else if self.boundary.allows(target.parent().expect("notes live inside the vault")) {
+            batch.push(Pending { path: path.to_string(), text, hash, input });
         }
     }
 
-    /// Deletes a note whose item is gone, if the file is still what we wrote.
-    fn remove(&mut self, path: &str, options: &Options, report: &mut Report) {
-        let recorded = self.manifest.notes.remove(path);
-        self.rendered.remove(path);
-        let target = self.vault.join(path);
-        match std::fs::read(&target) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                self.manifest.notes.insert(path.to_string(), recorded.unwrap_or_default());
-                report.errors.push(format!("{path}: cannot be read ({e}); left as it is"));
-            }
-            Ok(bytes) if !ours(recorded, &bytes) && !options.adopt => report.kept.push(Kept {
-                path: path.to_string(),
-                reason: "edited by hand since worksync wrote it, so kept although its item is gone; delete it \
-                         yourself if it is no longer needed"
-                    .into(),
-            }),
-            Ok(_) => match std::fs::remove_file(&target) {
+    /// Records the intents of `batch` durably, then writes its notes.
+    fn flush(&mut self, batch: &mut Vec<Pending>, report: &mut Report) -> Result<(), String> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        self.intent.record(batch.iter().map(|p| (p.path.as_str(), p.hash))).map_err(|e| {
+            format!(
+                "cannot record the notes about to be written in {}: {e}; they were not written (check that the \
+                 disk has space and the vault is writable)",
+                self.intent.path().display()
+            )
+        })?;
+        for pending in batch.drain(..) {
+            match self.write(&self.vault.join(&pending.path), pending.text.as_bytes()) {
                 Ok(()) => {
-                    report.removed += 1;
-                    if report.removed_paths.len() < LISTED {
-                        report.removed_paths.push(path.to_string());
+                    self.claim(&pending.path, pending.hash);
+                    report.written += 1;
+                    if report.written_paths.len() < LISTED {
+                        report.written_paths.push(pending.path.clone());
                     }
-                    self.remove_empty_dirs(&target);
+                    self.rendered.insert(pending.path, pending.input);
+                    #[cfg(test)]
+                    if self.crash_after.is_some_and(|n| report.written >= n) {
+                        return Err("simulated crash".into());
+                    }
                 }
                 Err(e) => {
-                    self.manifest.notes.insert(path.to_string(), recorded.unwrap_or_default());
-                    report.errors.push(format!("{path}: cannot be removed ({e})"));
+                    report.errors.push(format!("{}: cannot be written ({e}); the old version stays", pending.path))
                 }
-            },
+            }
         }
+        Ok(())
+    }
+
+    /// Deletes a note whose item is gone, if the file still holds what we wrote there.
+    fn remove(&mut self, path: &str, report: &mut Report) {
+        self.rendered.remove(path);
+        let target = self.vault.join(path);
+        if boundary::check(path).is_err() {
+            self.forget(path);
+            return;
+        }
+        if !self.boundary.allows(target.parent().expect("notes live inside the vault")) {
+            return;
+        }
+        let bytes = match std::fs::read(&target) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return self.forget(path),
+            Err(e) => return report.errors.push(format!("{path}: cannot be read ({e}); left as it is")),
+        };
+        let refusal = if is_symlink(&target) {
+            Some(SYMLINK)
+        } else if bytes.is_empty() {
+            Some(
+                "empty, and worksync never writes an empty note, so it cannot tell this file is its own: kept \
+                 although its item is gone; delete it yourself if it is no longer needed",
+            )
+        } else if !self.manifest.proves(path, &bytes) {
+            Some(
+                "edited by hand since worksync wrote it, so kept although its item is gone; delete it yourself if \
+                 it is no longer needed",
+            )
+        } else {
+            None
+        };
+        if let Some(reason) = refusal {
+            self.forget(path);
+            return report.kept.push(Kept { path: path.to_string(), reason: reason.into() });
+        }
+        match std::fs::remove_file(&target) {
+            Ok(()) => {
+                self.forget(path);
+                report.removed += 1;
+                if report.removed_paths.len() < LISTED {
+                    report.removed_paths.push(path.to_string());
+                }
+                self.remove_empty_dirs(&target);
+            }
+            Err(e) => report.errors.push(format!("{path}: cannot be removed ({e})")),
+        }
+    }
+
+    /// May a file at `path` that is not what we are about to write be replaced? If it holds
+    /// what we wrote there, or nothing at a path we wrote (what a power cut can leave of an
+    /// unsynced note: there is nothing to lose).
+    fn replaceable(&self, path: &str, recorded: Option<Hash>, bytes: &[u8]) -> bool {
+        self.manifest.proves(path, bytes) || (recorded.is_some() && bytes.is_empty())
+    }
+
+    /// The file at `path` now holds `hash`, which we wrote.
+    fn claim(&mut self, path: &str, hash: Hash) {
+        self.manifest.notes.insert(path.to_string(), hash);
+        self.manifest.unsettled.remove(path);
+    }
+
+    /// The file at `path` is not (or no longer) ours to change.
+    fn forget(&mut self, path: &str) {
+        self.manifest.notes.remove(path);
+        self.manifest.unsettled.remove(path);
     }
 
     fn write(&mut self, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -350,10 +429,13 @@ impl Planned {
     }
 }
 
-/// Is this file's content ours to replace? It is if it is what we last wrote there, or
-/// empty (what a power cut can leave of an unsynced note).
-fn ours(recorded: Option<Hash>, bytes: &[u8]) -> bool {
-    recorded.is_some() && (bytes.is_empty() || recorded == Some(manifest::hash(bytes)))
+/// Why a symlink at a note's path is kept.
+const SYMLINK: &str =
+    "a symlink, which worksync never replaces or deletes; remove it to let worksync write the note here";
+
+/// Is `path` itself a symlink (not what it points to)?
+fn is_symlink(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink())
 }
 
 fn not_ours_reason(recorded: Option<Hash>) -> String {

@@ -2,15 +2,20 @@
 //!
 //! [`notes`] decides what the vault holds (as [`context`] types), [`templates`] renders it,
 //! [`generator`] writes only what changed and never touches a file it did not write
-//! ([`manifest`]). [`Vault`] is the server's side: it follows the store's changes, waits until a burst of them is over
-//! (the debounce), and regenerates on a blocking thread, so a slow disk under the vault
-//! never slows a tool call.
+//! ([`manifest`]), nor anything outside the vault ([`boundary`]), and records what it is
+//! about to write first ([`intent`]) so that a kill leaves nothing unclaimed; [`report`]
+//! says what a run did. [`Vault`] is the server's side: it follows the store's changes,
+//! waits until a burst of them is over (the debounce), and regenerates on a blocking
+//! thread, so a slow disk under the vault never slows a tool call.
 
+mod boundary;
 pub mod context;
 pub mod generator;
+mod intent;
 pub mod manifest;
 pub mod names;
 pub mod notes;
+pub mod report;
 pub mod templates;
 
 use std::path::PathBuf;
@@ -21,7 +26,8 @@ use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub use generator::{Generator, Options, Report};
+pub use generator::Generator;
+pub use report::{Options, Report};
 
 use crate::store::layout::expand_home;
 use crate::store::registry::ConfigFile;
@@ -85,8 +91,13 @@ pub struct LastRun {
     pub written: usize,
     pub removed: usize,
     pub kept: usize,
+    /// Projects whose notes it could not bring up to date (their file does not parse).
+    pub skipped: usize,
     pub errors: usize,
-    pub millis: f64,
+    /// Entries of the vault manifest it ignored (not plain note paths inside the vault).
+    pub manifest_problems: usize,
+    /// How long it took, in whole milliseconds.
+    pub millis: u64,
     /// Why the run failed as a whole, if it did.
     pub failure: Option<String>,
 }
@@ -197,7 +208,17 @@ impl Vault {
         let base = LastRun { trigger, changes, at: chrono::Utc::now(), ..LastRun::default() };
         let last = match outcome {
             Ok(report) => {
-                if report.errors.is_empty() && report.kept.is_empty() && report.template_problems.is_empty() {
+                if !report.manifest_problems.is_empty() {
+                    tracing::warn!(
+                        entries = ?report.manifest_problems,
+                        "the vault manifest had bad entries; they were ignored"
+                    );
+                }
+                let problems = !report.errors.is_empty()
+                    || !report.kept.is_empty()
+                    || !report.skipped.is_empty()
+                    || !report.template_problems.is_empty();
+                if !problems {
                     tracing::info!(
                         trigger,
                         changes,
@@ -208,14 +229,26 @@ impl Vault {
                         "vault regenerated"
                     );
                 } else {
-                    tracing::warn!(trigger, changes, ?report.errors, ?report.kept, ?report.template_problems, "vault regenerated with problems");
+                    let skipped: Vec<String> = report.skipped.iter().map(|s| s.describe()).collect();
+                    tracing::warn!(
+                        trigger,
+                        changes,
+                        millis = report.millis,
+                        ?skipped,
+                        ?report.errors,
+                        ?report.kept,
+                        ?report.template_problems,
+                        "vault regenerated with problems"
+                    );
                 }
                 LastRun {
                     notes: report.notes,
                     written: report.written,
                     removed: report.removed,
                     kept: report.kept.len(),
+                    skipped: report.skipped.len(),
                     errors: report.errors.len(),
+                    manifest_problems: report.manifest_problems.len(),
                     millis: report.millis,
                     ..base
                 }
