@@ -364,9 +364,46 @@ async fn a_burst_of_mutations_collapses_into_one_regeneration() {
     let client = server.client("obsidian-user").await;
     let sync = call_ok(&client, "worksync_sync", json!({})).await;
     assert_eq!(sync["status"], "success");
+    assert!(sync["millis"].is_u64() && after["last"]["millis"].is_u64(), "whole milliseconds: {sync}");
     assert_eq!(sync["written"], 0, "{sync}");
     assert_eq!(sync["unchanged"], sync["notes"]);
     assert!(sync["output"].as_str().unwrap().contains("0 written"));
+}
+
+/// `worksync_sync` over all projects while one project's work-index.yaml does not parse: the
+/// answer is not called a success, it names the skipped project with file, line and column
+/// and what to do, and the other project's notes are regenerated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sync_that_skips_a_broken_project_says_so() {
+    let server = TestServer::start_with(|layout| {
+        layout.bootstrap().unwrap();
+        common::copy_tree(&layout.project_dir("orbit-api"), &layout.project_dir("orbit-web"));
+        let config = std::fs::read_to_string(layout.config()).unwrap();
+        std::fs::write(
+            layout.config(),
+            config.replace("vault_path:", "  orbit-web:\n    repo: ~/src/web\nvault_path:"),
+        )
+        .unwrap();
+        std::fs::write(layout.work_index("orbit-web"), "sprints: []\nbacklog:\n- id: x\n  summary: [unclosed\n")
+            .unwrap();
+    })
+    .await;
+    let client = server.client("agent").await;
+    let sync = common::ok(common::call(&client, "worksync_sync", json!({})).await);
+    assert_eq!(sync["status"], "partial", "{sync}");
+    assert_eq!(sync["project"], "all");
+    let skipped = sync["skipped"].as_array().unwrap_or_else(|| panic!("a skipped list: {sync}"));
+    assert_eq!(skipped.len(), 1, "{sync}");
+    assert_eq!(skipped[0]["project"], "orbit-web");
+    assert!(skipped[0]["file"].as_str().unwrap().ends_with("projects/orbit-web/work-index.yaml"), "{sync}");
+    assert!(skipped[0]["line"].as_u64() >= Some(1) && skipped[0]["column"].as_u64() >= Some(1), "{sync}");
+    let output = sync["output"].as_str().unwrap();
+    assert!(output.contains("skipped orbit-web") && output.contains("line"), "{output}");
+    assert!(sync["hint"].as_str().unwrap().contains("work-index.yaml"), "{sync}");
+    assert!(server.path("vault/projects/orbit-api/Dashboard.md").exists(), "the other project was regenerated");
+    // Asked for the broken project alone, the sync fails outright, with the same location.
+    let error = common::call_err(&client, "worksync_sync", json!({"project": "orbit-web"})).await;
+    assert_eq!((&error["line"], &error["column"]), (&skipped[0]["line"], &skipped[0]["column"]), "{error}");
 }
 
 /// `n` clients, each its own agent.

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use super::WorkSyncServer;
 use super::reply;
 use crate::store::Mutation;
+use crate::vault::Report;
 
 /// Arguments of `worksync_status`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -145,7 +146,9 @@ impl WorkSyncServer {
 
     /// Regenerate the Obsidian vault from the YAML files now (it also regenerates by itself
     /// a few seconds after changes). Reports the notes written and removed; notes a person
-    /// wrote or edited are never changed and are listed under "kept".
+    /// wrote or edited are never changed and are listed under "kept". Status "partial" means
+    /// some notes are not current: a project was skipped because its work-index.yaml does
+    /// not parse (see "skipped": file, line, column), or notes could not be written ("errors").
     #[tool(name = "worksync_sync")]
     async fn sync(&self, Parameters(p): Parameters<SyncParams>) -> Result<CallToolResult, McpError> {
         if let Some(project) = p.project.as_deref()
@@ -155,26 +158,7 @@ impl WorkSyncServer {
         }
         let project = p.project.as_deref().unwrap_or("all").to_string();
         match self.vault.sync_now(p.project).await {
-            Ok(report) => {
-                let output = format!(
-                    "{} notes in {}: {} written, {} removed, {} unchanged, {} kept, {} errors ({:.0} ms)",
-                    report.notes,
-                    report.vault,
-                    report.written,
-                    report.removed,
-                    report.unchanged,
-                    report.kept.len(),
-                    report.errors.len(),
-                    report.millis
-                );
-                let mut value = serde_json::json!({ "status": "success", "project": project, "output": output });
-                if let (Some(map), Ok(serde_json::Value::Object(details))) =
-                    (value.as_object_mut(), serde_json::to_value(&report))
-                {
-                    map.extend(details);
-                }
-                Ok(reply::success(value))
-            }
+            Ok(report) => Ok(reply::success(sync_reply(&project, &report))),
             Err(error) => Ok(CallToolResult::structured_error(serde_json::json!({
                 "status": "error",
                 "project": project,
@@ -183,4 +167,40 @@ impl WorkSyncServer {
             }))),
         }
     }
+}
+
+/// The answer of `worksync_sync`: the Python tool's `status`, `project` and `output`, then
+/// the report. `status` is "partial" when some notes are not current, with a `hint` saying
+/// what to fix; it is not a tool error, because the rest of the vault was regenerated and
+/// calling again will not help until the file is fixed.
+fn sync_reply(project: &str, report: &Report) -> serde_json::Value {
+    let mut output = format!(
+        "{} notes in {}: {} written, {} removed, {} unchanged, {} kept, {} errors ({} ms)",
+        report.notes,
+        report.vault,
+        report.written,
+        report.removed,
+        report.unchanged,
+        report.kept.len(),
+        report.errors.len(),
+        report.millis
+    );
+    for skipped in &report.skipped {
+        output.push_str(&format!("; skipped {}", skipped.describe()));
+    }
+    let status = if report.is_partial() { "partial" } else { "success" };
+    let mut value = serde_json::json!({ "status": status, "project": project, "output": output });
+    if report.is_partial() {
+        value["hint"] = serde_json::json!(if report.skipped.is_empty() {
+            "Some notes could not be written (see errors): fix what each error names, then call worksync_sync again."
+        } else {
+            "The notes of the skipped projects are not current: fix their work-index.yaml at the line and column \
+             given (or ask the person who edits it), then call worksync_sync again. The other projects' notes are \
+             current."
+        });
+    }
+    if let (Some(map), Ok(serde_json::Value::Object(details))) = (value.as_object_mut(), serde_json::to_value(report)) {
+        map.extend(details);
+    }
+    value
 }
