@@ -95,9 +95,19 @@ impl Server {
         }
     }
 
-    /// The log lines whose message is `message`.
-    fn logged(&self, message: &str) -> Vec<Value> {
-        self.log.lock().unwrap().iter().filter(|e| e["fields"]["message"] == message).cloned().collect()
+    /// The log lines whose message is `message`, once there is one (the log is read on
+    /// another thread, so it may lag behind `/status`).
+    async fn logged(&self, message: &str) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let lines: Vec<Value> =
+                self.log.lock().unwrap().iter().filter(|e| e["fields"]["message"] == message).cloned().collect();
+            if !lines.is_empty() {
+                return lines;
+            }
+            assert!(Instant::now() < deadline, "the server never logged {message:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 }
 
@@ -272,7 +282,7 @@ async fn a_hostile_manifest_never_makes_worksync_touch_a_file_it_cannot_prove_it
     let last = server.wait_for_vault(started).await["last"].clone();
     unchanged();
     assert_eq!(last["manifest_problems"], 5, "{last}");
-    let warned = server.logged("the vault manifest had bad entries; they were ignored");
+    let warned = server.logged("the vault manifest had bad entries; they were ignored").await;
     assert_eq!(warned.len(), 1, "one warning in the log");
     assert!(warned[0]["fields"]["entries"].as_str().unwrap().contains("../outside.md"), "{}", warned[0]);
 }
@@ -334,7 +344,7 @@ async fn regeneration_times_are_whole_milliseconds() {
     let mut server = Server::start(&root);
     let last = server.wait_for_vault(started).await["last"].clone();
     assert!(last["millis"].is_u64(), "{last}");
-    let logged = server.logged("vault regenerated");
+    let logged = server.logged("vault regenerated").await;
     assert_eq!(logged.len(), 1);
     assert!(logged[0]["fields"]["millis"].is_u64(), "{}", logged[0]);
     server.signal("TERM");
