@@ -228,7 +228,7 @@ fn to_yaml<T: Serialize>(path: &Path, value: &T) -> Result<serde_yaml_ng::Value,
 /// `text` with the line endings of `old`: a file saved with CRLF line ends (Windows
 /// editors) keeps them, though the fragments we write end lines in `\n`. YAML reads a line
 /// break inside a value as `\n` either way.
-fn with_line_endings_of(old: &str, text: String) -> String {
+pub(super) fn with_line_endings_of(old: &str, text: String) -> String {
     let first_line_end = memchr::memchr(b'\n', old.as_bytes());
     let crlf = first_line_end.is_some_and(|at| at > 0 && old.as_bytes()[at - 1] == b'\r');
     if !crlf {

@@ -17,6 +17,7 @@ mod fuzz;
 pub mod guidance;
 pub mod history_archive;
 pub mod layout;
+pub mod merge;
 pub mod model;
 pub mod ops;
 pub mod prompt_files;

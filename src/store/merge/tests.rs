@@ -1,0 +1,282 @@
+use super::*;
+
+fn merged(base: &str, ours: &str, theirs: &str) -> Merged {
+    let path = Path::new("work-index.yaml");
+    let one = merge(path, base, ours, theirs).unwrap_or_else(|e| panic!("{e}"));
+    let other = merge(path, base, theirs, ours).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(one.text, other.text, "merge(O, A, B) and merge(O, B, A) differ");
+    assert_eq!(one.conflicts, other.conflicts);
+    let parsed: WorkIndex = document::parse(path, &one.text).unwrap();
+    assert_eq!(parsed, one.index, "the merged text reads as the merged index:\n{}", one.text);
+    one
+}
+
+const BASE: &str = "\
+# yaml-language-server: $schema=./SCHEMA/work-flow-schema.json
+
+sprints:
+- id: s1
+  title: First   # a comment kept by every merge
+  file: S1.md
+  status: active
+  goal: Ship it
+  themes: [api]
+  stories:
+  - id: STORY-1
+    status: planned
+    notes: first notes
+  - id: STORY-2
+    status: planned
+backlog:
+- id: b1
+  theme: t
+  summary: one
+  status: todo
+- id: b2
+  theme: t
+  summary: two
+  status: todo
+history:
+- date: '2026-01-01'
+  summary: started
+- date: '2026-01-02'
+  summary: second day
+";
+
+/// Different fields of one item, and different items, changed on the two sides: all
+/// changes apply, untouched lines keep their bytes.
+#[test]
+fn different_fields_both_apply() {
+    let ours = BASE.replace("  summary: one\n  status: todo", "  summary: one\n  status: in_progress");
+    let theirs = BASE
+        .replace("  summary: one\n", "  summary: one, refined\n")
+        .replace("    status: planned\n    notes", "    status: done\n    notes");
+    let m = merged(BASE, &ours, &theirs);
+    assert!(m.conflicts.is_empty(), "{:?}", m.conflicts);
+    assert_eq!(
+        m.text,
+        BASE.replace("  summary: one\n  status: todo", "  summary: one, refined\n  status: in_progress")
+            .replace("    status: planned\n    notes", "    status: done\n    notes")
+    );
+}
+
+/// Items added on both sides are all kept, in an order that does not depend on the side.
+#[test]
+fn additions_on_both_sides_are_kept() {
+    let ours = BASE.replace("history:", "- id: from-a\n  theme: t\n  summary: a\n  status: todo\nhistory:");
+    let theirs = BASE.replace("history:", "- id: from-b\n  theme: t\n  summary: b\n  status: todo\n- id: also-b\n  theme: t\n  summary: b2\n  status: todo\nhistory:");
+    let m = merged(BASE, &ours, &theirs);
+    let ids: Vec<&str> = m.index.backlog().iter().map(|b| b.id.as_str()).collect();
+    assert_eq!(ids, ["b1", "b2", "from-a", "from-b", "also-b"]);
+}
+
+/// Removed on one side and untouched on the other: removed. Removed on one side and
+/// changed on the other: kept, and reported.
+#[test]
+fn removals() {
+    let without_b1 = BASE.replace("- id: b1\n  theme: t\n  summary: one\n  status: todo\n", "");
+    let m = merged(BASE, &without_b1, BASE);
+    assert_eq!(m.text, without_b1);
+    let changed_b1 = BASE.replace("summary: one", "summary: one, still wanted");
+    let m = merged(BASE, &without_b1, &changed_b1);
+    assert_eq!(m.index.backlog()[0].summary.as_deref(), Some("one, still wanted"));
+    assert_eq!(m.conflicts.len(), 1);
+    assert_eq!(m.conflicts[0].kind, ConflictKind::RemovedChanged);
+    assert_eq!(m.conflicts[0].at, "backlog/b1");
+}
+
+/// The same field changed differently: statuses take the one further along, other values
+/// the greater one; the loser is reported.
+#[test]
+fn same_field_conflicts() {
+    let done = BASE.replace("    status: planned\n    notes", "    status: done\n    notes");
+    let in_progress = BASE.replace("    status: planned\n    notes", "    status: in_progress\n    notes");
+    let m = merged(BASE, &done, &in_progress);
+    assert_eq!(m.index.sprints()[0].stories()[0].status(), "done");
+    assert_eq!(m.conflicts[0].at, "sprints/s1/stories/STORY-1/status");
+    assert_eq!(m.conflicts[0].lost, Some(Value::String("in_progress".into())));
+    let x = BASE.replace("summary: two", "summary: two (x)");
+    let y = BASE.replace("summary: two", "summary: deux");
+    let m = merged(BASE, &x, &y);
+    assert_eq!(m.index.backlog()[1].summary.as_deref(), Some("two (x)"));
+    assert_eq!(m.conflicts[0].lost, Some(Value::String("deux".into())));
+}
+
+/// Notes both sides appended to keep both additions.
+#[test]
+fn appended_notes_keep_both() {
+    let x = BASE.replace("notes: first notes", "notes: \"first notes\\n\\nfrom x\"");
+    let y = BASE.replace("notes: first notes", "notes: \"first notes\\n\\nfrom y\"");
+    let m = merged(BASE, &x, &y);
+    assert_eq!(m.index.sprints()[0].stories()[0].notes.as_deref(), Some("first notes\n\nfrom x\n\nfrom y"));
+    assert!(m.conflicts.is_empty());
+}
+
+/// Two different items added under one id: both kept, the second renamed, reported.
+#[test]
+fn id_collision_keeps_both() {
+    let x = BASE.replace("history:", "- id: new\n  theme: t\n  summary: x's idea\n  status: todo\nhistory:");
+    let y = BASE.replace("history:", "- id: new\n  theme: t\n  summary: y's idea\n  status: todo\nhistory:");
+    let m = merged(BASE, &x, &y);
+    let ids: Vec<&str> = m.index.backlog().iter().map(|b| b.id.as_str()).collect();
+    assert_eq!(ids, ["b1", "b2", "new", "new-2"]);
+    assert_eq!(m.conflicts[0].kind, ConflictKind::IdCollision);
+}
+
+/// History: entries rotated away on one side and appended on both: each entry once, new
+/// ones in date order.
+#[test]
+fn history_is_a_multiset() {
+    let rotated = BASE.replace("- date: '2026-01-01'\n  summary: started\n", "");
+    let x = format!("{rotated}- date: '2026-01-05'\n  summary: x did\n");
+    let y = format!("{BASE}- date: '2026-01-04'\n  summary: y did\n");
+    let m = merged(BASE, &x, &y);
+    let summaries: Vec<&str> = m.index.history().iter().filter_map(|h| h.summary.as_deref()).collect();
+    assert_eq!(summaries, ["second day", "y did", "x did"]);
+}
+
+/// Conflict markers from a text merge are refused with their line.
+#[test]
+fn conflict_markers_are_refused() {
+    let marked = BASE.replace("- id: b2\n", "<<<<<<< HEAD\n- id: b2\n=======\n- id: b3\n>>>>>>> other\n");
+    let error = merge(Path::new("w.yaml"), BASE, &marked, BASE).unwrap_err();
+    assert!(error.to_string().contains("conflict marker"), "{error}");
+}
+
+mod properties {
+    use std::sync::Arc;
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::store::model::{BacklogItem, HistoryEntry, Story};
+
+    const SAMPLE: &str = include_str!("../../../projects.example/orbit-api/work-index.yaml");
+
+    /// What one side does to its copy of the plan.
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Add(u8),
+        Remove(u8),
+        Status(u8, u8),
+        Summary(u8, u8),
+        AppendNotes(u8, u8),
+        AddStory(u8, u8),
+        History(u8),
+        Rotate(u8),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            any::<u8>().prop_map(Edit::Add),
+            any::<u8>().prop_map(Edit::Remove),
+            (any::<u8>(), any::<u8>()).prop_map(|(i, s)| Edit::Status(i, s)),
+            (any::<u8>(), any::<u8>()).prop_map(|(i, s)| Edit::Summary(i, s)),
+            (any::<u8>(), any::<u8>()).prop_map(|(i, s)| Edit::AppendNotes(i, s)),
+            (any::<u8>(), any::<u8>()).prop_map(|(i, s)| Edit::AddStory(i, s)),
+            any::<u8>().prop_map(Edit::History),
+            (1..4u8).prop_map(Edit::Rotate),
+        ]
+    }
+
+    const TEXTS: [&str; 5] = ["short", "yes", "two\nlines", "a: colon", "ümlaut — ✓"];
+
+    /// Applies `edits` (made by `side`) to the sample; returns the text the server would
+    /// write and the ids it added.
+    fn apply(side: &str, edits: &[Edit]) -> (String, Vec<String>) {
+        let base: WorkIndex = serde_yaml_ng::from_str(SAMPLE).unwrap();
+        let mut index = base.clone();
+        let mut added = Vec::new();
+        for (n, edit) in edits.iter().enumerate() {
+            let backlog = index.backlog.get_or_insert_with(Vec::new);
+            let len = backlog.len().max(1);
+            match edit {
+                Edit::Add(k) => {
+                    // Some ids are shared between the sides on purpose (collisions).
+                    let id = if k % 3 == 0 { format!("both-{}", k % 4) } else { format!("{side}-{n}") };
+                    if backlog.iter().any(|b| b.id == id) {
+                        continue;
+                    }
+                    added.push(id.clone());
+                    let summary = Some(TEXTS[*k as usize % TEXTS.len()].to_string());
+                    let item = BacklogItem { id, summary, status: Some("todo".into()), ..Default::default() };
+                    let at = *k as usize % (backlog.len() + 1);
+                    backlog.insert(at, Arc::new(item));
+                }
+                Edit::Remove(i) if !backlog.is_empty() => {
+                    let removed = backlog.remove(*i as usize % len);
+                    added.retain(|id| *id != removed.id);
+                }
+                Edit::Status(i, s) if !backlog.is_empty() => {
+                    let item = Arc::make_mut(&mut backlog[*i as usize % len.min(4)]);
+                    item.status = Some(["todo", "in_progress", "done"][*s as usize % 3].into());
+                }
+                Edit::Summary(i, s) if !backlog.is_empty() => {
+                    let item = Arc::make_mut(&mut backlog[*i as usize % len.min(4)]);
+                    item.summary = Some(format!("{side} {}", TEXTS[*s as usize % TEXTS.len()]));
+                }
+                Edit::AppendNotes(i, s) | Edit::AddStory(i, s) => {
+                    let sprints = index.sprints.as_mut().unwrap();
+                    let at = *i as usize % sprints.len();
+                    let sprint = Arc::make_mut(&mut sprints[at]);
+                    let stories = sprint.stories.get_or_insert_with(Vec::new);
+                    if let Edit::AddStory(..) = edit {
+                        let id = format!("STORY-{side}{n}");
+                        added.push(id.clone());
+                        stories.push(Story { id, status: Some("planned".into()), ..Default::default() });
+                    } else if !stories.is_empty() {
+                        let k = *s as usize % stories.len();
+                        let notes = stories[k].notes.clone().unwrap_or_default();
+                        stories[k].notes = Some(format!("{notes}\n\n{side} {}", TEXTS[*s as usize % TEXTS.len()]));
+                    }
+                }
+                Edit::History(s) => {
+                    let entry = HistoryEntry {
+                        date: Some(format!("2026-04-{:02}", 1 + s % 28)),
+                        summary: Some(format!("{side} did {}", TEXTS[*s as usize % TEXTS.len()])),
+                        ..Default::default()
+                    };
+                    index.history.get_or_insert_with(Vec::new).push(Arc::new(entry));
+                }
+                Edit::Rotate(k) => {
+                    let history = index.history.get_or_insert_with(Vec::new);
+                    let k = (*k as usize).min(history.len());
+                    history.drain(..k);
+                }
+                _ => {}
+            }
+        }
+        let old = serde_yaml_ng::to_value(&base).unwrap();
+        let (text, _) = yaml_text::render(SAMPLE, &old, &index).unwrap();
+        (text, added)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+        /// For random edits on two sides: merge(O, A, B) is merge(O, B, A) byte for byte,
+        /// every item either side added is there (under its id or a suffixed one), and the
+        /// result reads back as the merged index.
+        #[test]
+        fn merges_are_symmetric_and_keep_every_addition(
+            a in proptest::collection::vec(edit(), 0..12),
+            b in proptest::collection::vec(edit(), 0..12),
+        ) {
+            let (ours, added_a) = apply("a", &a);
+            let (theirs, added_b) = apply("b", &b);
+            let m = merged(SAMPLE, &ours, &theirs);
+            let ids: Vec<String> = m.index.backlog().iter().map(|b| b.id.clone())
+                .chain(m.index.sprints().iter().flat_map(|s| s.stories()).map(|s| s.id.clone()))
+                .collect();
+            for id in added_a.iter().chain(&added_b) {
+                prop_assert!(ids.contains(id), "{} lost", id);
+            }
+            let collisions = m.conflicts.iter().filter(|c| c.kind == ConflictKind::IdCollision).count();
+            let expected = added_a.iter().chain(&added_b).collect::<HashSet<_>>().len() + collisions;
+            let new = ids.iter().filter(|id| !SAMPLE.contains(&format!("id: {id}\n"))).count();
+            prop_assert_eq!(new, expected);
+            // Merging a side with itself is that side.
+            prop_assert_eq!(merged(SAMPLE, &ours, &ours).text, ours);
+        }
+    }
+}
