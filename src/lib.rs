@@ -26,6 +26,7 @@ pub mod http;
 pub mod mcp;
 pub mod server;
 pub mod settings;
+pub mod share;
 pub mod store;
 pub mod vault;
 pub mod watch;
