@@ -11,8 +11,9 @@
 //!   changed on different sides both apply. An item removed on one side and unchanged on the
 //!   other is removed; removed on one side and changed on the other, it is kept (and
 //!   reported). Items added on both sides are all kept; two different items added under one
-//!   id keep both, the second with a suffixed id (reported). History is a multiset: each
-//!   side's new entries are kept, entries one side removed (rotated into the archive) go.
+//!   id keep both, the second with a suffixed id (reported). History has no ids: an entry
+//!   either side added is kept once, an entry either side removed (rotated into the
+//!   archive) goes.
 //! - **Conflicts.** The same field changed differently on both sides is resolved by a fixed
 //!   rule that does not depend on which side is which: statuses take the one further along
 //!   (`done` over `in_progress` over `planned`); texts that both sides only appended to keep
@@ -482,9 +483,9 @@ fn merged_order<'i>(o: &[&'i str], a: &[&'i str], b: &[&'i str], kept: &HashSet<
     out
 }
 
-/// History as a multiset: each entry as many times as the common version had it, plus what
-/// each side added, minus what either removed; new entries after the kept ones, merged in
-/// date order (each side's own order kept).
+/// History as a multiset: the common version's entries that neither side removed (rotated
+/// into the archive), then the entries either side added, each once, merged in date order
+/// (each side's own order kept).
 fn history(o: &[Value], a: &[Value], b: &[Value]) -> Vec<Value> {
     if a == b {
         return a.to_vec();
@@ -533,7 +534,24 @@ fn history(o: &[Value], a: &[Value], b: &[Value]) -> Vec<Value> {
         list.reverse();
         list
     };
-    let (mut xa, mut xb) = (added(a, &ca).into_iter().peekable(), added(b, &cb).into_iter().peekable());
+    // An entry both sides added is one event that reached both (a merge applied on one
+    // side already), so it is kept once.
+    let from_a = added(a, &ca);
+    let mut in_a: HashMap<&str, usize> = HashMap::new();
+    for (key, _) in &from_a {
+        *in_a.entry(key.as_str()).or_default() += 1;
+    }
+    let from_b: Vec<(String, Value)> = added(b, &cb)
+        .into_iter()
+        .filter(|(key, _)| match in_a.get_mut(key.as_str()) {
+            Some(n) if *n > 0 => {
+                *n -= 1;
+                false
+            }
+            _ => true,
+        })
+        .collect();
+    let (mut xa, mut xb) = (from_a.iter().cloned().peekable(), from_b.into_iter().peekable());
     let date = |entry: &Value| entry.get("date").map(canonical).unwrap_or_default();
     loop {
         let take_a = match (xa.peek(), xb.peek()) {

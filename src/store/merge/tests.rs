@@ -133,6 +133,12 @@ fn history_is_a_multiset() {
     let m = merged(BASE, &x, &y);
     let summaries: Vec<&str> = m.index.history().iter().filter_map(|h| h.summary.as_deref()).collect();
     assert_eq!(summaries, ["second day", "y did", "x did"]);
+    // An entry that reached both sides (a merge already applied on one) is kept once.
+    let both = format!("{BASE}- date: '2026-01-04'\n  summary: y did\n");
+    let m = merged(BASE, &both, &y);
+    assert_eq!(m.text, both);
+    let m = merged(BASE, &format!("{both}- date: '2026-01-06'\n  summary: x later\n"), &y);
+    assert_eq!(m.index.history().len(), 4);
 }
 
 /// Conflict markers from a text merge are refused with their line.
