@@ -59,6 +59,13 @@ pub enum StoreError {
     #[error("`{path}` was changed by someone else during the write; nothing was written")]
     Changed { path: PathBuf },
 
+    /// Another worksync process writes this data root (it holds the root's lock).
+    #[error(
+        "the data root `{root}` is in use by {holder}; only one worksync process may write a data root at a time. \
+         Wait for it to finish or stop it (`./worksync.sh stop`, or `kill` that pid), or use another --data-root"
+    )]
+    InUse { root: PathBuf, holder: String },
+
     /// The writer is gone (the server is shutting down).
     #[error("the server is shutting down; the change was not made")]
     ShuttingDown,
@@ -102,6 +109,7 @@ impl Clone for StoreError {
                 source: std::io::Error::new(source.kind(), source.to_string()),
             },
             StoreError::Changed { path } => StoreError::Changed { path: path.clone() },
+            StoreError::InUse { root, holder } => StoreError::InUse { root: root.clone(), holder: holder.clone() },
             StoreError::ShuttingDown => StoreError::ShuttingDown,
         }
     }
@@ -154,6 +162,7 @@ impl StoreError {
             }
             StoreError::Io { .. } => Some("Nothing was changed. Check disk space and permissions, then retry.".into()),
             StoreError::Changed { .. } => Some("Retry: the change is applied on top of the new version.".into()),
+            StoreError::InUse { .. } => Some("Stop the other worksync process, or use another data root.".into()),
             StoreError::ShuttingDown => Some("Retry once the server is back.".into()),
         }
     }

@@ -17,6 +17,9 @@ static EXAMPLE_PROJECTS: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/projec
 /// The foundational guidance copied into a new data root's `guidance/`.
 static GUIDANCE: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/guidance");
 
+/// Machine state of the data root itself (the lock), hidden like each project's.
+const MACHINE_DIR: &str = ".worksync";
+
 /// The schema comment the Python tool put at the top of every `work-index.yaml`.
 pub const WORK_INDEX_HEADER: &str = "# yaml-language-server: $schema=./SCHEMA/work-flow-schema.json\n\n";
 
@@ -72,15 +75,22 @@ impl Layout {
         self.project_dir(name).join(".worksync")
     }
 
+    /// `.worksync/lock`: held by the one process that writes this data root (see
+    /// [`super::lock`]).
+    pub fn lock_file(&self) -> PathBuf {
+        self.root.join(MACHINE_DIR).join("lock")
+    }
+
     /// `trash/`: where unregistered projects' data goes instead of being deleted.
     pub fn trash_dir(&self) -> PathBuf {
         self.root.join("trash")
     }
 
-    /// Does the data root hold anything yet?
+    /// Does the data root hold anything yet? Its own `.worksync/` (the lock, taken before
+    /// the root is created) does not count.
     pub fn is_fresh(&self) -> bool {
         match std::fs::read_dir(&self.root) {
-            Ok(mut entries) => entries.next().is_none(),
+            Ok(mut entries) => entries.all(|e| e.is_ok_and(|e| e.file_name() == MACHINE_DIR)),
             Err(_) => true,
         }
     }
@@ -96,6 +106,12 @@ impl Layout {
             copy_dir_if_missing(&EXAMPLE_PROJECTS, &self.projects_dir(), &mut created)?;
         }
         Ok(created)
+    }
+
+    /// Would [`Layout::bootstrap`] create anything? (`init` takes the data root's lock only
+    /// then, so that it runs beside a server when it has nothing to add.)
+    pub fn needs_bootstrap(&self) -> bool {
+        !self.config().exists() || !self.projects_dir().exists() || any_missing(&GUIDANCE, &self.guidance_dir())
     }
 
     /// The JSON schema for `work-index.yaml` that a newly registered project gets.
@@ -115,6 +131,17 @@ pub fn expand_home(path: &str) -> PathBuf {
         None if path == "~" => home().unwrap_or_else(|| PathBuf::from(path)),
         None => PathBuf::from(path),
     }
+}
+
+fn any_missing(dir: &Dir<'_>, target: &Path) -> bool {
+    let file_missing = dir.files().any(|file| {
+        let name = file.path().file_name().expect("embedded files have names");
+        name != ".gitkeep" && !target.join(name).exists()
+    });
+    file_missing
+        || dir
+            .dirs()
+            .any(|sub| any_missing(sub, &target.join(sub.path().file_name().expect("embedded dirs have names"))))
 }
 
 fn copy_dir_if_missing(dir: &Dir<'_>, target: &Path, created: &mut Vec<PathBuf>) -> Result<(), StoreError> {
@@ -150,8 +177,9 @@ mod tests {
     fn bootstrap_never_overwrites() {
         let dir = tempfile::tempdir().unwrap();
         let layout = Layout::new(dir.path().join("root"));
-        assert!(layout.is_fresh());
+        assert!(layout.is_fresh() && layout.needs_bootstrap());
         let created = layout.bootstrap().unwrap();
+        assert!(!layout.needs_bootstrap());
         assert!(created.iter().any(|p| p.ends_with("config.yaml")));
         assert!(layout.guidance_dir().join("rust.md").exists());
         assert!(layout.work_index("orbit-api").exists());
@@ -159,5 +187,20 @@ mod tests {
         assert!(layout.bootstrap().unwrap().is_empty());
         assert_eq!(std::fs::read_to_string(layout.config()).unwrap(), "projects: {}\n");
         assert!(Layout::default_schema().is_some());
+        std::fs::remove_file(layout.guidance_dir().join("rust.md")).unwrap();
+        assert!(layout.needs_bootstrap());
+    }
+
+    /// A root that holds only its own lock (left by a server that could not start) is still
+    /// fresh, so the next start bootstraps it.
+    #[test]
+    fn lock_alone_is_fresh() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        drop(super::super::lock::RootLock::acquire(&layout, super::super::lock::Role::Serve).unwrap());
+        assert!(layout.lock_file().exists());
+        assert!(layout.is_fresh());
+        std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
+        assert!(!layout.is_fresh());
     }
 }

@@ -17,6 +17,7 @@ mod fuzz;
 pub mod guidance;
 pub mod history_archive;
 pub mod layout;
+pub mod lock;
 pub mod merge;
 pub mod model;
 pub mod ops;
@@ -41,6 +42,7 @@ pub use changes::{ChangeFeed, Changes};
 pub use coordination::{Guard, Operation, Target};
 pub use error::StoreError;
 pub use layout::Layout;
+pub use lock::{Role, RootLock};
 pub use ops::{Change, Mutation};
 pub use snapshot::Snapshot;
 pub use writer::Registration;
@@ -68,13 +70,21 @@ struct Inner {
 }
 
 impl Store {
-    /// Loads the data root (which must hold a `config.yaml`) and starts the writer thread.
-    /// The thread ends when the last clone of the handle is dropped, after finishing every
-    /// queued command.
+    /// Takes the data root's lock ([`RootLock`]: refused if another process writes the
+    /// root), loads the data root (which must hold a `config.yaml`) and starts the writer
+    /// thread. The thread ends when the last clone of the handle is dropped, after finishing
+    /// every queued command.
     pub fn open(layout: Layout) -> Result<Store, StoreError> {
+        Store::open_locked(RootLock::acquire(&layout, Role::Serve)?)
+    }
+
+    /// Like [`Store::open`], with the lock already held (e.g. taken before bootstrapping a
+    /// fresh root). The writer owns the lock and releases it when it stops.
+    pub fn open_locked(lock: RootLock) -> Result<Store, StoreError> {
+        let layout = lock.layout().clone();
         let changes = Arc::new(ChangeFeed::default());
         let (announce, versions) = watch::channel(0);
-        let (writer, published) = Writer::open(layout.clone(), changes.clone(), announce)?;
+        let (writer, published) = Writer::open(lock, changes.clone(), announce)?;
         let (commands, queue) = mpsc::channel(QUEUE_DEPTH);
         std::thread::Builder::new()
             .name("worksync-writer".into())

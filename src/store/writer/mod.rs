@@ -25,6 +25,7 @@ use super::document::Document;
 use super::error::StoreError;
 use super::history_archive;
 use super::layout::Layout;
+use super::lock::RootLock;
 use super::model::WorkIndex;
 use super::ops::Change;
 use super::registry::ConfigFile;
@@ -90,6 +91,8 @@ enum Slot {
 
 /// The writer's state; lives on the writer thread.
 pub struct Writer {
+    /// This process's claim to be the data root's only writer, held for the writer's life.
+    _root_lock: RootLock,
     layout: Layout,
     config: Document<ConfigFile>,
     /// Set while `config.yaml` does not parse; the last good config stays in use.
@@ -113,10 +116,11 @@ pub struct Writer {
 impl Writer {
     /// Loads the data root and publishes the first snapshot.
     pub fn open(
-        layout: Layout,
+        root_lock: RootLock,
         changes: Arc<ChangeFeed>,
         versions: watch::Sender<u64>,
     ) -> Result<(Writer, Published), StoreError> {
+        let layout = root_lock.layout().clone();
         let config = Document::<ConfigFile>::load(&layout.config())?;
         for dir in [layout.root().to_path_buf(), layout.projects_dir()] {
             atomic::sweep_temp_files(&dir);
@@ -124,6 +128,7 @@ impl Writer {
         let published = Arc::new(RwLock::new(Arc::new(Snapshot::default())));
         let config_seen = config.stamp();
         let mut writer = Writer {
+            _root_lock: root_lock,
             layout,
             config,
             config_problem: None,
@@ -162,6 +167,9 @@ impl Writer {
                     refuse(late);
                 }
                 tracing::info!("writer stopped: every queued change is on disk");
+                // Release the data root's lock before the caller hears that the writer
+                // stopped, so that it can hand the root to another process at once.
+                drop(self);
                 let _ = reply.send(());
                 return;
             }
