@@ -1,22 +1,31 @@
-//! Runs the command the user chose: `serve`, `init`, `status`, `sync`, `mcp-config` or
-//! `doctor`.
+//! Runs the command the user chose: `serve`, `init`, `status`, `sync`, `mcp-config`, `doctor`
+//! or `key`.
 //!
 //! This is wiring: settings in, store and server up, errors out as `anyhow` with context.
+//! Writers of the data root (`serve`, `sync`, and `init` when it has files to add) hold its
+//! lock ([`RootLock`]) while they write; readers (`status`, `doctor`, `mcp-config`, `key`)
+//! never take it, so they work beside a running server.
 
 use std::io::IsTerminal;
+use std::path::Path;
 
 use anyhow::{Context, bail};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::api_key::{self, KeySource};
 use crate::cli::{
-    AddressArgs, Cli, ClientKind, Command, Environment, InitArgs, McpConfigArgs, ServeArgs, StatusArgs, SyncArgs,
+    AddressArgs, Cli, ClientKind, Command, Environment, InitArgs, KeyArgs, McpConfigArgs, ServeArgs, StatusArgs,
+    SyncArgs,
 };
-use crate::client_setup;
+use crate::client_setup::{self, Written};
+use crate::doctor::ClientKey;
 use crate::server;
 use crate::settings::{self, Auth, ServeSettings};
-use crate::store::{Layout, Snapshot, Store};
+use crate::store::document::Document;
+use crate::store::registry::ConfigFile;
+use crate::store::{Layout, Role, RootLock, Snapshot, Store, StoreError};
 use crate::vault::{self, Generator};
 
 /// Runs the chosen command to completion.
@@ -25,7 +34,7 @@ pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<()> {
     let layout = Layout::new(data_root);
     match cli.command.unwrap_or(Command::Serve(ServeArgs::default())) {
         Command::Serve(args) => {
-            let auth = Auth::resolve(env.api_key, args.no_auth || env.debug)?;
+            let auth = Auth::resolve(env.api_key, args.no_auth || env.debug, env.config_dir.as_deref())?;
             let settings = ServeSettings::resolve(
                 layout.root().to_path_buf(),
                 &args.address.host,
@@ -42,7 +51,8 @@ pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<()> {
             print!("{}", mcp_config(&args));
             Ok(())
         }
-        Command::Doctor(address) => doctor(&layout, &address, env.api_key.as_deref()).await,
+        Command::Doctor(address) => doctor(&layout, &address, &env).await,
+        Command::Key(args) => key(&args, &env),
     }
 }
 
@@ -66,8 +76,8 @@ fn mcp_config(args: &McpConfigArgs) -> String {
     }
 }
 
-async fn doctor(layout: &Layout, address: &AddressArgs, api_key: Option<&str>) -> anyhow::Result<()> {
-    let checks = crate::doctor::run(layout, &address.base_url(), api_key).await;
+async fn doctor(layout: &Layout, address: &AddressArgs, env: &Environment) -> anyhow::Result<()> {
+    let checks = crate::doctor::run(layout, &address.base_url(), client_key(env)).await;
     for check in &checks {
         println!("{check}");
     }
@@ -78,8 +88,70 @@ async fn doctor(layout: &Layout, address: &AddressArgs, api_key: Option<&str>) -
     Ok(())
 }
 
+/// The key a client on this machine would send, from the same sources as `serve`, without
+/// creating a key file.
+fn client_key(env: &Environment) -> ClientKey {
+    if let Some(key) = env.api_key.as_deref().map(str::trim).filter(|k| !k.is_empty()) {
+        return ClientKey::Found { key: key.to_string(), source: KeySource::Environment };
+    }
+    let path = match api_key::key_file(env.config_dir.as_deref()) {
+        Ok(path) => path,
+        Err(e) => return ClientKey::Broken(format!("{e:#}")),
+    };
+    match api_key::read(&path) {
+        Ok(Some(key)) => ClientKey::Found { key, source: KeySource::File { path, created: false } },
+        Ok(None) => ClientKey::Missing { key_file: path },
+        Err(e) => ClientKey::Broken(format!("{e:#}")),
+    }
+}
+
+/// `worksync key`: where the key comes from (never the key itself, unless `--show`).
+fn key(args: &KeyArgs, env: &Environment) -> anyhow::Result<()> {
+    let path = api_key::key_file(env.config_dir.as_deref())?;
+    let env_set = env.api_key.as_deref().is_some_and(|k| !k.trim().is_empty());
+    if args.show {
+        let (key, _) = api_key::read_or_create(&path)?;
+        println!("{key}");
+        return Ok(());
+    }
+    if args.rotate {
+        api_key::rotate(&path)?;
+        println!(
+            "Replaced the key in {}. Restart the server (`./worksync.sh restart`), then give clients the new key:\n  \
+             {}",
+            path.display(),
+            client_setup::KEY_EXPORT
+        );
+        if env_set {
+            println!("WORKSYNC_API_KEY is set in this shell and wins over the key file: export it again as above.");
+        }
+        return Ok(());
+    }
+    if env_set {
+        println!(
+            "The server uses WORKSYNC_API_KEY from its environment (it wins over the key file {}).",
+            path.display()
+        );
+    } else {
+        match api_key::read(&path)? {
+            Some(_) => println!("The server uses the key in {} (readable by you only).", path.display()),
+            None => println!("No key yet: the server (or `worksync key --show`) creates one in {}.", path.display()),
+        }
+    }
+    println!(
+        "Clients read the key from WORKSYNC_API_KEY; put this in your shell profile (~/.zshrc, ~/.bashrc):\n  \
+         {}\nPrint the key: worksync key --show\nReplace it:    worksync key --rotate (then restart the server and \
+         update clients)",
+        client_setup::KEY_EXPORT
+    );
+    Ok(())
+}
+
 async fn serve(layout: Layout, settings: ServeSettings, args: &ServeArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    // Before anything is written, bootstrap included: two servers on one root would each
+    // number the change journals and take the other's writes for hand edits.
+    let lock = RootLock::acquire(&layout, Role::Serve)?;
     if layout.is_fresh() {
         let created = layout.bootstrap()?;
         tracing::info!(root = %layout.root().display(), files = created.len(), "created a new data root from the bundled defaults");
@@ -91,13 +163,15 @@ async fn serve(layout: Layout, settings: ServeSettings, args: &ServeArgs) -> any
             layout.root().display()
         );
     }
-    let store = Store::open(layout.clone()).context("could not load the data root")?;
-    let configured = store.published().config.settings.as_ref().and_then(|s| s.auto_sync);
-    let sync = settings::sync_settings(args.auto_sync, configured, args.sync_debounce)?;
     let listener = TcpListener::bind(settings.addr)
         .await
-        .with_context(|| format!("could not listen on {} (is another worksync running?)", settings.addr))?;
-    let url = format!("http://{}/mcp", listener.local_addr()?);
+        .with_context(|| format!("could not listen on {} (is another program using that port?)", settings.addr))?;
+    let address = listener.local_addr()?;
+    lock.record_address(address)?;
+    let store = Store::open_locked(lock).context("could not load the data root")?;
+    let configured = store.published().config.settings.as_ref().and_then(|s| s.auto_sync);
+    let sync = settings::sync_settings(args.auto_sync, configured, args.sync_debounce)?;
+    let url = format!("http://{address}/mcp");
     announce(&store, &settings, &url);
     tracing::info!(url, ready_ms = started.elapsed().as_millis() as u64, "worksync is ready");
 
@@ -113,38 +187,50 @@ async fn serve(layout: Layout, settings: ServeSettings, args: &ServeArgs) -> any
     Ok(())
 }
 
-/// Tells the user where the server is and how to connect; a generated key is shown once,
-/// and only on a terminal (never into a log file).
+/// Tells the user where the server is and how to connect. The key itself is never shown
+/// here (it would end up in log files); on a terminal, the client entries and how to get
+/// the key into them are printed.
 fn announce(store: &Store, settings: &ServeSettings, url: &str) {
     let snapshot = store.published();
     let projects = snapshot.config.project_names();
-    tracing::info!(data_root = %store.layout().root().display(), %projects, auth = ?settings.auth, "serving {url}");
+    tracing::info!(data_root = %store.layout().root().display(), %projects, auth = %settings.auth, "serving {url}");
     match &settings.auth {
         Auth::Disabled => {
             tracing::warn!(
                 "AUTHENTICATION IS DISABLED (--no-auth / WORKSYNC_DEBUG): any local process can change your plans"
             );
         }
-        Auth::Bearer { token, generated: true } => {
+        Auth::Bearer { source: KeySource::File { path, created }, .. } => {
+            if *created {
+                tracing::info!(
+                    key_file = %path.display(),
+                    "no WORKSYNC_API_KEY was set, so a new API key was made and kept (readable by you only); \
+                     clients get it with `worksync key --show`"
+                );
+            }
             if std::io::stdout().is_terminal() {
                 println!(
-                    "\nNo WORKSYNC_API_KEY was set, so this run uses a random key (shown only here):\n\n  \
-                     export WORKSYNC_API_KEY={token}\n\nThen point your clients at worksync:\n\n{}",
+                    "\nThe API key is in {} (print it with `worksync key --show`). Point your clients at worksync:\n\n{}",
+                    path.display(),
                     client_setup::all_entries(url, true)
-                );
-            } else {
-                tracing::warn!(
-                    "no WORKSYNC_API_KEY was set: a random key was generated but is not printed because stdout is \
-                     not a terminal; set WORKSYNC_API_KEY to choose the key clients use"
                 );
             }
         }
-        Auth::Bearer { generated: false, .. } => {}
+        Auth::Bearer { source: KeySource::Environment, .. } => {}
     }
 }
 
 fn init(layout: &Layout, args: &InitArgs) -> anyhow::Result<()> {
-    let created = layout.bootstrap()?;
+    let created = if layout.needs_bootstrap() {
+        let _lock = lock(
+            layout,
+            Role::Init,
+            "worksync init has default files to add to the data root, but another process writes it",
+        )?;
+        layout.bootstrap()?
+    } else {
+        Vec::new()
+    };
     if created.is_empty() {
         println!("{} is already complete; nothing was changed there.", layout.root().display());
     } else {
@@ -153,17 +239,43 @@ fn init(layout: &Layout, args: &InitArgs) -> anyhow::Result<()> {
             println!("  {}", path.strip_prefix(layout.root()).unwrap_or(&path).display());
         }
     }
+    // Checked before either file is written, so a wrong directory changes nothing there.
+    let agents_md = match &args.write_agents_md {
+        Some(dir) => {
+            let config = Document::<ConfigFile>::load(&layout.config())?;
+            Some((dir, client_setup::project_for_dir(config.value(), dir, args.project.as_deref())?))
+        }
+        None => None,
+    };
     let url = format!("{}/mcp", args.address.base_url());
     if let Some(dir) = &args.write_mcp_config {
-        let path = client_setup::write_mcp_json(dir, &url, true)?;
-        println!("Added the worksync server to {}", path.display());
+        let (path, written) = client_setup::write_mcp_json(dir, &url, true)?;
+        println!("{}", describe(&path, written, "the worksync server entry"));
     }
-    if let Some(dir) = &args.write_agents_md {
-        for path in client_setup::write_agents_md(dir)? {
-            println!("Wrote the worksync section of {}", path.display());
+    if let Some((dir, project)) = agents_md {
+        for (path, written) in client_setup::write_agents_md(dir, &project)? {
+            println!("{}", describe(&path, written, &format!("the worksync section (project {project})")));
         }
     }
     Ok(())
+}
+
+/// The data root's lock for an offline writer; `when_in_use` says why it matters when
+/// another process holds it.
+fn lock(layout: &Layout, role: Role, when_in_use: &'static str) -> anyhow::Result<RootLock> {
+    RootLock::acquire(layout, role).map_err(|e| match e {
+        StoreError::InUse { .. } => anyhow::Error::new(e).context(when_in_use),
+        other => other.into(),
+    })
+}
+
+/// One line on what writing `what` into `path` did.
+fn describe(path: &Path, written: Written, what: &str) -> String {
+    match written {
+        Written::Created => format!("Created {} with {what}", path.display()),
+        Written::Updated => format!("Wrote {what} into {}", path.display()),
+        Written::Unchanged => format!("Unchanged: {} already has {what}", path.display()),
+    }
 }
 
 fn status(layout: &Layout, args: &StatusArgs) -> anyhow::Result<()> {
@@ -179,13 +291,20 @@ fn status(layout: &Layout, args: &StatusArgs) -> anyhow::Result<()> {
 }
 
 /// `worksync sync`: regenerates the vault from the files, comparing every note with the
-/// disk. Waits for a running server's regeneration to finish first (the vault lock).
+/// disk. Refused while a server (or another `sync`) writes the data root.
 fn sync(layout: &Layout, args: &SyncArgs) -> anyhow::Result<()> {
     let snapshot = Snapshot::read_only(layout)
         .with_context(|| format!("could not read the data root {}", layout.root().display()))?;
     if let Some(project) = &args.project {
         snapshot.project(project)?;
     }
+    let _lock = lock(
+        layout,
+        Role::Sync,
+        "worksync sync does not write the vault while another process writes the data root. A running server \
+         keeps the vault current by itself; to regenerate now, call its worksync_sync tool (or stop the server \
+         and run worksync sync again)",
+    )?;
     let mut generator = Generator::new(vault::vault_dir(layout, &snapshot.config), &layout.templates_dir());
     let options = vault::Options { full: true, adopt: args.adopt, project: args.project.clone() };
     let report = generator.run(&snapshot, &options).map_err(anyhow::Error::msg)?;
@@ -219,6 +338,9 @@ fn sync(layout: &Layout, args: &SyncArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How much of a story's notes `worksync status` shows on its line.
+const NOTES_EXCERPT_CHARS: usize = 60;
+
 /// The status JSON as a compact text for a terminal.
 fn render_status(status: &Value) -> String {
     let mut out = String::new();
@@ -250,12 +372,11 @@ fn render_status(status: &Value) -> String {
             out.push_str("    nothing\n");
         }
         for story in stories {
-            let notes: String = story["notes"].as_str().unwrap_or("").chars().take(60).collect();
             out.push_str(&format!(
                 "    {} [{}] {}\n",
                 story["id"].as_str().unwrap_or("?"),
                 story["sprint"].as_str().unwrap_or("?"),
-                notes.replace('\n', " ")
+                excerpt(story["notes"].as_str().unwrap_or(""), NOTES_EXCERPT_CHARS)
             ));
         }
         for item in backlog {
@@ -271,4 +392,49 @@ fn render_status(status: &Value) -> String {
         ));
     }
     out
+}
+
+/// `text` on one line, cut to at most `max` characters at a word boundary, with "…" when
+/// something was left out (a word is cut only if it alone is longer than the line).
+fn excerpt(text: &str, max: usize) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let whole = words.join(" ");
+    if whole.chars().count() <= max {
+        return whole;
+    }
+    let mut out = String::new();
+    for word in words {
+        // Room for a separating space and the ellipsis.
+        if out.chars().count() + usize::from(!out.is_empty()) + word.chars().count() + 1 > max {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    if out.is_empty() {
+        out = whole.chars().take(max.saturating_sub(1)).collect();
+    }
+    let kept = out.trim_end_matches([',', ';', ':', '-', '—']).len();
+    out.truncate(kept);
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Notes are cut between words, never inside one, and say that they were cut.
+    #[test]
+    fn excerpt_cuts_at_a_word_boundary() {
+        let notes = "Load test with 3,000 simulated drivers: p95 lag 1.4s, but the hub's heap grows";
+        let cut = excerpt(notes, 60);
+        assert_eq!(cut, "Load test with 3,000 simulated drivers: p95 lag 1.4s, but…");
+        assert!(cut.chars().count() <= 60);
+        assert_eq!(excerpt("short\nnote", 60), "short note");
+        assert_eq!(excerpt("a-very-long-identifier-without-spaces", 10), "a-very-lo…");
+        assert_eq!(excerpt("first, second", 10), "first…");
+    }
 }

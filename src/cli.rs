@@ -1,8 +1,9 @@
 //! Command-line interface: flags and environment variables, parsed by clap.
 //!
 //! These are the raw inputs; [`crate::settings`] validates them into what a run uses, and
-//! [`crate::app`] runs the chosen command. The API key is read from the environment only:
-//! a key on the command line would be visible to every user in the process list.
+//! [`crate::app`] runs the chosen command. The API key is read from the environment or the
+//! key file only (see [`crate::api_key`]): a key on the command line would be visible to
+//! every user in the process list.
 
 use std::path::PathBuf;
 
@@ -43,6 +44,22 @@ pub enum Command {
     McpConfig(McpConfigArgs),
     /// Check the data root, every YAML file, the vault path, the server and the key.
     Doctor(AddressArgs),
+    /// Where the API key comes from; print it (--show) or replace it (--rotate).
+    Key(KeyArgs),
+}
+
+/// Flags of `worksync key`.
+#[derive(Debug, Clone, Args)]
+pub struct KeyArgs {
+    /// Print the key file's key (only the key) on stdout, e.g. for
+    /// `export WORKSYNC_API_KEY="$(worksync key --show)"`; creates the file if there is none.
+    #[arg(long, conflicts_with = "rotate")]
+    pub show: bool,
+
+    /// Replace the key file's key with a new random one (restart the server and update your
+    /// clients' WORKSYNC_API_KEY afterwards).
+    #[arg(long)]
+    pub rotate: bool,
 }
 
 /// Where the server listens (or is expected to).
@@ -80,6 +97,11 @@ pub struct InitArgs {
     /// Add (or refresh) a marked worksync section in `<DIR>/CLAUDE.md` and `<DIR>/AGENTS.md`.
     #[arg(long, value_name = "DIR")]
     pub write_agents_md: Option<PathBuf>,
+
+    /// The worksync project the section names [default: the project whose `repo` in
+    /// config.yaml is DIR, else the one named like DIR]
+    #[arg(long, value_name = "NAME", requires = "write_agents_md")]
+    pub project: Option<String>,
 
     /// Server address for the entries written.
     #[command(flatten)]
@@ -197,12 +219,26 @@ pub enum LogFormat {
 }
 
 /// Environment switches that are not flags (their values must not appear in `ps`).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Environment {
     /// `WORKSYNC_API_KEY`.
     pub api_key: Option<String>,
     /// `WORKSYNC_DEBUG` set to 1/true/yes: no auth, as in the Python tool.
     pub debug: bool,
+    /// `WORKSYNC_CONFIG_DIR`: where the key file lives instead of the platform's config
+    /// directory (tests and unusual setups).
+    pub config_dir: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for Environment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the key.
+        f.debug_struct("Environment")
+            .field("api_key", &self.api_key.as_ref().map(|_| "(set)"))
+            .field("debug", &self.debug)
+            .field("config_dir", &self.config_dir)
+            .finish()
+    }
 }
 
 impl Environment {
@@ -212,6 +248,7 @@ impl Environment {
         Environment {
             api_key: std::env::var("WORKSYNC_API_KEY").ok(),
             debug: std::env::var("WORKSYNC_DEBUG").map(truthy).unwrap_or(false),
+            config_dir: std::env::var_os("WORKSYNC_CONFIG_DIR").filter(|d| !d.is_empty()).map(PathBuf::from),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! `worksync doctor`: is everything healthy? One line per check, non-zero exit on a failure.
 //!
 //! It reads the data root without changing anything (like `status`), and asks a running
-//! server, if any, whether it answers and whether the current `WORKSYNC_API_KEY` works.
+//! server, if any, whether it answers and whether the key a client here would send (from
+//! `WORKSYNC_API_KEY` or the key file, as `serve` finds it) works.
 //! Problems in YAML files come with file, line and column, as in tool errors.
 
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::api_key::KeySource;
 use crate::store::document::Document;
 use crate::store::model::WorkIndex;
 use crate::store::registry::ConfigFile;
@@ -46,8 +48,20 @@ fn check(outcome: Outcome, name: impl Into<String>, detail: impl Into<String>) -
     Check { outcome, name: name.into(), detail: detail.into() }
 }
 
-/// Runs every check: files first, then the server at `base_url` (e.g. `http://127.0.0.1:8321`).
-pub async fn run(layout: &Layout, base_url: &str, api_key: Option<&str>) -> Vec<Check> {
+/// The key a client on this machine would send, as found by the same rules as `serve`.
+#[derive(Debug, Clone)]
+pub enum ClientKey {
+    /// A usable key and where it came from.
+    Found { key: String, source: KeySource },
+    /// Neither `WORKSYNC_API_KEY` nor a key file: `serve` would create the file.
+    Missing { key_file: PathBuf },
+    /// The key file cannot be used (shared with others, empty…): why, and how to fix it.
+    Broken(String),
+}
+
+/// Runs every check: files first, then the key, then the server at `base_url` (e.g.
+/// `http://127.0.0.1:8321`).
+pub async fn run(layout: &Layout, base_url: &str, key: ClientKey) -> Vec<Check> {
     let mut checks = Vec::new();
     let root = layout.root();
     if !root.is_dir() {
@@ -80,6 +94,22 @@ pub async fn run(layout: &Layout, base_url: &str, api_key: Option<&str>) -> Vec<
     }
     checks.extend(other_yaml_checks(layout));
     checks.push(templates_check(layout));
+    checks.push(match &key {
+        ClientKey::Found { source, .. } => check(Outcome::Ok, "key", format!("from {source}")),
+        ClientKey::Missing { key_file } => check(
+            Outcome::Warn,
+            "key",
+            format!(
+                "WORKSYNC_API_KEY is not set and there is no key file yet; `worksync serve` creates {}",
+                key_file.display()
+            ),
+        ),
+        ClientKey::Broken(problem) => check(Outcome::Fail, "key", problem.clone()),
+    });
+    let api_key = match &key {
+        ClientKey::Found { key, .. } => Some(key.as_str()),
+        _ => None,
+    };
     checks.extend(server_checks(base_url, api_key).await);
     checks
 }
@@ -222,14 +252,14 @@ async fn server_checks(base_url: &str, api_key: Option<&str>) -> Vec<Check> {
         return checks;
     }
     let Some(key) = api_key.filter(|k| !k.is_empty()) else {
-        checks.push(check(Outcome::Warn, "auth", "WORKSYNC_API_KEY is not set here, so the key could not be checked"));
+        checks.push(check(Outcome::Warn, "auth", "no usable key here (see `key` above), so it could not be checked"));
         return checks;
     };
     let answer = client.get(format!("{base_url}/status")).bearer_auth(key).send().await;
     checks.push(match answer.map(|r| r.status()) {
-        Ok(status) if status.is_success() => check(Outcome::Ok, "auth", "the server accepts WORKSYNC_API_KEY"),
+        Ok(status) if status.is_success() => check(Outcome::Ok, "auth", "the server accepts this key"),
         Ok(status) if status == reqwest::StatusCode::UNAUTHORIZED => {
-            check(Outcome::Fail, "auth", "the server rejects WORKSYNC_API_KEY (401): clients using it cannot connect")
+            check(Outcome::Fail, "auth", "the server rejects this key (401): clients using it cannot connect; it may have been started with another key (restart it)")
         }
         Ok(status) => check(Outcome::Fail, "auth", format!("unexpected answer {status} from /status")),
         Err(e) => check(Outcome::Fail, "auth", format!("no answer from /status: {e}")),

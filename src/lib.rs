@@ -14,10 +14,13 @@
 //! - [`watch`]: file watcher; edits behind the server's back trigger a reload.
 //! - [`cli`]: command-line flags and environment, as parsed by clap.
 //! - [`settings`]: those inputs validated into what a run uses (data root, address, auth).
-//! - [`app`]: runs the chosen command (`serve`, `init`, `status`, `mcp-config`, `doctor`).
+//! - [`api_key`]: where the API key comes from, and the private key file that keeps it.
+//! - [`app`]: runs the chosen command (`serve`, `init`, `status`, `sync`, `mcp-config`,
+//!   `doctor`, `key`).
 //! - [`client_setup`]: client entries for Claude Code and Codex, `.mcp.json`, AGENTS.md.
 //! - [`doctor`]: the health checks of `worksync doctor`.
 
+pub mod api_key;
 pub mod app;
 pub mod cli;
 pub mod client_setup;

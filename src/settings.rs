@@ -5,11 +5,12 @@
 //! wrong. Nothing downstream re-reads the environment.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use crate::api_key::{self, KeySource};
 use crate::vault::SyncSettings;
 
 /// Port of the Python tool, kept so existing client entries keep working.
@@ -18,9 +19,8 @@ pub const DEFAULT_PORT: u16 = 8321;
 /// How clients must authenticate on `/mcp`.
 #[derive(Clone)]
 pub enum Auth {
-    /// `Authorization: Bearer <token>` required. `generated` when no key was configured and
-    /// this run made one up (it must then be shown to the user once).
-    Bearer { token: String, generated: bool },
+    /// `Authorization: Bearer <token>` required; `source` says where the key came from.
+    Bearer { token: String, source: KeySource },
     /// No authentication (`--no-auth` or `WORKSYNC_DEBUG=1`): development only.
     Disabled,
 }
@@ -29,29 +29,40 @@ impl std::fmt::Debug for Auth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the token.
         match self {
-            Auth::Bearer { generated, .. } => write!(f, "Bearer {{ generated: {generated} }}"),
+            Auth::Bearer { source, .. } => f.debug_struct("Bearer").field("source", source).finish_non_exhaustive(),
             Auth::Disabled => write!(f, "Disabled"),
         }
     }
 }
 
+impl std::fmt::Display for Auth {
+    /// What a log line says about auth: the mode and where the key came from, never the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Auth::Bearer { source, .. } => write!(f, "bearer key from {source}"),
+            Auth::Disabled => write!(f, "disabled"),
+        }
+    }
+}
+
 impl Auth {
-    /// Auth from the configured key: the key if any, else disabled if asked, else a fresh
-    /// random key for this run.
-    pub fn resolve(api_key: Option<String>, no_auth: bool) -> anyhow::Result<Auth> {
+    /// Auth for `serve`: disabled if asked, else the key from `WORKSYNC_API_KEY` if set, else
+    /// the key file's key (in `config_dir` if given; created on first use, see
+    /// [`crate::api_key`]).
+    pub fn resolve(api_key: Option<String>, no_auth: bool, config_dir: Option<&Path>) -> anyhow::Result<Auth> {
         if no_auth {
             return Ok(Auth::Disabled);
         }
         match api_key.map(|k| k.trim().to_string()).filter(|k| !k.is_empty()) {
             Some(token) => {
-                if token.chars().any(|c| c.is_control() || c == ' ') {
-                    bail!(
-                        "WORKSYNC_API_KEY contains spaces or control characters; it must be usable in an HTTP header"
-                    );
-                }
-                Ok(Auth::Bearer { token, generated: false })
+                api_key::validate(&token, "WORKSYNC_API_KEY")?;
+                Ok(Auth::Bearer { token, source: KeySource::Environment })
             }
-            None => Ok(Auth::Bearer { token: random_token()?, generated: true }),
+            None => {
+                let path = api_key::key_file(config_dir)?;
+                let (token, created) = api_key::read_or_create(&path)?;
+                Ok(Auth::Bearer { token, source: KeySource::File { path, created } })
+            }
         }
     }
 }
@@ -120,13 +131,6 @@ fn expand_tilde(path: PathBuf) -> PathBuf {
     }
 }
 
-/// 32 random bytes, hex-encoded.
-fn random_token() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness for an API key: {e}"))?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,7 +138,7 @@ mod tests {
     /// A non-loopback address needs both --allow-remote and auth.
     #[test]
     fn remote_binding_needs_consent_and_auth() {
-        let key = || Auth::Bearer { token: "k".into(), generated: false };
+        let key = || Auth::Bearer { token: "k".into(), source: KeySource::Environment };
         assert!(ServeSettings::resolve("/d".into(), "127.0.0.1", 1, Auth::Disabled, false).is_ok());
         assert!(ServeSettings::resolve("/d".into(), "0.0.0.0", 1, key(), false).is_err());
         assert!(ServeSettings::resolve("/d".into(), "0.0.0.0", 1, Auth::Disabled, true).is_err());
@@ -153,12 +157,35 @@ mod tests {
         assert!(sync_settings(None, None, f64::NAN).is_err());
     }
 
-    /// No key configured means a fresh random key, not an open server.
+    /// No key configured means the key file's key (made on first use), not an open server;
+    /// the environment wins over the file.
     #[test]
-    fn generated_key() {
-        let Auth::Bearer { token, generated } = Auth::resolve(None, false).unwrap() else { panic!("auth disabled") };
-        assert!(generated);
-        assert_eq!(token.len(), 64);
-        assert!(matches!(Auth::resolve(Some("abc".into()), true).unwrap(), Auth::Disabled));
+    fn key_sources() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("api-key");
+        let config_dir = Some(dir.path());
+        let Auth::Bearer { token, source } = Auth::resolve(None, false, config_dir).unwrap() else { panic!("no auth") };
+        assert_eq!(source, KeySource::File { path: file.clone(), created: true });
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), format!("{token}\n"));
+        let Auth::Bearer { token: again, source } = Auth::resolve(None, false, config_dir).unwrap() else { panic!() };
+        assert_eq!((again, source), (token, KeySource::File { path: file.clone(), created: false }));
+        let Auth::Bearer { token, source } = Auth::resolve(Some(" abc ".into()), false, config_dir).unwrap() else {
+            panic!()
+        };
+        assert_eq!((token.as_str(), source), ("abc", KeySource::Environment));
+        assert!(matches!(Auth::resolve(Some("abc".into()), true, config_dir).unwrap(), Auth::Disabled));
+        assert!(Auth::resolve(Some("a b".into()), false, config_dir).is_err());
+    }
+
+    /// Log lines say in words where the key came from, never the key or Rust debug syntax.
+    #[test]
+    fn auth_reads_well_in_logs() {
+        let file =
+            Auth::Bearer { token: "secret".into(), source: KeySource::File { path: "/k".into(), created: true } };
+        assert_eq!(file.to_string(), "bearer key from the key file /k (created now)");
+        let env = Auth::Bearer { token: "secret".into(), source: KeySource::Environment };
+        assert_eq!(env.to_string(), "bearer key from WORKSYNC_API_KEY");
+        assert!(!format!("{env:?}").contains("secret"));
+        assert_eq!(Auth::Disabled.to_string(), "disabled");
     }
 }

@@ -61,6 +61,8 @@ async fn worksync_sh_lifecycle_with_op_key() {
             .env("WORKSYNC_DATA_ROOT", &root)
             .env("WORKSYNC_PORT", port.to_string())
             .env("WORKSYNC_BIN", env!("CARGO_BIN_EXE_worksync"))
+            .env("WORKSYNC_CONFIG_DIR", dir.path().join("config"))
+            .env_remove("WORKSYNC_OP_REF")
             .env_remove("WORKSYNC_API_KEY")
             .env_remove("WORKSYNC_DEBUG")
             .output()
@@ -146,6 +148,7 @@ fn init_merges_mcp_json() {
             .arg(&project)
             .arg("--write-agents-md")
             .arg(&project)
+            .args(["--project", "orbit-api"])
             .output()
             .unwrap();
         assert!(output.status.success(), "{}", text(&output));
@@ -170,6 +173,7 @@ fn doctor_reports_broken_yaml() {
             .arg(&root)
             .args(["doctor", "--port", &free_port().to_string()])
             .env_remove("WORKSYNC_API_KEY")
+            .env("WORKSYNC_CONFIG_DIR", dir.path().join("config"))
             .output()
             .unwrap()
     };

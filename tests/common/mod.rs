@@ -13,6 +13,7 @@ use rmcp::{RoleClient, ServiceExt};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use worksync::api_key::KeySource;
 use worksync::settings::Auth;
 use worksync::store::{Layout, Store};
 use worksync::vault::SyncSettings;
@@ -42,7 +43,7 @@ pub async fn serve_at(root: &Path) -> (String, CancellationToken) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
-    let auth = Auth::Bearer { token: TOKEN.into(), generated: false };
+    let auth = Auth::Bearer { token: TOKEN.into(), source: KeySource::Environment };
     tokio::spawn(worksync::server::run(listener, store, auth, NO_AUTO_SYNC, shutdown.clone()));
     (format!("http://{addr}/mcp"), shutdown)
 }
@@ -79,7 +80,7 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let auth = Auth::Bearer { token: TOKEN.into(), generated: false };
+        let auth = Auth::Bearer { token: TOKEN.into(), source: KeySource::Environment };
         let running = Some(tokio::spawn(worksync::server::run(listener, store, auth, sync, shutdown.clone())));
         TestServer { url: format!("http://{addr}/mcp"), base: format!("http://{addr}"), root, shutdown, running }
     }
