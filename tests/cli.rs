@@ -144,6 +144,27 @@ fn script(root: &Path, config: &Path, port: u16, bin: &Path, key: Option<&str>, 
         .unwrap()
 }
 
+/// macOS's /bin/bash is 3.2, which aborts on an empty `"${a[@]}"` under `set -u` (bash 4.4+
+/// does not, so running the script here cannot show it): every array expansion in
+/// worksync.sh is guarded as `${a[@]+"${a[@]}"}`.
+#[test]
+fn worksync_sh_guards_array_expansions_for_bash_3() {
+    let script = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("worksync.sh")).unwrap();
+    let mut unguarded = Vec::new();
+    for (number, line) in script.lines().enumerate().filter(|(_, l)| !l.trim_start().starts_with('#')) {
+        let mut from = 0;
+        while let Some(at) = line[from..].find("\"${").map(|i| from + i) {
+            let name = line[at + 3..].split("[@]}\"").next().unwrap_or_default();
+            let is_array = line[at + 3..].contains("[@]}\"") && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+            if is_array && !line[..at].ends_with(&format!("${{{name}[@]+")) {
+                unguarded.push(format!("line {}: {}", number + 1, line.trim()));
+            }
+            from = at + 3;
+        }
+    }
+    assert!(unguarded.is_empty(), "unguarded array expansions (bash 3.2 aborts if empty):\n{}", unguarded.join("\n"));
+}
+
 /// A directory with a `ps` that answers like macOS's: `comm` is the executable's full path.
 fn macos_like_ps(dir: &Path) -> PathBuf {
     let bin = dir.join("bsd-bin");

@@ -53,8 +53,10 @@ async fn worksync_sh_lifecycle_with_op_key() {
     }
     let port = free_port();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("worksync.sh");
+    // WORKSYNC_TEST_BASH runs the script under another bash (e.g. macOS's 3.2) when available.
+    let bash = std::env::var("WORKSYNC_TEST_BASH").unwrap_or_else(|_| "bash".into());
     let run = |command: &str| {
-        Command::new("bash")
+        Command::new(&bash)
             .arg(&script)
             .arg(command)
             .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
