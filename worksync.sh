@@ -27,6 +27,7 @@ PID_FILE="$DATA_ROOT/worksync.pid"
 LOG_FILE="$DATA_ROOT/logs/worksync.log"
 HOST="${WORKSYNC_HOST:-127.0.0.1}"
 PORT="${WORKSYNC_PORT:-8321}"
+CONFIGURED_PORT="$PORT" # PORT becomes the pid file's port once a running server is found
 OP_REF="${WORKSYNC_OP_REF-op://AI/WORKSYNC_API_KEY/credential}" # set but empty: no 1Password
 case "$HOST" in # where to reach the server (a wildcard bind is reached over loopback)
   0.0.0.0 | '') PROBE_HOST=127.0.0.1 ;;
@@ -149,6 +150,9 @@ cmd_start() {
 
   ensure_built
   if running_pid; then die "already running (pid $PID, $BASE_URL); use stop or restart"; fi
+  # `restart` found the old server's port; the new one listens where it is told to now.
+  PORT="$CONFIGURED_PORT"
+  BASE_URL="$(base_url)"
   if healthz >/dev/null; then die "something already answers at $BASE_URL/healthz; is another worksync running?"; fi
 
   if [[ "$want_key" == 1 ]]; then load_key; fi
@@ -158,7 +162,7 @@ cmd_start() {
   # The key reaches the child through its environment only (exported, never an argument:
   # not even `env KEY=…`, whose own argv would show it), so `ps` never displays it.
   if [[ -n "${WORKSYNC_API_KEY:-}" ]]; then export WORKSYNC_API_KEY; fi
-  nohup "$BIN" --data-root "$DATA_ROOT" serve ${serve_args[@]+"${serve_args[@]}"} \
+  nohup "$BIN" --data-root "$DATA_ROOT" serve --port "$PORT" ${serve_args[@]+"${serve_args[@]}"} \
     </dev/null >>"$LOG_FILE" 2>&1 &
   pid=$!
   echo "$pid $PORT" >"$PID_FILE"
