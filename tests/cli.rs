@@ -165,6 +165,26 @@ fn worksync_sh_guards_array_expansions_for_bash_3() {
     assert!(unguarded.is_empty(), "unguarded array expansions (bash 3.2 aborts if empty):\n{}", unguarded.join("\n"));
 }
 
+/// Kills the server a `worksync.sh start` left running, when a test fails before its `stop`
+/// (the script starts it with nohup, so it would outlive the test). Made right after `start`,
+/// from the pid file, which a failing `status` may delete.
+struct StopOnDrop(Option<String>);
+
+impl StopOnDrop {
+    fn after_start(root: &Path) -> StopOnDrop {
+        let record = std::fs::read_to_string(root.join("worksync.pid")).unwrap_or_default();
+        StopOnDrop(record.split_whitespace().next().map(str::to_string))
+    }
+}
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if let Some(pid) = self.0.as_deref().filter(|p| p.chars().all(|c| c.is_ascii_digit())) {
+            let _ = Command::new("kill").args(["-KILL", pid]).status();
+        }
+    }
+}
+
 /// A directory with a `ps` that answers like macOS's: `comm` is the executable's full path.
 fn macos_like_ps(dir: &Path) -> PathBuf {
     let bin = dir.join("bsd-bin");
@@ -198,6 +218,7 @@ fn worksync_sh_with_macos_ps() {
     let port = free_port();
     let run = |args: &[&str]| script(&root, &config, port, &bin, Some("mac-key-1123"), args);
     let started = run(&["start"]);
+    let _cleanup = StopOnDrop::after_start(&root);
     assert!(started.status.success(), "start: {}", text(&started));
     let status = run(&["status"]);
     assert!(status.status.success(), "status: {}", text(&status));
@@ -218,6 +239,7 @@ fn worksync_sh_plain_start_uses_the_key_file() {
     let port = free_port();
     let run = |args: &[&str]| script(&root, &config, port, &bin, None, args);
     let started = run(&["start"]);
+    let _cleanup = StopOnDrop::after_start(&root);
     assert!(started.status.success(), "start: {}", text(&started));
     let pid_file = std::fs::read_to_string(root.join("worksync.pid")).unwrap();
     assert!(pid_file.contains(&port.to_string()), "the pid file records the port: {pid_file}");
@@ -261,6 +283,7 @@ fn worksync_sh_start_names_the_server_holding_the_root() {
     let bin = dir.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     let started = script(&root, &config, free_port(), &bin, Some("holder-key-1414"), &["start"]);
+    let _cleanup = StopOnDrop::after_start(&root);
     let said = text(&started);
     let _ = holder.kill();
     let _ = holder.wait();
