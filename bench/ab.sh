@@ -22,8 +22,9 @@ one() {
   root=$(mktemp -d)
   "$1" --data-root "$root/r" init >/dev/null
   if [ "$ITEMS" -gt 0 ]; then
-    python3 bench/gen_project.py "$root/r/projects/orbit-api/work-index.yaml" --backlog "$ITEMS" \
-      $([ "${STATE:-1}" = 1 ] && echo --state)
+    local state=()
+    [ "${STATE:-1}" = 1 ] && state=(--state)
+    python3 bench/gen_project.py "$root/r/projects/orbit-api/work-index.yaml" --backlog "$ITEMS" ${state[@]+"${state[@]}"}
   fi
   WORKSYNC_AUTO_SYNC=false "$1" --data-root "$root/r" serve --port "$PORT" >/dev/null 2>&1 &
   pid=$!
