@@ -304,3 +304,29 @@ async fn item_changed_while_the_file_was_broken_gets_a_new_rev() {
     assert_eq!(stale["current"]["summary"], "fixed by hand");
     assert_eq!(stale["current"]["rev"], 2);
 }
+
+/// A wait above the 25 s cap is served, capped, and the answer says so in `note`, so an agent
+/// that asked for 600 s knows why it may get an empty answer sooner; a wait within the cap
+/// gets no note. The parameter's description names the cap.
+#[tokio::test]
+async fn wait_above_the_cap_is_capped_and_said() {
+    let server = TestServer::start().await;
+    let client = server.client("c").await;
+    let start = call_ok(&client, "worksync_changes", json!({"project": PROJECT})).await;
+    let cursor = start["cursor"].as_str().unwrap();
+    call_ok(&client, "worksync_add_backlog", json!({"project": PROJECT, "id": "capped", "summary": "s", "theme": "t"}))
+        .await;
+    let answer =
+        call_ok(&client, "worksync_changes", json!({"project": PROJECT, "since": cursor, "wait_seconds": 600})).await;
+    assert_eq!(answer["changes"][0]["id"], "capped", "{answer}");
+    let note = answer["note"].as_str().unwrap_or_else(|| panic!("a note in {answer}"));
+    assert!(note.contains("600") && note.contains("25"), "{note}");
+    let within =
+        call_ok(&client, "worksync_changes", json!({"project": PROJECT, "since": cursor, "wait_seconds": 5})).await;
+    assert!(within.get("note").is_none(), "{within}");
+
+    let tools = client.list_all_tools().await.unwrap();
+    let changes = tools.iter().find(|t| t.name == "worksync_changes").unwrap();
+    let description = changes.input_schema["properties"]["wait_seconds"]["description"].as_str().unwrap();
+    assert!(description.contains("25"), "{description}");
+}

@@ -11,6 +11,7 @@ use super::WorkSyncServer;
 use serde_json::json;
 
 use super::reply;
+use crate::store::changes::MAX_WAIT;
 use crate::store::{Changes, Operation, Target};
 
 /// Arguments of `worksync_claim`.
@@ -81,7 +82,7 @@ pub struct ChangesParams {
     /// The `cursor` of your previous call. Omit it to get the current cursor without changes.
     #[serde(default)]
     pub since: Option<String>,
-    /// If nothing changed after `since`, wait up to this many seconds (at most 25) for a change.
+    /// If nothing changed after `since`, wait this many seconds at most for a change (max 25; more is capped).
     #[serde(default)]
     pub wait_seconds: Option<f64>,
     /// At most this many changes (default 100, at most 1000); `more` says if there are others.
@@ -138,27 +139,73 @@ impl WorkSyncServer {
         Parameters(p): Parameters<ChangesParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let wait = p.wait_seconds.filter(|w| w.is_finite() && *w > 0.0).unwrap_or(0.0).min(25.0);
+        let (wait, note) = capped_wait(p.wait_seconds);
         let limit = p.limit.unwrap_or(100).clamp(1, 1000);
-        let query = self.store.changes(
-            p.project.as_deref(),
-            p.since.as_deref(),
-            limit,
-            std::time::Duration::from_secs_f64(wait),
-        );
+        let query = self.store.changes(p.project.as_deref(), p.since.as_deref(), limit, wait);
         let answer = tokio::select! {
             answer = query => answer,
             _ = context.ct.cancelled() => return Ok(reply::success(json!({ "cancelled": true }))),
         };
-        Ok(reply::from_store(answer.map(|changes| match changes {
-            Changes::Listed { changes, cursor, more } => json!({ "changes": changes, "cursor": cursor, "more": more }),
-            Changes::Resync { reason, cursor } => json!({
-                "resync": true,
-                "reason": reason,
-                "cursor": cursor,
-                "changes": [],
-                "hint": "Re-read what you need (worksync_status), then call worksync_changes with this cursor.",
-            }),
+        Ok(reply::from_store(answer.map(|changes| {
+            let mut answer = match changes {
+                Changes::Listed { changes, cursor, more } => {
+                    json!({ "changes": changes, "cursor": cursor, "more": more })
+                }
+                Changes::Resync { reason, cursor } => json!({
+                    "resync": true,
+                    "reason": reason,
+                    "cursor": cursor,
+                    "changes": [],
+                    "hint": "Re-read what you need (worksync_status), then call worksync_changes with this cursor.",
+                }),
+            };
+            if let Some(note) = note {
+                answer["note"] = json!(note);
+            }
+            answer
         })))
+    }
+}
+
+/// The wait a `worksync_changes` call gets: `wait_seconds` within 0 to 25 s, and a note for the
+/// agent when what it asked for was not what it gets (it would otherwise wonder why an empty
+/// answer came back before its wait was over).
+fn capped_wait(asked: Option<f64>) -> (std::time::Duration, Option<String>) {
+    let cap = MAX_WAIT.as_secs_f64();
+    match asked {
+        None => (std::time::Duration::ZERO, None),
+        Some(w) if w.is_finite() && (0.0..=cap).contains(&w) => (std::time::Duration::from_secs_f64(w), None),
+        Some(w) if w > cap => (
+            MAX_WAIT,
+            Some(format!(
+                "wait_seconds {w} is above the cap of {cap}: a call waits {cap} s at most. To wait longer, call again with the cursor."
+            )),
+        ),
+        Some(w) => (
+            std::time::Duration::ZERO,
+            Some(format!("wait_seconds {w} is not between 0 and {cap}: answered without waiting.")),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits within the cap are kept as they are; above it they are capped with a note; a
+    /// negative or non-finite wait does not wait, with a note.
+    #[test]
+    fn waits_are_capped_with_a_note() {
+        assert_eq!(capped_wait(None), (std::time::Duration::ZERO, None));
+        assert_eq!(capped_wait(Some(2.5)), (std::time::Duration::from_millis(2500), None));
+        assert_eq!(capped_wait(Some(25.0)), (MAX_WAIT, None));
+        let (wait, note) = capped_wait(Some(600.0));
+        assert_eq!(wait, MAX_WAIT);
+        assert!(note.unwrap().contains("600"));
+        for odd in [-1.0, f64::NAN, f64::NEG_INFINITY] {
+            let (wait, note) = capped_wait(Some(odd));
+            assert_eq!(wait, std::time::Duration::ZERO);
+            assert!(note.is_some(), "{odd}");
+        }
     }
 }
