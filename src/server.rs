@@ -1,15 +1,16 @@
 //! Starting and stopping the server.
 //!
-//! [`run`] is the whole server behind one call, given a bound listener and a shutdown token,
-//! so that `main` and the integration tests start it the same way (tests bind port 0).
+//! [`run`] is the whole server behind one call, given a bound listener, the [`ServerLimits`]
+//! and a shutdown token, so that `main` and the integration tests start it the same way
+//! (tests bind port 0 and set small limits).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::http::connections::{self, Connections, Timeouts};
 use crate::http::{self, AppState};
 use crate::mcp::in_flight::InFlight;
 use crate::settings::Auth;
@@ -19,21 +20,67 @@ use crate::vault::{SyncSettings, Vault};
 /// How long a graceful shutdown waits for tool calls in progress.
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
-/// Serves MCP on `listener` until `shutdown` is cancelled, then shuts down gracefully: stop
-/// accepting connections, let tool calls in progress finish (up to 10 s), close the MCP
-/// sessions, stop the writer once every queued change is durable, and bring the vault up
-/// to date with those last changes.
+/// What one client may hold of the server: connections, the time it may take to send a
+/// request, and MCP sessions. Without bounds a client that opens connections or sessions and
+/// never uses them exhausts file descriptors or memory, and real agents are locked out.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// Open connections at most. At the cap the connection idle the longest is closed to
+    /// admit a new one; if none is idle the new one is refused with 503.
+    pub max_connections: usize,
+    /// Time a client has to send a request's headers, from its first byte.
+    pub header_timeout: Duration,
+    /// Time a client has to send a request's body on `/mcp`, once its headers are in.
+    pub body_timeout: Duration,
+    /// A connection with no request in flight is closed after this long. Long polls and SSE
+    /// streams are requests in flight, so they are never cut by it.
+    pub idle_timeout: Duration,
+    /// MCP sessions at most. At the cap the least recently used session without an open
+    /// stream is closed; its client gets 404 and starts a new session.
+    pub max_sessions: usize,
+}
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            max_connections: 512,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            // Above reqwest's 90 s pool timeout, so Rust clients close idle connections
+            // first and never send a request on one the server is closing.
+            idle_timeout: Duration::from_secs(120),
+            max_sessions: 512,
+        }
+    }
+}
+
+/// Serves MCP on `listener` within `limits` until `shutdown` is cancelled, then shuts down
+/// gracefully: stop accepting connections, let tool calls in progress finish (up to 10 s),
+/// close the MCP sessions, stop the writer once every queued change is durable, and bring
+/// the vault up to date with those last changes.
 pub async fn run(
     listener: TcpListener,
     store: Store,
     auth: Auth,
     sync: SyncSettings,
+    limits: ServerLimits,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let vault = Vault::new(store.clone(), sync);
     // Its own token: the vault must keep following changes while calls drain.
     let vault_stop = CancellationToken::new();
     let following = vault.follow(vault_stop.clone());
+    let open_files = connections::open_file_limit();
+    let cap = connections::connection_cap(limits.max_connections, open_files);
+    if cap < limits.max_connections {
+        tracing::warn!(
+            max_connections = cap,
+            configured = limits.max_connections,
+            open_file_limit = open_files,
+            "the open-file limit is low: fewer connections are kept open so the writer always has descriptors"
+        );
+    }
+    let timeouts = Timeouts { header: limits.header_timeout, idle: limits.idle_timeout };
     let state = AppState {
         store: store.clone(),
         vault,
@@ -41,6 +88,8 @@ pub async fn run(
         in_flight: InFlight::default(),
         sessions: CancellationToken::new(),
         started: Instant::now(),
+        connections: Connections::new(cap),
+        limits,
     };
     crate::watch::spawn(store.clone(), shutdown.clone());
     let (in_flight, sessions) = (state.in_flight.clone(), state.sessions.clone());
@@ -53,19 +102,12 @@ pub async fn run(
         // Open streams (SSE) keep connections alive; closing the sessions ends them.
         sessions.cancel();
     });
-    // Answers are small writes in quick succession (an SSE event, then the end of the
-    // stream): with Nagle's algorithm on, the last one waits for the client's delayed ACK,
-    // up to 40 ms, for every client that reads an answer to its end.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY on a connection");
-        }
-    });
-    let served = axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown.cancelled_owned()).await;
+    let connections = state.connections.clone();
+    connections::serve(listener, http::router(state), connections, timeouts, shutdown).await;
     store.close().await;
     vault_stop.cancel();
     let _ = following.await;
-    served
+    Ok(())
 }
 
 /// Resolves when the process receives Ctrl-C or SIGTERM.

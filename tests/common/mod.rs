@@ -14,6 +14,7 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use worksync::api_key::KeySource;
+use worksync::server::ServerLimits;
 use worksync::settings::Auth;
 use worksync::store::{Layout, Store};
 use worksync::vault::SyncSettings;
@@ -37,6 +38,24 @@ pub struct TestServer {
 /// test's back.
 pub const NO_AUTO_SYNC: SyncSettings = SyncSettings { auto: false, debounce: std::time::Duration::from_secs(2) };
 
+/// How a test server runs: its auth, its vault sync and its limits.
+pub struct Options {
+    pub auth: Auth,
+    pub sync: SyncSettings,
+    pub limits: ServerLimits,
+}
+
+impl Default for Options {
+    /// Bearer auth with [`TOKEN`], no vault sync, the server's default limits.
+    fn default() -> Self {
+        Options {
+            auth: Auth::Bearer { token: TOKEN.into(), source: KeySource::Environment },
+            sync: NO_AUTO_SYNC,
+            limits: ServerLimits::default(),
+        }
+    }
+}
+
 /// A running server over a data root the caller owns (e.g. on a special filesystem).
 pub async fn serve_at(root: &Path) -> (String, CancellationToken) {
     let store = Store::open(Layout::new(root)).expect("store opens");
@@ -44,7 +63,7 @@ pub async fn serve_at(root: &Path) -> (String, CancellationToken) {
     let addr = listener.local_addr().unwrap();
     let shutdown = CancellationToken::new();
     let auth = Auth::Bearer { token: TOKEN.into(), source: KeySource::Environment };
-    tokio::spawn(worksync::server::run(listener, store, auth, NO_AUTO_SYNC, shutdown.clone()));
+    tokio::spawn(worksync::server::run(listener, store, auth, NO_AUTO_SYNC, ServerLimits::default(), shutdown.clone()));
     (format!("http://{addr}/mcp"), shutdown)
 }
 
@@ -73,6 +92,16 @@ impl TestServer {
 
     /// A server over a data root prepared by `setup`, keeping its vault current as `sync` says.
     pub async fn start_syncing(setup: impl FnOnce(&Layout), sync: SyncSettings) -> TestServer {
+        Self::start_with_options(setup, Options { sync, ..Options::default() }).await
+    }
+
+    /// A server over the bundled defaults, run as `options` say.
+    pub async fn start_options(options: Options) -> TestServer {
+        Self::start_with_options(|layout| drop(layout.bootstrap().expect("bootstrap")), options).await
+    }
+
+    /// A server over a data root prepared by `setup`, run as `options` say.
+    pub async fn start_with_options(setup: impl FnOnce(&Layout), options: Options) -> TestServer {
         let root = tempfile::tempdir().expect("temp dir");
         let layout = Layout::new(root.path());
         setup(&layout);
@@ -80,8 +109,8 @@ impl TestServer {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
-        let auth = Auth::Bearer { token: TOKEN.into(), source: KeySource::Environment };
-        let running = Some(tokio::spawn(worksync::server::run(listener, store, auth, sync, shutdown.clone())));
+        let Options { auth, sync, limits } = options;
+        let running = Some(tokio::spawn(worksync::server::run(listener, store, auth, sync, limits, shutdown.clone())));
         TestServer { url: format!("http://{addr}/mcp"), base: format!("http://{addr}"), root, shutdown, running }
     }
 
@@ -215,8 +244,21 @@ impl Process {
     /// Starts `worksync --data-root <root> serve --port 0` with `WORKSYNC_API_KEY=TOKEN` and
     /// waits until it logs that it is ready.
     pub fn serve(root: &Path) -> Process {
+        Self::start(std::process::Command::new(env!("CARGO_BIN_EXE_worksync")), root)
+    }
+
+    /// As [`Process::serve`], with the process's limit of open files (soft and hard) set to
+    /// `limit` (by the shell's `ulimit`, so the server cannot raise it).
+    pub fn serve_with_open_file_limit(root: &Path, limit: u64) -> Process {
+        let mut command = std::process::Command::new("sh");
+        command.arg("-c").arg(format!("ulimit -n {limit} && exec \"$0\" \"$@\"")).arg(env!("CARGO_BIN_EXE_worksync"));
+        Self::start(command, root)
+    }
+
+    /// Runs `command` with the arguments of `worksync serve` over `root`.
+    fn start(mut command: std::process::Command, root: &Path) -> Process {
         use std::io::BufRead;
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_worksync"))
+        let mut child = command
             .args(["--log-format", "json", "--data-root"])
             .arg(root)
             .args(["serve", "--port", "0"])

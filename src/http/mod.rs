@@ -1,10 +1,13 @@
 //! The HTTP surface: MCP over Streamable HTTP at `/mcp` and the `/status` summary, behind
-//! bearer auth, and an open `/healthz`.
+//! bearer auth, and an open `/healthz`; and the connections that carry it, bounded in number
+//! and in the time a client may take ([`connections`]).
 //!
 //! Auth is an axum layer in front of `/mcp` so rmcp never sees an unauthenticated request
 //! (SPEC §7). rmcp itself checks the `Host` header against loopback names, and we give it a
 //! loopback `Origin` allowlist, so a web page on another origin cannot drive the server
 //! through the user's browser (DNS rebinding).
+
+pub(crate) mod connections;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,9 +25,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::mcp::WorkSyncServer;
 use crate::mcp::in_flight::InFlight;
+use crate::server::ServerLimits;
 use crate::settings::Auth;
 use crate::store::Store;
 use crate::vault::Vault;
+use connections::Connections;
 
 /// Origins a browser-based client (e.g. the MCP Inspector) may call from: loopback only.
 const LOOPBACK_ORIGINS: [&str; 3] = ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
@@ -42,6 +47,10 @@ pub struct AppState {
     /// Cancelled to close every MCP session once in-flight calls are done.
     pub sessions: CancellationToken,
     pub started: Instant,
+    /// The bounds this server runs with.
+    pub limits: ServerLimits,
+    /// The open connections (for `/status`).
+    pub(crate) connections: Connections,
 }
 
 /// The application: `/mcp` and `/status` (authenticated) and `/healthz` (open, no data).
@@ -66,7 +75,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest_service("/mcp", mcp)
         .route("/status", get(status))
-        .route_layer(middleware::from_fn(protocol_hygiene))
+        .route_layer(middleware::from_fn_with_state(state.limits.body_timeout, protocol_hygiene))
         .route_layer(middleware::from_fn_with_state(state.auth.clone(), require_bearer))
         .route("/healthz", get(healthz))
         .with_state(state)
@@ -85,6 +94,11 @@ async fn status(State(state): State<AppState>) -> impl IntoResponse {
     info["projects"] = serde_json::json!(snapshot.config.projects().map(|(name, _)| name).collect::<Vec<_>>());
     info["tool_calls_in_flight"] = serde_json::json!(state.in_flight.count());
     info["vault"] = serde_json::json!(state.vault.stats());
+    info["connections"] = serde_json::json!({
+        "open": state.connections.count(),
+        "busy": state.connections.busy(),
+        "max": state.connections.cap(),
+    });
     axum::Json(info)
 }
 
@@ -108,9 +122,10 @@ const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 /// Answers what rmcp answers loosely, as the MCP spec and clients expect: a body that is not
 /// JSON gets 400 with a JSON-RPC parse error (rmcp says 415), a JSON-RPC batch gets 400 with
-/// "invalid request" (batches were removed from the protocol), and a successful session
-/// DELETE gets 204 (some SDKs warn on rmcp's 202).
-async fn protocol_hygiene(request: Request, next: Next) -> Response {
+/// "invalid request" (batches were removed from the protocol), a body that does not arrive
+/// within `body_timeout` gets 408 and the connection is closed (rmcp would wait for ever), and
+/// a successful session DELETE gets 204 (some SDKs warn on rmcp's 202).
+async fn protocol_hygiene(State(body_timeout): State<Duration>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let is_json = request
         .headers()
@@ -119,8 +134,21 @@ async fn protocol_hygiene(request: Request, next: Next) -> Response {
         .is_some_and(|v| v.starts_with("application/json"));
     let request = if method == axum::http::Method::POST && is_json {
         let (parts, body) = request.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
-            return jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, -32600, "Request body too large (limit 4 MiB)");
+        let bytes = match tokio::time::timeout(body_timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
+            Err(_elapsed) => {
+                let message = format!(
+                    "Request Timeout: the request body did not arrive within {} s; send the whole body at once",
+                    body_timeout.as_secs_f64()
+                );
+                let mut response = jsonrpc_error(StatusCode::REQUEST_TIMEOUT, -32600, &message);
+                // The rest of the body may still come: the connection cannot carry another request.
+                response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return response;
+            }
+            Ok(Err(_too_large)) => {
+                return jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, -32600, "Request body too large (limit 4 MiB)");
+            }
+            Ok(Ok(bytes)) => bytes,
         };
         match serde_json::from_slice::<serde_json::Value>(&bytes) {
             Err(e) => return jsonrpc_error(StatusCode::BAD_REQUEST, -32700, &format!("Parse error: {e}")),
