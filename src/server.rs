@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::http::connections::{self, Connections, Timeouts};
+use crate::http::sessions::CappedSessions;
 use crate::http::{self, AppState};
 use crate::mcp::in_flight::InFlight;
 use crate::settings::Auth;
@@ -89,6 +90,7 @@ pub async fn run(
         sessions: CancellationToken::new(),
         started: Instant::now(),
         connections: Connections::new(cap),
+        mcp_sessions: Arc::new(CappedSessions::new(limits.max_sessions)),
         limits,
     };
     crate::watch::spawn(store.clone(), shutdown.clone());

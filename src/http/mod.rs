@@ -1,6 +1,6 @@
 //! The HTTP surface: MCP over Streamable HTTP at `/mcp` and the `/status` summary, behind
 //! bearer auth, and an open `/healthz`; and the connections that carry it, bounded in number
-//! and in the time a client may take ([`connections`]).
+//! and in the time a client may take ([`connections`]). MCP sessions are capped ([`sessions`]).
 //!
 //! Auth is an axum layer in front of `/mcp` so rmcp never sees an unauthenticated request
 //! (SPEC §7). rmcp itself checks the `Host` header against loopback names, and we give it a
@@ -8,6 +8,7 @@
 //! through the user's browser (DNS rebinding).
 
 pub(crate) mod connections;
+pub(crate) mod sessions;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,7 +19,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
@@ -30,6 +30,7 @@ use crate::settings::Auth;
 use crate::store::Store;
 use crate::vault::Vault;
 use connections::Connections;
+use sessions::CappedSessions;
 
 /// Origins a browser-based client (e.g. the MCP Inspector) may call from: loopback only.
 const LOOPBACK_ORIGINS: [&str; 3] = ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
@@ -51,6 +52,8 @@ pub struct AppState {
     pub limits: ServerLimits,
     /// The open connections (for `/status`).
     pub(crate) connections: Connections,
+    /// The open MCP sessions, capped at `limits.max_sessions`.
+    pub(crate) mcp_sessions: Arc<CappedSessions>,
 }
 
 /// The application: `/mcp` and `/status` (authenticated) and `/healthz` (open, no data).
@@ -64,12 +67,10 @@ pub fn router(state: AppState) -> Router {
         .with_allowed_hosts(hosts)
         .with_allowed_origins(origins)
         .with_sse_keep_alive(Some(Duration::from_secs(15)));
-    let (store, vault, in_flight) = (state.store.clone(), state.vault.clone(), state.in_flight.clone());
-    let mcp = StreamableHttpService::new(
-        move || Ok(WorkSyncServer::new(store.clone(), vault.clone(), in_flight.clone())),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
+    // One server value for every session: its tool and prompt routers are built once and
+    // shared, not rebuilt (schemas and all) for each session.
+    let server = WorkSyncServer::new(state.store.clone(), state.vault.clone(), state.in_flight.clone());
+    let mcp = StreamableHttpService::new(move || Ok(server.clone()), state.mcp_sessions.clone(), config);
     // Route layers: they guard /mcp and /status only, so other paths (e.g. OAuth discovery
     // probes) get a plain 404 rather than an auth challenge. The last layer added runs first.
     Router::new()
@@ -98,6 +99,10 @@ async fn status(State(state): State<AppState>) -> impl IntoResponse {
         "open": state.connections.count(),
         "busy": state.connections.busy(),
         "max": state.connections.cap(),
+    });
+    info["sessions"] = serde_json::json!({
+        "open": state.mcp_sessions.count(),
+        "max": state.mcp_sessions.cap(),
     });
     axum::Json(info)
 }

@@ -18,6 +18,8 @@ mod resources;
 mod schema;
 mod sprint_tools;
 
+use std::sync::Arc;
+
 use rmcp::handler::server::prompt::PromptContext;
 use rmcp::handler::server::router::prompt::PromptRouter;
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -38,31 +40,39 @@ use in_flight::InFlight;
 /// What the server tells every client at initialization: the data model and the workflow.
 pub const INSTRUCTIONS: &str = include_str!("instructions.md");
 
-/// The MCP server of one session.
+/// The MCP server of one session. Cloning it for a new session is cheap: everything in it is
+/// shared.
 #[derive(Clone)]
 pub struct WorkSyncServer {
     store: Store,
     vault: Vault,
     in_flight: InFlight,
-    tool_router: ToolRouter<Self>,
-    prompt_router: PromptRouter<Self>,
+    /// Built once: the tool schemas alone are tens of KB, too much to rebuild per session.
+    routers: Arc<Routers>,
+}
+
+/// Which method answers each tool and prompt, with their schemas.
+struct Routers {
+    tools: ToolRouter<WorkSyncServer>,
+    prompts: PromptRouter<WorkSyncServer>,
 }
 
 impl WorkSyncServer {
     /// A server answering from `store`, regenerating `vault` on request, counting its tool
-    /// calls in `in_flight`.
+    /// calls in `in_flight`. Clone it for each session.
     pub fn new(store: Store, vault: Vault, in_flight: InFlight) -> Self {
-        let tool_router = Self::read_tools()
+        let tools = Self::read_tools()
             + Self::backlog_tools()
             + Self::sprint_tools()
             + Self::project_tools()
             + Self::coordination_tools();
-        WorkSyncServer { store, vault, in_flight, tool_router, prompt_router: Self::prompt_router() }
+        let routers = Arc::new(Routers { tools, prompts: Self::prompt_router() });
+        WorkSyncServer { store, vault, in_flight, routers }
     }
 
     /// The names of every tool, for tests and diagnostics.
     pub fn tool_names(&self) -> Vec<String> {
-        self.tool_router.list_all().into_iter().map(|t| t.name.to_string()).collect()
+        self.routers.tools.list_all().into_iter().map(|t| t.name.to_string()).collect()
     }
 
     /// A change made now by `agent`.
@@ -84,7 +94,7 @@ impl WorkSyncServer {
     }
 }
 
-#[tool_handler(router = self.tool_router)]
+#[tool_handler(router = self.routers.tools)]
 impl ServerHandler for WorkSyncServer {
     fn get_info(&self) -> ServerConfig {
         let capabilities = ServerCapabilities::builder().enable_tools().enable_prompts().enable_resources().build();
@@ -101,7 +111,7 @@ impl ServerHandler for WorkSyncServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        let mut prompts = self.prompt_router.list_all();
+        let mut prompts = self.routers.prompts.list_all();
         let snapshot = self.store.snapshot(None).await;
         for file in snapshot.prompt_files().into_values() {
             let arguments = file
@@ -126,9 +136,9 @@ impl ServerHandler for WorkSyncServer {
         request: GetPromptRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
-        if self.prompt_router.has_route(&request.name) {
+        if self.routers.prompts.has_route(&request.name) {
             let prompt = PromptContext::new(self, request.name, request.arguments, context);
-            return self.prompt_router.get_prompt(prompt).await;
+            return self.routers.prompts.get_prompt(prompt).await;
         }
         let snapshot = self.store.snapshot(None).await;
         let files = snapshot.prompt_files();
@@ -195,7 +205,7 @@ impl ServerHandler for WorkSyncServer {
         };
         let project = argument("project").or_else(|| argument("name")).unwrap_or_default();
         let agent = reply::agent_of(argument("agent"), &context);
-        let mut response = self.tool_router.call(ToolCallContext::new(self, request, context)).await;
+        let mut response = self.routers.tools.call(ToolCallContext::new(self, request, context)).await;
         if let Ok(CallToolResponse::Complete(result)) = &response
             && result.is_error == Some(true)
             && result.structured_content.is_none()
