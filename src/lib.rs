@@ -10,7 +10,7 @@
 //! - [`vault`]: the Obsidian vault: notes from minijinja templates, regenerated after a
 //!   burst of changes, writing only what changed and never a file it did not write.
 //! - [`http`]: the axum router: `/mcp` behind the bearer-auth layer, `/status`, `/healthz`,
-//!   capped MCP sessions, and the connection loop
+//!   the Host/Origin check on every route, capped MCP sessions, and the connection loop
 //!   that bounds what a client can hold (connections, timeouts).
 //! - [`server`]: starts and stops everything: `run(listener, store, auth, sync, limits, shutdown)`.
 //! - [`watch`]: file watcher; edits behind the server's back trigger a reload.

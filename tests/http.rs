@@ -2,8 +2,9 @@
 
 mod common;
 
-use common::{TOKEN, TestServer};
+use common::{Options, TOKEN, TestServer};
 use serde_json::json;
+use worksync::settings::Auth;
 
 const ACCEPT: &str = "application/json, text/event-stream";
 
@@ -167,4 +168,34 @@ async fn config_allows_extra_origins_and_hosts() {
     assert_eq!(post(&server, Some(&auth), &[("host", "worksync.test")]).await.status(), 200);
     assert_eq!(post(&server, Some(&auth), &[("origin", "http://evil.example")]).await.status(), 403);
     assert_eq!(post(&server, Some(&auth), &[("host", "evil.example")]).await.status(), 403);
+}
+
+/// Every route checks Host and Origin like `/mcp`: with auth disabled, a DNS-rebinding page
+/// (foreign Host or Origin) gets 403 from `/status` and `/healthz`, so it learns neither the
+/// data root nor the projects; loopback callers are served. With auth on, a valid token does
+/// not open `/status` to a foreign Host either.
+#[tokio::test]
+async fn every_route_checks_host_and_origin() {
+    let open = TestServer::start_options(Options { auth: Auth::Disabled, ..Options::default() }).await;
+    let client = reqwest::Client::new();
+    for path in ["/status", "/healthz"] {
+        let url = format!("{}{path}", open.base);
+        let foreign_host = client.get(&url).header("host", "evil.example").send().await.unwrap();
+        assert_eq!(foreign_host.status(), 403, "{path} with a foreign Host");
+        let body = foreign_host.text().await.unwrap();
+        assert!(!body.contains("orbit-api") && !body.contains(&*open.root.path().to_string_lossy()), "{body}");
+        let foreign_origin = client.get(&url).header("origin", "http://evil.example").send().await.unwrap();
+        assert_eq!(foreign_origin.status(), 403, "{path} with a foreign Origin");
+        let loopback = client.get(&url).header("origin", "http://localhost:6274").send().await.unwrap();
+        assert_eq!(loopback.status(), 200, "{path} from loopback");
+    }
+    let guarded = TestServer::start().await;
+    let status = client
+        .get(format!("{}/status", guarded.base))
+        .bearer_auth(TOKEN)
+        .header("host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status.status(), 403);
 }

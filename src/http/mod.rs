@@ -2,12 +2,13 @@
 //! bearer auth, and an open `/healthz`; and the connections that carry it, bounded in number
 //! and in the time a client may take ([`connections`]). MCP sessions are capped ([`sessions`]).
 //!
-//! Auth is an axum layer in front of `/mcp` so rmcp never sees an unauthenticated request
-//! (SPEC §7). rmcp itself checks the `Host` header against loopback names, and we give it a
-//! loopback `Origin` allowlist, so a web page on another origin cannot drive the server
-//! through the user's browser (DNS rebinding).
+//! Every route first checks `Host` and `Origin` against loopback and the configured lists
+//! ([`rebinding`]), so a web page on another origin cannot drive the server or read it
+//! through the user's browser (DNS rebinding), auth or not. Auth is an axum layer in front of
+//! `/mcp` and `/status` so rmcp never sees an unauthenticated request (SPEC §7).
 
 pub(crate) mod connections;
+mod rebinding;
 pub(crate) mod sessions;
 
 use std::sync::Arc;
@@ -30,12 +31,8 @@ use crate::settings::Auth;
 use crate::store::Store;
 use crate::vault::Vault;
 use connections::Connections;
+use rebinding::{AllowList, LOOPBACK_HOSTS, LOOPBACK_ORIGINS};
 use sessions::CappedSessions;
-
-/// Origins a browser-based client (e.g. the MCP Inspector) may call from: loopback only.
-const LOOPBACK_ORIGINS: [&str; 3] = ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"];
-/// Host names the server answers to (any port): loopback only.
-const LOOPBACK_HOSTS: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 /// What the HTTP layer needs from the running server.
 #[derive(Clone)]
@@ -56,12 +53,18 @@ pub struct AppState {
     pub(crate) mcp_sessions: Arc<CappedSessions>,
 }
 
-/// The application: `/mcp` and `/status` (authenticated) and `/healthz` (open, no data).
+/// The application: `/mcp` and `/status` (authenticated) and `/healthz` (open, no data),
+/// every one of them for allowed hosts and origins only.
 pub fn router(state: AppState) -> Router {
     // Loopback, plus whatever config.yaml allows (read once, at start).
     let settings = state.store.published().config.settings.clone().unwrap_or_default();
-    let hosts = LOOPBACK_HOSTS.iter().map(|h| h.to_string()).chain(settings.allowed_hosts.into_iter().flatten());
-    let origins = LOOPBACK_ORIGINS.iter().map(|o| o.to_string()).chain(settings.allowed_origins.into_iter().flatten());
+    let hosts: Vec<String> =
+        LOOPBACK_HOSTS.iter().map(|h| h.to_string()).chain(settings.allowed_hosts.into_iter().flatten()).collect();
+    let origins: Vec<String> =
+        LOOPBACK_ORIGINS.iter().map(|o| o.to_string()).chain(settings.allowed_origins.into_iter().flatten()).collect();
+    let allowed = Arc::new(AllowList::new(hosts.clone(), origins.clone()));
+    // rmcp checks the same lists again inside /mcp: harmless, and it keeps /mcp safe should
+    // the layer order ever change.
     let config = StreamableHttpServerConfig::default()
         .with_cancellation_token(state.sessions.clone())
         .with_allowed_hosts(hosts)
@@ -79,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.limits.body_timeout, protocol_hygiene))
         .route_layer(middleware::from_fn_with_state(state.auth.clone(), require_bearer))
         .route("/healthz", get(healthz))
+        .layer(middleware::from_fn_with_state(allowed, rebinding::check_host_and_origin))
         .with_state(state)
 }
 
