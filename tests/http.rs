@@ -170,6 +170,83 @@ async fn config_allows_extra_origins_and_hosts() {
     assert_eq!(post(&server, Some(&auth), &[("host", "evil.example")]).await.status(), 403);
 }
 
+/// POSTs `body` to `/mcp` with the right token and the given `Content-Type`.
+async fn post_raw(server: &TestServer, content_type: &str, body: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(&server.url)
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("content-type", content_type)
+        .header("accept", ACCEPT)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+}
+
+/// JSON that is not a JSON-RPC message (an id that is null, an object, a fraction or beyond
+/// 64 bits; a `jsonrpc` other than "2.0" or none) gets 400 and JSON-RPC error -32600 that says
+/// what is wrong, not rmcp's 415 "Unsupported Media Type".
+#[tokio::test]
+async fn malformed_envelopes_are_invalid_requests() {
+    let server = TestServer::start().await;
+    let cases = [
+        (r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#, "id"),
+        (r#"{"jsonrpc":"2.0","id":{"n":1},"method":"ping"}"#, "id"),
+        (r#"{"jsonrpc":"2.0","id":1.5,"method":"ping"}"#, "id"),
+        (r#"{"jsonrpc":"2.0","id":9223372036854775808,"method":"ping"}"#, "id"),
+        (r#"{"jsonrpc":"1.0","id":1,"method":"ping"}"#, "jsonrpc"),
+        (r#"{"id":1,"method":"ping"}"#, "jsonrpc"),
+        (r#"{"jsonrpc":"2.0","id":1,"method":7}"#, "method"),
+        (r#""just a string""#, "object"),
+    ];
+    for (body, named) in cases {
+        let response = post_raw(&server, "application/json", body).await;
+        assert_eq!(response.status(), 400, "{body}");
+        let answer: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(answer["error"]["code"], -32600, "{body}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(named), "{body}: the message names '{named}': {message}");
+    }
+}
+
+/// `Content-Type` is matched without regard to case (RFC 9110): `Application/JSON;
+/// charset=utf-8` is JSON, so broken JSON gets the parse error and good JSON a session.
+#[tokio::test]
+async fn content_type_is_case_insensitive() {
+    let server = TestServer::start().await;
+    let broken = post_raw(&server, "Application/JSON; charset=utf-8", "{\"jsonrpc\": ").await;
+    assert_eq!(broken.status(), 400);
+    let answer: serde_json::Value = broken.json().await.unwrap();
+    assert_eq!(answer["error"]["code"], -32700, "{answer}");
+    let good = post_raw(&server, "Application/JSON; charset=utf-8", &initialize().to_string()).await;
+    assert_eq!(good.status(), 200);
+    assert!(good.headers().contains_key("mcp-session-id"));
+}
+
+/// The auth scheme is case-insensitive (RFC 7235): `BEARER` and `bEaReR` are accepted.
+#[tokio::test]
+async fn bearer_scheme_is_case_insensitive() {
+    let server = TestServer::start().await;
+    for scheme in ["BEARER", "bEaReR", "bearer"] {
+        let response = post(&server, Some(&format!("{scheme} {TOKEN}")), &[]).await;
+        assert_eq!(response.status(), 200, "scheme {scheme}");
+    }
+}
+
+/// DELETE of a session the server does not know is 404 (MCP: unknown session), not 204.
+#[tokio::test]
+async fn delete_of_an_unknown_session_is_not_found() {
+    let server = TestServer::start().await;
+    let response = reqwest::Client::new()
+        .delete(&server.url)
+        .header("authorization", format!("Bearer {TOKEN}"))
+        .header("mcp-session-id", "no-such-session")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+}
+
 /// Every route checks Host and Origin like `/mcp`: with auth disabled, a DNS-rebinding page
 /// (foreign Host or Origin) gets 403 from `/status` and `/healthz`, so it learns neither the
 /// data root nor the projects; loopback callers are served. With auth on, a valid token does

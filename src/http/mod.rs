@@ -1,13 +1,15 @@
 //! The HTTP surface: MCP over Streamable HTTP at `/mcp` and the `/status` summary, behind
-//! bearer auth, and an open `/healthz`; and the connections that carry it, bounded in number
-//! and in the time a client may take ([`connections`]). MCP sessions are capped ([`sessions`]).
+//! bearer auth, and an open `/healthz`; and the connections that carry it.
 //!
 //! Every route first checks `Host` and `Origin` against loopback and the configured lists
 //! ([`rebinding`]), so a web page on another origin cannot drive the server or read it
 //! through the user's browser (DNS rebinding), auth or not. Auth is an axum layer in front of
-//! `/mcp` and `/status` so rmcp never sees an unauthenticated request (SPEC §7).
+//! `/mcp` and `/status` so rmcp never sees an unauthenticated request (SPEC §7); then
+//! [`hygiene`] gives the protocol answers rmcp gives loosely. MCP sessions are capped
+//! ([`sessions`]), and so are connections and the time a client may take ([`connections`]).
 
 pub(crate) mod connections;
+mod hygiene;
 mod rebinding;
 pub(crate) mod sessions;
 
@@ -31,6 +33,7 @@ use crate::settings::Auth;
 use crate::store::Store;
 use crate::vault::Vault;
 use connections::Connections;
+use hygiene::Hygiene;
 use rebinding::{AllowList, LOOPBACK_HOSTS, LOOPBACK_ORIGINS};
 use sessions::CappedSessions;
 
@@ -74,12 +77,13 @@ pub fn router(state: AppState) -> Router {
     // shared, not rebuilt (schemas and all) for each session.
     let server = WorkSyncServer::new(state.store.clone(), state.vault.clone(), state.in_flight.clone());
     let mcp = StreamableHttpService::new(move || Ok(server.clone()), state.mcp_sessions.clone(), config);
+    let hygiene = Hygiene { sessions: state.mcp_sessions.clone(), body_timeout: state.limits.body_timeout };
     // Route layers: they guard /mcp and /status only, so other paths (e.g. OAuth discovery
     // probes) get a plain 404 rather than an auth challenge. The last layer added runs first.
     Router::new()
         .nest_service("/mcp", mcp)
         .route("/status", get(status))
-        .route_layer(middleware::from_fn_with_state(state.limits.body_timeout, protocol_hygiene))
+        .route_layer(middleware::from_fn_with_state(hygiene, hygiene::protocol_hygiene))
         .route_layer(middleware::from_fn_with_state(state.auth.clone(), require_bearer))
         .route("/healthz", get(healthz))
         .layer(middleware::from_fn_with_state(allowed, rebinding::check_host_and_origin))
@@ -126,76 +130,13 @@ fn process_info(state: &AppState) -> serde_json::Value {
     })
 }
 
-/// Largest request body accepted on `/mcp` (rmcp's own default limit).
-const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
-
-/// Answers what rmcp answers loosely, as the MCP spec and clients expect: a body that is not
-/// JSON gets 400 with a JSON-RPC parse error (rmcp says 415), a JSON-RPC batch gets 400 with
-/// "invalid request" (batches were removed from the protocol), a body that does not arrive
-/// within `body_timeout` gets 408 and the connection is closed (rmcp would wait for ever), and
-/// a successful session DELETE gets 204 (some SDKs warn on rmcp's 202).
-async fn protocol_hygiene(State(body_timeout): State<Duration>, request: Request, next: Next) -> Response {
-    let method = request.method().clone();
-    let is_json = request
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    let request = if method == axum::http::Method::POST && is_json {
-        let (parts, body) = request.into_parts();
-        let bytes = match tokio::time::timeout(body_timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
-            Err(_elapsed) => {
-                let message = format!(
-                    "Request Timeout: the request body did not arrive within {} s; send the whole body at once",
-                    body_timeout.as_secs_f64()
-                );
-                let mut response = jsonrpc_error(StatusCode::REQUEST_TIMEOUT, -32600, &message);
-                // The rest of the body may still come: the connection cannot carry another request.
-                response.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
-                return response;
-            }
-            Ok(Err(_too_large)) => {
-                return jsonrpc_error(StatusCode::PAYLOAD_TOO_LARGE, -32600, "Request body too large (limit 4 MiB)");
-            }
-            Ok(Ok(bytes)) => bytes,
-        };
-        match serde_json::from_slice::<serde_json::Value>(&bytes) {
-            Err(e) => return jsonrpc_error(StatusCode::BAD_REQUEST, -32700, &format!("Parse error: {e}")),
-            Ok(serde_json::Value::Array(_)) => {
-                return jsonrpc_error(
-                    StatusCode::BAD_REQUEST,
-                    -32600,
-                    "Invalid Request: JSON-RPC batches are not supported; send one message per request",
-                );
-            }
-            Ok(_) => Request::from_parts(parts, axum::body::Body::from(bytes)),
-        }
-    } else {
-        request
-    };
-    let mut response = next.run(request).await;
-    if method == axum::http::Method::DELETE && response.status() == StatusCode::ACCEPTED {
-        *response.status_mut() = StatusCode::NO_CONTENT;
-    }
-    response
-}
-
-fn jsonrpc_error(status: StatusCode, code: i64, message: &str) -> Response {
-    let body = serde_json::json!({ "jsonrpc": "2.0", "id": null, "error": { "code": code, "message": message } });
-    (status, axum::Json(body)).into_response()
-}
-
 /// Rejects requests without the right bearer token with 401 and `WWW-Authenticate: Bearer`.
 async fn require_bearer(State(auth): State<Arc<Auth>>, request: Request, next: Next) -> Response {
     let Auth::Bearer { token, .. } = auth.as_ref() else {
         return next.run(request).await;
     };
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
+    let presented =
+        request.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_credentials);
     // `ct_eq` compares in constant time for equal lengths; a length mismatch fails at once,
     // which reveals only the key's length.
     let valid = presented.is_some_and(|p| bool::from(p.as_bytes().ct_eq(token.as_bytes())));
@@ -209,4 +150,31 @@ async fn require_bearer(State(auth): State<Arc<Auth>>, request: Request, next: N
     let mut response = (StatusCode::UNAUTHORIZED, axum::Json(body)).into_response();
     response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"worksync\""));
     response
+}
+
+/// The credentials of an `Authorization: Bearer <token>` value. The scheme is matched without
+/// regard to case (RFC 7235 §2.1), so `BEARER x` and `bearer x` are the same.
+fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.trim_start().split_once([' ', '\t'])?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    /// The scheme in any case and extra blanks are accepted; other schemes and no token are not.
+    #[test]
+    fn bearer_credentials() {
+        for (value, expected) in [
+            ("Bearer abc", Some("abc")),
+            ("BEARER abc", Some("abc")),
+            ("bEaReR  abc ", Some("abc")),
+            ("Bearer\tabc", Some("abc")),
+            ("Basic abc", None),
+            ("Bearerabc", None),
+            ("Bearer", None),
+            ("Bearer ", Some("")),
+        ] {
+            assert_eq!(super::bearer_credentials(value), expected, "{value:?}");
+        }
+    }
 }

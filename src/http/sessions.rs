@@ -110,6 +110,11 @@ impl CappedSessions {
         self.cap
     }
 
+    /// Whether `id` names an open session.
+    pub(crate) fn contains(&self, id: &str) -> bool {
+        lock(&self.usage).sessions.contains_key(id)
+    }
+
     /// Counts a stream of `id` as open until the returned stream is dropped.
     fn track<S>(&self, id: &SessionId, stream: S) -> impl Stream<Item = ServerSseMessage> + Send + Sync + 'static
     where
