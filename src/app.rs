@@ -150,7 +150,7 @@ fn key(args: &KeyArgs, env: &Environment) -> anyhow::Result<()> {
 async fn serve(layout: Layout, settings: ServeSettings, args: &ServeArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     // Before anything opens files: the connection cap is derived from this limit.
-    let open_files = crate::http::connections::raise_open_file_limit();
+    let open_files = crate::http::open_files::raise_open_file_limit();
     tracing::debug!(open_file_limit = open_files, "open-file limit");
     // Before anything is written, bootstrap included: two servers on one root would each
     // number the change journals and take the other's writes for hand edits.

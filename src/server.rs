@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::http::connections::{self, Connections, Timeouts};
+use crate::http::open_files;
 use crate::http::sessions::CappedSessions;
 use crate::http::{self, AppState};
 use crate::mcp::in_flight::InFlight;
@@ -71,13 +72,13 @@ pub async fn run(
     // Its own token: the vault must keep following changes while calls drain.
     let vault_stop = CancellationToken::new();
     let following = vault.follow(vault_stop.clone());
-    let open_files = connections::open_file_limit();
-    let cap = connections::connection_cap(limits.max_connections, open_files);
+    let fd_limit = open_files::open_file_limit();
+    let cap = open_files::connection_cap(limits.max_connections, fd_limit);
     if cap < limits.max_connections {
         tracing::warn!(
             max_connections = cap,
             configured = limits.max_connections,
-            open_file_limit = open_files,
+            open_file_limit = fd_limit,
             "the open-file limit is low: fewer connections are kept open so the writer always has descriptors"
         );
     }

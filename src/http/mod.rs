@@ -10,6 +10,7 @@
 
 pub(crate) mod connections;
 mod hygiene;
+pub(crate) mod open_files;
 mod rebinding;
 pub(crate) mod sessions;
 
