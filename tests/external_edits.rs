@@ -67,7 +67,7 @@ async fn broken_file_is_reported_and_never_overwritten() {
     .await;
     let message = error["error"].as_str().unwrap();
     assert!(message.contains("legacy-app/work-index.yaml:"), "{message}");
-    assert!(error["line"].as_u64().unwrap() >= 24, "{error}");
+    assert_eq!((error["line"].as_u64(), error["column"].as_u64()), (Some(23), Some(10)), "{error}");
     assert!(error["column"].is_u64());
     assert!(error["hint"].as_str().unwrap().contains("not changed"));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), broken, "the broken file is untouched");
