@@ -134,8 +134,9 @@ pub struct DoneParams {
     pub project: String,
     /// Story to mark done.
     pub story_id: String,
-    /// Completion notes: what was done and how it was verified. They replace the story's
-    /// notes and go into the history entry.
+    /// Completion notes: what was done and how it was verified. They are added to the
+    /// story's notes as a new paragraph (notes already there are kept) and go into the
+    /// history entry.
     #[serde(default)]
     pub notes: Option<String>,
     /// Sprint that holds the story (found automatically if omitted).
@@ -221,8 +222,9 @@ impl WorkSyncServer {
         self.mutate(&p.project, Operation::Edit { edit, guard }, p.agent, &context).await
     }
 
-    /// Mark a story done, record completion notes, and append a history entry. Returns the
-    /// story, its sprint and the history entry.
+    /// Mark a story done, add completion notes to its notes, and append a history entry.
+    /// Returns the story, its sprint and the history entry. On a story that is already done
+    /// it changes nothing (`already_done: true`), and refuses other notes.
     #[tool(name = "worksync_done")]
     async fn done(
         &self,

@@ -240,6 +240,7 @@ fn execute_edit(
         }
     }
     let applied = edit.apply(index, change)?;
+    let changed = !(applied.touched.is_empty() && applied.removed.is_empty() && applied.history.is_empty());
     let mut events = Vec::new();
     for key in &applied.touched {
         let rev = if edit.creates() {
@@ -268,13 +269,14 @@ fn execute_edit(
         events.push(Event { kind: "history", id: summary, action: "appended", rev: None });
     }
     if let Some(key) = &target
+        && changed
         && matches!(edit, Mutation::Done { .. })
     {
         // A finished story needs no claim any more.
         meta.claims.remove(&key.as_storage_key());
     }
     let mut reply = applied.reply;
-    if let Some(key) = applied.touched.first() {
+    if let Some(key) = applied.touched.first().or(target.as_ref()) {
         for field in ["created", "updated", "updated_story"] {
             if let Some(Value::Object(item)) = reply.get_mut(field) {
                 item.insert("rev".into(), json!(meta.rev(key)));
@@ -285,7 +287,7 @@ fn execute_edit(
         reply["forced_over"] = json!(holder);
         tracing::warn!(agent = %change.agent, %holder, "change forced over another agent's claim");
     }
-    Ok(Executed { reply, events, index_changed: true })
+    Ok(Executed { reply, events, index_changed: changed })
 }
 
 /// Claims `key` for the change's agent: succeeds if unclaimed, expired, or renewed by the

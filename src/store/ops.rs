@@ -89,7 +89,8 @@ impl Change {
     }
 }
 
-/// What a mutation did.
+/// What a mutation did. One that touched, removed and appended nothing changed nothing
+/// (completing a story that is already done), and nothing is written for it.
 #[derive(Debug, Default)]
 pub struct Applied {
     /// The tool's answer, in the Python tool's shape.
@@ -334,9 +335,14 @@ impl Mutation {
             }
             Mutation::Done { story_id, notes, sprint_id } => {
                 let story = find_story(index, story_id, sprint_id.as_deref())?;
+                if story.status() == StoryStatus::Done.as_str() {
+                    return already_done(index, story_id, notes);
+                }
                 story.status = Some(StoryStatus::Done.as_str().into());
-                if !notes.is_empty() {
-                    story.notes = Some(notes.clone());
+                if !notes.is_empty() && !holds_notes(story.notes.as_deref(), notes) {
+                    // Completion notes add to what was written (a plan, another agent's
+                    // findings); replacing notes takes an explicit worksync_update_story.
+                    story.notes = Some(appended(story.notes.take(), notes));
                 }
                 let story_json = to_json(story);
                 let owner = index.sprint_of_story(story_id).map(|s| s.id.clone()).unwrap_or_default();
@@ -371,6 +377,46 @@ impl Mutation {
             }
         }
     }
+}
+
+/// `worksync_done` on a story that is already done. The same call again (a retry after a
+/// lost answer, or no notes at all) changes nothing and answers with the story as it is
+/// and the history entry that completed it; other notes are refused, because completing
+/// again would replace or repeat what was written.
+fn already_done(index: &WorkIndex, story_id: &str, notes: &str) -> Result<Applied, StoreError> {
+    let sprint = index.sprint_of_story(story_id).map(|s| s.id.clone()).unwrap_or_default();
+    let story = index.sprint(&sprint).and_then(|s| s.stories().iter().find(|st| st.id == story_id));
+    let mut story_json = story.map(to_json).unwrap_or(Value::Null);
+    if !notes.is_empty() && !holds_notes(story.and_then(|s| s.notes.as_deref()), notes) {
+        story_json["sprint"] = json!(sprint);
+        return Err(StoreError::Conflict {
+            message: format!("Story '{story_id}' is already done; its notes and history are kept as they are"),
+            hint: "To add these notes, call worksync_update_story with append_notes; to replace the notes, \
+                   worksync_update_story with notes; to record more work, worksync_history with action='add'."
+                .into(),
+            current: story_json,
+        });
+    }
+    let completed = format!("Completed {story_id}");
+    let entry = index
+        .history()
+        .iter()
+        .rev()
+        .find(|e| e.summary.as_deref().is_some_and(|s| s == completed || s.starts_with(&format!("{completed}: "))));
+    let reply = json!({
+        "updated_story": story_json,
+        "sprint": sprint,
+        "history_entry": entry.map(|e| to_json(e.as_ref())).unwrap_or(Value::Null),
+        "already_done": true,
+        "note": format!("Story '{story_id}' was already done; nothing was changed."),
+    });
+    Ok(Applied { reply, ..Default::default() })
+}
+
+/// Do `notes` already hold `completion` (all of it, or as their last paragraph)?
+fn holds_notes(notes: Option<&str>, completion: &str) -> bool {
+    let (notes, completion) = (notes.unwrap_or_default().trim_end(), completion.trim());
+    notes == completion || notes.ends_with(&format!("\n\n{completion}"))
 }
 
 fn priority_in_range(priority: Option<u8>) -> Result<(), StoreError> {
@@ -499,6 +545,23 @@ mod tests {
         assert_eq!(idx.history()[0].summary.as_deref(), Some("Completed STORY-1: shipped"));
         assert_eq!(idx.history()[0].date.as_deref(), Some("2026-11-21"));
         assert_eq!(applied.reply["sprint"], "s1");
+    }
+
+    /// Completion notes add to a story's notes; completing it again with the same notes is
+    /// a no-op, with other notes a refusal that leaves the notes as they are.
+    #[test]
+    fn done_keeps_notes() {
+        let mut idx = index();
+        Arc::make_mut(&mut idx.sprints.as_mut().unwrap()[0]).stories.as_mut().unwrap()[0].notes = Some("plan".into());
+        let done = |notes: &str| Mutation::Done { story_id: "STORY-1".into(), notes: notes.into(), sprint_id: None };
+        done("shipped").apply(&mut idx, &change()).unwrap();
+        assert_eq!(idx.sprints()[0].stories()[0].notes.as_deref(), Some("plan\n\nshipped"));
+        let again = done("shipped").apply(&mut idx, &change()).unwrap();
+        assert!(again.touched.is_empty() && again.history.is_empty());
+        assert_eq!(again.reply["history_entry"]["summary"], "Completed STORY-1: shipped");
+        assert!(matches!(done("other").apply(&mut idx, &change()), Err(StoreError::Conflict { .. })));
+        assert_eq!(idx.sprints()[0].stories()[0].notes.as_deref(), Some("plan\n\nshipped"));
+        assert_eq!(idx.history().len(), 1);
     }
 
     /// Appending notes keeps what was there.
