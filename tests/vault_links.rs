@@ -69,19 +69,28 @@ fn note_of(target: &str) -> String {
     if target.to_lowercase().ends_with(".md") { target.to_string() } else { format!("{target}.md") }
 }
 
-/// Ids and themes ending in `.md` (and `.MD`), ids and themes with `]]|[[`, agents named
-/// `x]] [[Global Dashboard` and `]]|[[`, and a history entry with a `[[` it never closes:
-/// after a sync every wikilink in every note resolves to a note that exists, no text breaks
-/// out of a link or opens one, and each such item still has its note.
+/// Ids and themes ending in `.md` (and `.MD`), ids and themes with `]]|[[` (typed into the
+/// file by hand: tools accept only letters, digits, '-', '_' and '.' in new ids), agents
+/// named `x]] [[Global Dashboard` and `]]|[[`, and a history entry with a `[[` it never
+/// closes: after a sync every wikilink in every note resolves to a note that exists, no
+/// text breaks out of a link or opens one, and each such item still has its note.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hostile_ids_themes_and_agent_names_never_break_a_link() {
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(|layout| {
+        layout.bootstrap().unwrap();
+        let path = layout.root().join("projects/orbit-api/work-index.yaml");
+        let by_hand = "- id: 'a]]|[[b'\n  theme: docs.MD\n  summary: S\n  status: todo\n  related_sprints: [release.md]\n\
+                       - id: ops-item\n  theme: 'ops]]|[[x'\n  summary: S\n  status: todo\n  related_sprints: []\n";
+        let text = std::fs::read_to_string(&path).unwrap().replacen("\nhistory:\n", &format!("\n{by_hand}history:\n"), 1);
+        std::fs::write(&path, text).unwrap();
+    })
+    .await;
     let client = server.client("evil]]|[[client").await;
     let project = "orbit-api";
     call_ok(
         &client,
         "worksync_create_sprint",
-        json!({"project": project, "id": "release.md", "title": "Release", "themes": ["docs.md", "ops]]|[[x"],
+        json!({"project": project, "id": "release.md", "title": "Release", "themes": ["docs.md"],
                "status": "active", "agent": "x]] [[Global Dashboard"}),
     )
     .await;
@@ -95,12 +104,6 @@ async fn hostile_ids_themes_and_agent_names_never_break_a_link() {
         &client,
         "worksync_add_backlog",
         json!({"project": project, "id": "notes.md", "summary": "S", "theme": "docs.md", "agent": "]]|[["}),
-    )
-    .await;
-    call_ok(
-        &client,
-        "worksync_add_backlog",
-        json!({"project": project, "id": "a]]|[[b", "summary": "S", "theme": "docs.MD", "related_sprints": ["release.md"]}),
     )
     .await;
     call_ok(

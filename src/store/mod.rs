@@ -152,8 +152,7 @@ impl Store {
         operation: impl Into<Operation>,
         change: Change,
     ) -> Result<Value, StoreError> {
-        let operation = operation.into();
-        operation.validate()?;
+        let operation = operation.into().prepare()?;
         validate::agent(&change.agent)?;
         self.call(|reply| Command::Mutate { project: project.to_string(), operation, change, reply }).await
     }
