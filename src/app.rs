@@ -283,6 +283,8 @@ fn describe(path: &Path, written: Written, what: &str) -> String {
     }
 }
 
+/// `worksync status`: what `worksync_status` answers, read from the files. Exits non-zero
+/// when a project it shows cannot be read, so scripts and people notice.
 fn status(layout: &Layout, args: &StatusArgs) -> anyhow::Result<()> {
     let snapshot = Snapshot::read_only(layout)
         .with_context(|| format!("could not read the data root {}", layout.root().display()))?;
@@ -291,6 +293,9 @@ fn status(layout: &Layout, args: &StatusArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
         print!("{}", render_status(&status));
+    }
+    if let Some(warning) = status.get("warning").and_then(Value::as_str) {
+        bail!("{warning}");
     }
     Ok(())
 }

@@ -194,31 +194,83 @@ impl Snapshot {
         }
     }
 
+    /// Every registered project that cannot be read (broken or missing file), in
+    /// `config.yaml`'s order, with why.
+    pub fn unreadable(&self) -> Vec<(String, StoreError)> {
+        self.config
+            .projects()
+            .filter_map(|(name, _)| match self.projects.get(name) {
+                Some(ProjectView::Ready { .. }) | None => None,
+                Some(_) => Some((name.clone(), self.project(name).err()?)),
+            })
+            .collect()
+    }
+
     /// `worksync_status`: active sprints, in-progress work and backlog counts per project.
+    ///
+    /// Asked for one project that cannot be read, it fails with that project's error (file,
+    /// line and column), which the agent can act on. Asked for every project, it answers
+    /// as long as one can be read: an agent working on a healthy project must not see its
+    /// status fail over another project's file. The unreadable ones are listed in place
+    /// with their error, file, line and column, and named in `warning`. When none can be
+    /// read there is no status to give, and it fails.
     pub fn status(&self, project: Option<&str>) -> Result<Value, StoreError> {
-        let names: Vec<&String> = match project {
-            Some(p) => vec![self.projects.get_key_value(p).map(|(k, _)| k).ok_or_else(|| {
-                StoreError::ProjectNotFound { name: p.to_string(), available: self.config.project_names() }
-            })?],
-            None => self.config.projects().map(|(n, _)| n).filter(|n| self.projects.contains_key(*n)).collect(),
-        };
-        let mut projects = Map::new();
-        for name in names {
-            let status = match self.projects.get(name.as_str()) {
-                Some(ProjectView::Ready { index, sidecar, summary, .. }) => {
-                    let summary = summary.get_or_init(|| Arc::new(Summary::of(index, sidecar)));
-                    project_status(index, sidecar, summary)
-                }
-                Some(ProjectView::Missing { .. }) => json!({ "error": "work-index.yaml not found" }),
-                Some(ProjectView::Broken { problem, .. }) => {
-                    let e = problem.to_error();
-                    json!({ "error": e.to_string(), "hint": e.hint() })
-                }
-                None => continue, // `names` holds loaded projects only
-            };
-            projects.insert(name.clone(), status);
+        if let Some(name) = project {
+            let (index, sidecar, summary) = self.ready(name)?;
+            return Ok(json!({ "projects": { name: project_status(index, sidecar, summary) } }));
         }
-        Ok(json!({ "projects": projects }))
+        let mut projects = Map::new();
+        for (name, _) in self.config.projects() {
+            if let Ok((index, sidecar, summary)) = self.ready(name) {
+                projects.insert(name.clone(), project_status(index, sidecar, summary));
+            }
+        }
+        let unreadable = self.unreadable();
+        if !unreadable.is_empty() && projects.is_empty() {
+            return Err(match <[_; 1]>::try_from(unreadable) {
+                Ok([(_, error)]) => error,
+                Err(all) => StoreError::Unavailable {
+                    message: format!(
+                        "No project can be read: {}",
+                        all.iter().map(|(name, e)| format!("{name}: {e}")).collect::<Vec<_>>().join("; ")
+                    ),
+                    hint: "Fix the files named (each error gives file, line and column), then retry; \
+                           `worksync doctor` checks them all."
+                        .into(),
+                },
+            });
+        }
+        let names: Vec<&str> = unreadable.iter().map(|(name, _)| name.as_str()).collect();
+        let warning = (!names.is_empty()).then(|| {
+            format!(
+                "{} of {} projects cannot be read ({}); their entries say which file to fix, and where.",
+                names.len(),
+                names.len() + projects.len(),
+                names.join(", ")
+            )
+        });
+        for (name, error) in &unreadable {
+            projects.insert(name.clone(), error_entry(error));
+        }
+        let mut out = json!({ "projects": projects });
+        if let Some(warning) = warning {
+            out["warning"] = json!(warning);
+        }
+        Ok(out)
+    }
+
+    /// A loaded project with its status summary, or the error a tool should report.
+    fn ready(&self, project: &str) -> Result<(&WorkIndex, &Sidecar, &Summary), StoreError> {
+        match self.projects.get(project) {
+            Some(ProjectView::Ready { index, sidecar, summary, .. }) => {
+                let summary = summary.get_or_init(|| Arc::new(Summary::of(index, sidecar)));
+                Ok((index.as_ref(), sidecar.as_ref(), summary.as_ref()))
+            }
+            _ => Err(self.project(project).err().unwrap_or_else(|| StoreError::ProjectNotFound {
+                name: project.to_string(),
+                available: self.config.project_names(),
+            })),
+        }
     }
 
     /// `worksync_projects`: the registry, or one project's entry.
@@ -266,6 +318,18 @@ impl Snapshot {
             .collect();
         Ok(json!({ "history": entries, "total": all.len(), "offset": offset, "returned": entries.len() }))
     }
+}
+
+/// A project that cannot be read, as `status` lists it: the error, what to do, and for a
+/// file that does not parse (or a name in `config.yaml`) its file, line and column.
+fn error_entry(error: &StoreError) -> Value {
+    let mut entry = json!({ "error": error.to_string(), "hint": error.hint() });
+    if let StoreError::Parse { path, line, column, .. } = error {
+        entry["file"] = json!(path.display().to_string());
+        entry["line"] = json!(line);
+        entry["column"] = json!(column);
+    }
+    entry
 }
 
 /// The status block of one project, in the Python tool's shape, each item with its `rev`
