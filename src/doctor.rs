@@ -12,9 +12,8 @@ use serde_json::Value;
 
 use crate::api_key::KeySource;
 use crate::store::document::Document;
-use crate::store::model::WorkIndex;
 use crate::store::registry::ConfigFile;
-use crate::store::{Layout, StoreError};
+use crate::store::{Layout, StoreError, values};
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,7 +117,7 @@ fn project_checks(layout: &Layout, config: &ConfigFile, checks: &mut Vec<Check>)
     for (name, entry) in config.projects() {
         let path = layout.work_index(name);
         let label = format!("projects/{name}/work-index.yaml");
-        checks.push(match Document::<WorkIndex>::load(&path) {
+        checks.push(match values::load_work_index(&path) {
             Ok(doc) => {
                 let index = doc.value();
                 let stories: usize = index.sprints().iter().map(|s| s.stories().len()).sum();

@@ -99,6 +99,11 @@ where
         &self.value
     }
 
+    /// The text the value was read from or last written as.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// The stamp of the file as last read or written.
     pub fn stamp(&self) -> Option<FileStamp> {
         self.stamp

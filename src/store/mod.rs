@@ -27,6 +27,7 @@ pub mod registry;
 pub mod sidecar;
 pub mod snapshot;
 pub mod validate;
+pub mod values;
 pub mod writer;
 mod yaml_aliases;
 mod yaml_scalars;

@@ -187,6 +187,9 @@ macro_rules! status_enum {
         }
 
         impl $name {
+            /// Every value, in the order the schema lists them.
+            pub const ALL: &'static [$name] = &[$(Self::$variant),+];
+
             /// The string written to the YAML file.
             pub fn as_str(self) -> &'static str {
                 match self { $(Self::$variant => $text,)+ }

@@ -18,6 +18,7 @@ use super::model::WorkIndex;
 use super::ops::to_json;
 use super::registry::ConfigFile;
 use super::sidecar::{ItemKey, Sidecar, SidecarFile};
+use super::values;
 
 /// Everything readers see, as of the writer's last command.
 #[derive(Debug, Clone)]
@@ -159,7 +160,7 @@ impl Snapshot {
             let view = if !path.exists() {
                 ProjectView::Missing { path }
             } else {
-                match Document::<WorkIndex>::load(&path) {
+                match values::load_work_index(&path) {
                     Ok(doc) => ProjectView::ready(
                         doc.value().clone(),
                         Arc::new(SidecarFile::load(&layout.state_dir(name))),

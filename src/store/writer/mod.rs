@@ -31,6 +31,7 @@ use super::ops::Change;
 use super::registry::ConfigFile;
 use super::sidecar::{Sidecar, SidecarFile};
 use super::snapshot::{Problem, ProjectView, Snapshot};
+use super::values;
 
 /// The slot through which the writer publishes snapshots and readers pick them up.
 pub type Published = Arc<RwLock<Arc<Snapshot>>>;
@@ -376,14 +377,14 @@ impl Writer {
         }
         atomic::sweep_temp_files(&self.layout.project_dir(name));
         atomic::sweep_temp_files(&self.layout.state_dir(name));
-        match Document::<WorkIndex>::load(&path) {
+        match values::load_work_index(&path) {
             Ok(doc) => {
                 self.changes.open(name, &self.layout.state_dir(name));
                 let (sidecar_file, sidecar) = SidecarFile::open(&self.layout.state_dir(name));
                 Slot::Ready { doc, sidecar: Arc::new(sidecar), sidecar_file }
             }
             Err(e) => {
-                tracing::error!(project = %name, error = %e, "work-index.yaml does not parse; the project refuses changes until it is fixed");
+                tracing::error!(project = %name, error = %e, "work-index.yaml does not parse or holds a value its schema does not allow; the project refuses changes until it is fixed");
                 Slot::Broken { problem: Problem::from_error(&e, &path), stamp: FileStamp::of(&path).ok().flatten() }
             }
         }
