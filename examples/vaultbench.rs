@@ -66,7 +66,7 @@ fn main() -> anyhow::Result<()> {
     let mut incremental = Vec::new();
     for run in 0..args.runs {
         let status = if run % 2 == 0 { "in_progress" } else { "todo" };
-        set_first_todo(&layout.work_index(&args.project), status)?;
+        set_first_todo(&layout.work_index(&args.project)?, status)?;
         let snapshot = Snapshot::read_only(&layout)?;
         incremental.push(timed(|| server_side.run(&snapshot, &Options::default()))?);
     }

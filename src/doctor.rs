@@ -12,8 +12,8 @@ use serde_json::Value;
 
 use crate::api_key::KeySource;
 use crate::store::document::Document;
-use crate::store::registry::ConfigFile;
-use crate::store::{Layout, StoreError, values};
+use crate::store::registry::{ConfigFile, invalid_project_error};
+use crate::store::{Layout, Snapshot, StoreError, validate, values};
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +80,10 @@ pub async fn run(layout: &Layout, base_url: &str, key: ClientKey) -> Vec<Check> 
         Ok(doc) => {
             let names = doc.value().project_names();
             checks.push(check(Outcome::Ok, "config.yaml", format!("projects: {names}")));
+            for (name, why) in doc.value().invalid_projects() {
+                let error = invalid_project_error(doc.path(), doc.text(), name, &why);
+                checks.push(check(Outcome::Fail, "config.yaml", error.to_string()));
+            }
             Some(doc.value().as_ref().clone())
         }
         Err(e) => {
@@ -114,10 +118,23 @@ pub async fn run(layout: &Layout, base_url: &str, key: ClientKey) -> Vec<Check> 
 }
 
 fn project_checks(layout: &Layout, config: &ConfigFile, checks: &mut Vec<Check>) {
+    let registry =
+        Snapshot { layout: layout.clone(), config: std::sync::Arc::new(config.clone()), ..Snapshot::default() };
     for (name, entry) in config.projects() {
-        let path = layout.work_index(name);
+        for skipped in registry.skipped_guidance(name).unwrap_or_default() {
+            checks.push(check(
+                Outcome::Warn,
+                format!("guidance of {name}"),
+                format!(
+                    "'{}' is skipped: {}",
+                    skipped["name"].as_str().unwrap_or("?"),
+                    skipped["reason"].as_str().unwrap_or("?")
+                ),
+            ));
+        }
         let label = format!("projects/{name}/work-index.yaml");
-        checks.push(match values::load_work_index(&path) {
+        let loaded = layout.work_index(name).and_then(|path| values::load_work_index(&path));
+        checks.push(match loaded {
             Ok(doc) => {
                 let index = doc.value();
                 let stories: usize = index.sprints().iter().map(|s| s.stories().len()).sum();
@@ -134,8 +151,12 @@ fn project_checks(layout: &Layout, config: &ConfigFile, checks: &mut Vec<Check>)
             }
             Err(e) => check(Outcome::Fail, label, e.to_string()),
         });
-        let missing: Vec<String> =
-            entry.inherit().into_iter().filter(|g| !layout.guidance_dir().join(format!("{g}.md")).is_file()).collect();
+        let missing: Vec<String> = entry
+            .inherit()
+            .into_iter()
+            .filter(|g| validate::id("guidance", g).is_ok())
+            .filter(|g| !layout.guidance_dir().join(format!("{g}.md")).is_file())
+            .collect();
         if !missing.is_empty() {
             checks.push(check(
                 Outcome::Warn,

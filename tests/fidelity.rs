@@ -79,7 +79,7 @@ backlog:
 async fn anchors_and_aliases_survive_updates_and_removals() {
     let server = TestServer::start_with(|layout| {
         layout.bootstrap().unwrap();
-        std::fs::write(layout.work_index("orbit-api"), LINKED).unwrap();
+        std::fs::write(layout.work_index("orbit-api").unwrap(), LINKED).unwrap();
     })
     .await;
     let client = server.client("agent").await;
@@ -150,8 +150,8 @@ vault_path: ./vault
     let server = TestServer::start_with(|layout| {
         std::fs::write(layout.config(), config).unwrap();
         for name in ["first", "second"] {
-            std::fs::create_dir_all(layout.project_dir(name)).unwrap();
-            std::fs::write(layout.work_index(name), "sprints: []\nbacklog: []\n").unwrap();
+            std::fs::create_dir_all(layout.project_dir(name).unwrap()).unwrap();
+            std::fs::write(layout.work_index(name).unwrap(), "sprints: []\nbacklog: []\n").unwrap();
         }
     })
     .await;
@@ -280,7 +280,7 @@ print(json.dumps(out))
 async fn crlf_files_stay_crlf() {
     let server = TestServer::start_with(|layout| {
         layout.bootstrap().unwrap();
-        let path = layout.work_index("orbit-api");
+        let path = layout.work_index("orbit-api").unwrap();
         let text = std::fs::read_to_string(&path).unwrap().replace('\n', "\r\n");
         std::fs::write(&path, text).unwrap();
     })

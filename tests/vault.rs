@@ -66,7 +66,7 @@ fn mtimes(dir: &Path) -> BTreeMap<String, SystemTime> {
 
 /// Rewrites a project's work index through a YAML value (a test fixture, not the server).
 fn edit_index(layout: &Layout, project: &str, edit: impl FnOnce(&mut serde_yaml_ng::Value)) {
-    let path = layout.work_index(project);
+    let path = layout.work_index(project).unwrap();
     let mut index: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     edit(&mut index);
     std::fs::write(&path, serde_yaml_ng::to_string(&index).unwrap()).unwrap();
@@ -104,7 +104,7 @@ fn the_example_vault_matches_the_reviewed_golden_copy() {
 /// with a slash, a related sprint that does not exist, notes with link syntax.
 fn two_projects() -> (tempfile::TempDir, Layout) {
     let (root, layout) = example_root();
-    common::copy_tree(&layout.project_dir("orbit-api"), &layout.project_dir("orbit-web"));
+    common::copy_tree(&layout.project_dir("orbit-api").unwrap(), &layout.project_dir("orbit-web").unwrap());
     let config = std::fs::read_to_string(layout.config()).unwrap();
     let config = config.replace(
         "vault_path:",
@@ -279,7 +279,7 @@ fn regeneration_writes_only_what_changed_and_never_touches_a_users_file() {
     );
 
     // A project whose file breaks keeps its notes; the dashboard says why.
-    std::fs::write(layout.work_index("orbit-api"), "sprints: [unclosed\n").unwrap();
+    std::fs::write(layout.work_index("orbit-api").unwrap(), "sprints: [unclosed\n").unwrap();
     let report = generate(&layout, &mut generator, Options::default());
     assert_eq!(report.removed, 0);
     assert!(vault.join("projects/orbit-api/Stories/STORY-1.md").exists());
@@ -377,15 +377,18 @@ async fn a_burst_of_mutations_collapses_into_one_regeneration() {
 async fn a_sync_that_skips_a_broken_project_says_so() {
     let server = TestServer::start_with(|layout| {
         layout.bootstrap().unwrap();
-        common::copy_tree(&layout.project_dir("orbit-api"), &layout.project_dir("orbit-web"));
+        common::copy_tree(&layout.project_dir("orbit-api").unwrap(), &layout.project_dir("orbit-web").unwrap());
         let config = std::fs::read_to_string(layout.config()).unwrap();
         std::fs::write(
             layout.config(),
             config.replace("vault_path:", "  orbit-web:\n    repo: ~/src/web\nvault_path:"),
         )
         .unwrap();
-        std::fs::write(layout.work_index("orbit-web"), "sprints: []\nbacklog:\n- id: x\n  summary: [unclosed\n")
-            .unwrap();
+        std::fs::write(
+            layout.work_index("orbit-web").unwrap(),
+            "sprints: []\nbacklog:\n- id: x\n  summary: [unclosed\n",
+        )
+        .unwrap();
     })
     .await;
     let client = server.client("agent").await;

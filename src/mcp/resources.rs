@@ -79,7 +79,8 @@ pub fn read(snapshot: &Snapshot, uri: &str) -> Result<ResourceContents, McpError
     match parts.as_slice() {
         ["projects", project, "work-index.yaml"] => {
             snapshot.project(project).map_err(|_| not_found())?;
-            let body = std::fs::read_to_string(snapshot.layout.work_index(project)).map_err(|_| not_found())?;
+            let path = snapshot.layout.work_index(project).map_err(|_| not_found())?;
+            let body = std::fs::read_to_string(path).map_err(|_| not_found())?;
             Ok(text(body, "application/yaml"))
         }
         ["projects", project, "history"] => {

@@ -9,6 +9,7 @@ use include_dir::{Dir, include_dir};
 
 use super::atomic;
 use super::error::StoreError;
+use super::validate;
 
 /// The default `config.yaml` a new data root gets.
 static DEFAULT_CONFIG: &str = include_str!("../../config.yaml");
@@ -60,19 +61,22 @@ impl Layout {
         self.root.join("projects")
     }
 
-    /// `projects/<name>/`.
-    pub fn project_dir(&self, name: &str) -> PathBuf {
-        self.projects_dir().join(name)
+    /// `projects/<name>/`, for a name that is one plain directory name
+    /// ([`validate::directory_name`]). No other name gets a path, whatever file or
+    /// request it came from, so no project name can point outside `projects/`.
+    pub fn project_dir(&self, name: &str) -> Result<PathBuf, StoreError> {
+        validate::directory_name("project", name)?;
+        Ok(self.projects_dir().join(name))
     }
 
-    /// `projects/<name>/work-index.yaml`.
-    pub fn work_index(&self, name: &str) -> PathBuf {
-        self.project_dir(name).join("work-index.yaml")
+    /// `projects/<name>/work-index.yaml` (for names as [`Layout::project_dir`] takes them).
+    pub fn work_index(&self, name: &str) -> Result<PathBuf, StoreError> {
+        Ok(self.project_dir(name)?.join("work-index.yaml"))
     }
 
     /// `projects/<name>/.worksync/`: machine state.
-    pub fn state_dir(&self, name: &str) -> PathBuf {
-        self.project_dir(name).join(".worksync")
+    pub fn state_dir(&self, name: &str) -> Result<PathBuf, StoreError> {
+        Ok(self.project_dir(name)?.join(".worksync"))
     }
 
     /// `.worksync/lock`: held by the one process that writes this data root (see
@@ -182,7 +186,7 @@ mod tests {
         assert!(!layout.needs_bootstrap());
         assert!(created.iter().any(|p| p.ends_with("config.yaml")));
         assert!(layout.guidance_dir().join("rust.md").exists());
-        assert!(layout.work_index("orbit-api").exists());
+        assert!(layout.work_index("orbit-api").unwrap().exists());
         std::fs::write(layout.config(), "projects: {}\n").unwrap();
         assert!(layout.bootstrap().unwrap().is_empty());
         assert_eq!(std::fs::read_to_string(layout.config()).unwrap(), "projects: {}\n");
@@ -202,5 +206,16 @@ mod tests {
         assert!(layout.is_fresh());
         std::fs::write(dir.path().join("notes.txt"), "mine").unwrap();
         assert!(!layout.is_fresh());
+    }
+
+    /// A name that is not one plain directory name gets no path at all.
+    #[test]
+    fn no_path_for_a_name_that_leaves_projects() {
+        let layout = Layout::new("/data");
+        assert_eq!(layout.work_index("My App").unwrap(), Path::new("/data/projects/My App/work-index.yaml"));
+        for bad in ["/abs/dir", "../../x", "a/../../b", "..", ".worksync", ""] {
+            assert!(layout.project_dir(bad).is_err(), "{bad:?}");
+            assert!(layout.work_index(bad).is_err() && layout.state_dir(bad).is_err(), "{bad:?}");
+        }
     }
 }

@@ -137,7 +137,7 @@ impl Store {
             return true;
         }
         let changed = |name: &str, view: &snapshot::ProjectView| {
-            FileStamp::of(&layout.work_index(name)).ok().flatten() != view.stamp()
+            layout.work_index(name).ok().and_then(|path| FileStamp::of(&path).ok().flatten()) != view.stamp()
         };
         match project {
             Some(name) => snapshot.projects.get(name).is_some_and(|view| changed(name, view)),
@@ -153,6 +153,9 @@ impl Store {
         operation: impl Into<Operation>,
         change: Change,
     ) -> Result<Value, StoreError> {
+        if validate::directory_name("project", project).is_err() {
+            return Err(self.published().unknown_project(project));
+        }
         let operation = operation.into().prepare()?;
         validate::agent(&change.agent)?;
         self.call(|reply| Command::Mutate { project: project.to_string(), operation, change, reply }).await
@@ -182,12 +185,7 @@ impl Store {
         let snapshot = self.snapshot(project).await;
         let projects: Vec<String> = match project {
             Some(name) if snapshot.projects.contains_key(name) => vec![name.to_string()],
-            Some(name) => {
-                return Err(StoreError::ProjectNotFound {
-                    name: name.to_string(),
-                    available: snapshot.config.project_names(),
-                });
-            }
+            Some(name) => return Err(snapshot.unknown_project(name)),
             None => snapshot.projects.keys().cloned().collect(),
         };
         self.inner.changes.since(&projects, since, limit, wait).await

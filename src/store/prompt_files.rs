@@ -46,7 +46,7 @@ impl Snapshot {
     pub fn prompt_files(&self) -> BTreeMap<String, PromptFile> {
         let mut prompts = BTreeMap::new();
         for (project, _) in self.config.projects() {
-            let dir = self.layout.project_dir(project).join("PROMPTS");
+            let Ok(dir) = self.layout.project_dir(project).map(|dir| dir.join("PROMPTS")) else { continue };
             let Ok(entries) = std::fs::read_dir(&dir) else { continue };
             for entry in entries.flatten() {
                 let path = entry.path();

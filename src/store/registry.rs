@@ -3,10 +3,22 @@
 //! Existing keys keep their meaning (SPEC §3) and unknown keys are kept as they are, so a
 //! user's file written by the Python tool loads and writes back unchanged but for what a
 //! tool changed.
+//!
+//! The file is edited by hand and pulled with git, so a project may be registered under a
+//! name that cannot be a directory (`/abs/dir`, `../../x`). Such an entry is kept in the
+//! file (a write never drops it) but the registry never hands its name out:
+//! [`ConfigFile::projects`] and [`ConfigFile::project`] skip it, and
+//! [`ConfigFile::invalid_projects`] lists it for the reports, located by
+//! [`invalid_project_error`].
+
+use std::path::Path;
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use serde_yaml_ng::Mapping;
+
+use super::error::StoreError;
+use super::validate;
 
 /// The whole `config.yaml`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -82,14 +94,24 @@ pub struct Settings {
 pub const DEFAULT_INHERIT: [&str; 2] = ["general", "ai-collaboration"];
 
 impl ConfigFile {
-    /// Registered projects in file order.
+    /// Registered projects in file order, only those whose name can be a directory.
     pub fn projects(&self) -> impl Iterator<Item = (&String, &ProjectEntry)> {
-        self.projects.iter().flatten()
+        self.projects.iter().flatten().filter(|(name, _)| validate::directory_name("project", name).is_ok())
     }
 
-    /// The entry of project `name`.
+    /// The entry of project `name`, unless its name cannot be a directory.
     pub fn project(&self, name: &str) -> Option<&ProjectEntry> {
+        validate::directory_name("project", name).ok()?;
         self.projects.as_ref()?.get(name)
+    }
+
+    /// Projects registered under names that cannot be directories, with why; they are
+    /// skipped everywhere else.
+    pub fn invalid_projects(&self) -> impl Iterator<Item = (&String, StoreError)> {
+        self.projects
+            .iter()
+            .flatten()
+            .filter_map(|(name, _)| Some((name, validate::directory_name("project", name).err()?)))
     }
 
     /// Project names, comma-separated, for "not found" messages.
@@ -116,5 +138,88 @@ impl ProjectEntry {
     /// The project's own guidance documents.
     pub fn project_docs(&self) -> &[ProjectDoc] {
         self.guidance.as_ref().and_then(|g| g.project.as_deref()).unwrap_or_default()
+    }
+}
+
+/// The error for project `name` of `config.yaml` (at `path`, holding `text`), whose name
+/// is refused with `why`: a parse error at the name's key, so that tools, `status` and
+/// `doctor` report it with file, line and column.
+pub fn invalid_project_error(path: &Path, text: &str, name: &str, why: &StoreError) -> StoreError {
+    let (line, column) = locate_project(text, name).unwrap_or((1, 1));
+    let reason = match why {
+        StoreError::Invalid { message, .. } => message.clone(),
+        other => other.to_string(),
+    };
+    StoreError::Parse {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message: format!(
+            "project name {reason}; the project is skipped until it is renamed here (a name under projects/ has \
+             no '/', '\\', ':' or control characters and does not start with '.')"
+        ),
+    }
+}
+
+/// Where `name` is written as a key under the top-level `projects:` of `text` (1-based
+/// line and column), if it is written in block style on a line of its own.
+fn locate_project(text: &str, name: &str) -> Option<(usize, usize)> {
+    let mut in_projects = false;
+    for (number, line) in text.lines().enumerate() {
+        let indent = line.len() - line.trim_start().len();
+        let content = line.trim_start();
+        if content.is_empty() || content.starts_with('#') {
+            continue;
+        }
+        if indent == 0 {
+            in_projects = content.starts_with("projects:");
+            continue;
+        }
+        if in_projects && key_of(content).as_deref() == Some(name) {
+            return Some((number + 1, indent + 1));
+        }
+    }
+    None
+}
+
+/// The key of a `key: value` line: plain, 'single' or "double" quoted.
+fn key_of(content: &str) -> Option<String> {
+    let quoted = |quote: char| {
+        let rest = content.strip_prefix(quote)?;
+        let end = rest.find(&format!("{quote}:"))?;
+        let key = &rest[..end];
+        Some(if quote == '\'' { key.replace("''", "'") } else { key.replace("\\\"", "\"") })
+    };
+    quoted('\'').or_else(|| quoted('"')).or_else(|| {
+        let end = content.find(": ").or_else(|| content.strip_suffix(':').map(str::len))?;
+        Some(content[..end].trim_end().to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Names that cannot be directories are skipped by the registry and located in the
+    /// text, plain or quoted.
+    #[test]
+    fn invalid_names_are_skipped_and_located() {
+        let text = "# mine\nprojects:\n  good:\n    repo: /r\n  /abs/dir:\n    repo: /r\n  '../../x':\n    repo: /r\n  \"a/../../b\": {}\nsettings: {}\n";
+        let config: ConfigFile = serde_yaml_ng::from_str(text).unwrap();
+        assert_eq!(config.projects().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["good"]);
+        assert!(config.project("../../x").is_none());
+        let invalid: Vec<&str> = config.invalid_projects().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(invalid, ["/abs/dir", "../../x", "a/../../b"]);
+        assert_eq!(config.project_names(), "good");
+        let located: Vec<Option<(usize, usize)>> = invalid.iter().map(|n| locate_project(text, n)).collect();
+        assert_eq!(located, [Some((5, 3)), Some((7, 3)), Some((9, 3))]);
+        let (name, why) = config.invalid_projects().nth(1).unwrap();
+        let error = invalid_project_error(Path::new("/r/config.yaml"), text, name, &why);
+        assert!(
+            error.to_string().starts_with(
+                "/r/config.yaml:7:3: project name '../../x' is not one plain directory name (it contains '/')"
+            ),
+            "{error}"
+        );
     }
 }

@@ -16,7 +16,7 @@ use super::error::StoreError;
 use super::layout::Layout;
 use super::model::WorkIndex;
 use super::ops::to_json;
-use super::registry::ConfigFile;
+use super::registry::{ConfigFile, invalid_project_error};
 use super::sidecar::{ItemKey, Sidecar, SidecarFile};
 use super::values;
 
@@ -156,16 +156,14 @@ impl Snapshot {
         let config = Document::<ConfigFile>::load(&layout.config())?;
         let mut projects = BTreeMap::new();
         for (name, _) in config.value().projects() {
-            let path = layout.work_index(name);
+            let (path, state_dir) = (layout.work_index(name)?, layout.state_dir(name)?);
             let view = if !path.exists() {
                 ProjectView::Missing { path }
             } else {
                 match values::load_work_index(&path) {
-                    Ok(doc) => ProjectView::ready(
-                        doc.value().clone(),
-                        Arc::new(SidecarFile::load(&layout.state_dir(name))),
-                        doc.stamp(),
-                    ),
+                    Ok(doc) => {
+                        ProjectView::ready(doc.value().clone(), Arc::new(SidecarFile::load(&state_dir)), doc.stamp())
+                    }
                     Err(e) => ProjectView::Broken { problem: Problem::from_error(&e, &path), stamp: None },
                 }
             };
@@ -189,22 +187,44 @@ impl Snapshot {
             Some(ProjectView::Missing { path }) => {
                 Err(StoreError::IndexMissing { project: project.to_string(), path: path.clone() })
             }
-            None => {
-                Err(StoreError::ProjectNotFound { name: project.to_string(), available: self.config.project_names() })
-            }
+            None => Err(self.unknown_project(project)),
         }
     }
 
-    /// Every registered project that cannot be read (broken or missing file), in
-    /// `config.yaml`'s order, with why.
+    /// The error for a project that is not loaded: registered under a name that cannot
+    /// be a directory (located in `config.yaml`), or not registered at all.
+    pub fn unknown_project(&self, name: &str) -> StoreError {
+        match self.invalid_projects().into_iter().find(|(invalid, _)| invalid == name) {
+            Some((_, error)) => error,
+            None => StoreError::ProjectNotFound { name: name.to_string(), available: self.config.project_names() },
+        }
+    }
+
+    /// Projects of `config.yaml` whose names cannot be directories, each with the error
+    /// that locates it. They are rare, so `config.yaml` is read again only to locate them.
+    pub fn invalid_projects(&self) -> Vec<(String, StoreError)> {
+        let invalid: Vec<(&String, StoreError)> = self.config.invalid_projects().collect();
+        if invalid.is_empty() {
+            return Vec::new();
+        }
+        let path = self.layout.config();
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        invalid.into_iter().map(|(name, why)| (name.clone(), invalid_project_error(&path, &text, name, &why))).collect()
+    }
+
+    /// Every registered project that cannot be read (broken or missing file, or a name
+    /// that cannot be a directory), in `config.yaml`'s order, with why.
     pub fn unreadable(&self) -> Vec<(String, StoreError)> {
-        self.config
+        let mut unreadable: Vec<(String, StoreError)> = self
+            .config
             .projects()
             .filter_map(|(name, _)| match self.projects.get(name) {
                 Some(ProjectView::Ready { .. }) | None => None,
                 Some(_) => Some((name.clone(), self.project(name).err()?)),
             })
-            .collect()
+            .collect();
+        unreadable.extend(self.invalid_projects());
+        unreadable
     }
 
     /// `worksync_status`: active sprints, in-progress work and backlog counts per project.
@@ -267,10 +287,7 @@ impl Snapshot {
                 let summary = summary.get_or_init(|| Arc::new(Summary::of(index, sidecar)));
                 Ok((index.as_ref(), sidecar.as_ref(), summary.as_ref()))
             }
-            _ => Err(self.project(project).err().unwrap_or_else(|| StoreError::ProjectNotFound {
-                name: project.to_string(),
-                available: self.config.project_names(),
-            })),
+            _ => Err(self.project(project).err().unwrap_or_else(|| self.unknown_project(project))),
         }
     }
 
@@ -278,10 +295,7 @@ impl Snapshot {
     pub fn projects(&self, project: Option<&str>) -> Result<Value, StoreError> {
         match project {
             Some(name) => {
-                let entry = self.config.project(name).ok_or_else(|| StoreError::ProjectNotFound {
-                    name: name.to_string(),
-                    available: self.config.project_names(),
-                })?;
+                let entry = self.config.project(name).ok_or_else(|| self.unknown_project(name))?;
                 let mut out = json!({ "project": name });
                 if let (Value::Object(out), Value::Object(fields)) = (&mut out, to_json(entry)) {
                     out.extend(fields);

@@ -142,6 +142,34 @@ pub fn project_name(value: &str) -> Result<(), StoreError> {
     }
 }
 
+/// A project name from anywhere (`config.yaml` as people and the Python tool wrote it, a
+/// tool argument): it must be exactly one plain directory name under `projects/`. Looser
+/// than [`project_name`], because registered names such as `My App` must keep working;
+/// strict about everything that would let a name leave `projects/`.
+pub fn directory_name(field: &'static str, value: &str) -> Result<(), StoreError> {
+    let forbidden = value.chars().find(|c| matches!(c, '/' | '\\' | ':') || c.is_control());
+    let why = if let Some(c) = forbidden {
+        Some(format!("it contains {c:?}"))
+    } else if value.is_empty() {
+        Some("it is empty".to_string())
+    } else if value.starts_with('.') {
+        Some("it starts with '.'".to_string())
+    } else if value.len() > 255 {
+        Some("it is longer than 255 bytes".to_string())
+    } else {
+        None
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(StoreError::invalid(
+            field,
+            format!("'{}' is not one plain directory name ({why})", value.escape_debug()),
+            "A project name is one directory name under projects/: no '/', '\\', ':' or control characters, \
+             not starting with '.'. A name like this in config.yaml is skipped: rename it there.",
+        )),
+    }
+}
+
 /// A one-line text such as a summary or title.
 pub fn line(field: &'static str, value: &str) -> Result<(), StoreError> {
     text_within(field, value, MAX_LINE_LEN, false)
@@ -252,12 +280,19 @@ mod tests {
         }
     }
 
-    /// Project names are directory-safe.
+    /// Project names are directory-safe; names from config.yaml need only be one plain
+    /// directory name.
     #[test]
     fn project_names() {
         assert!(project_name("demo-main").is_ok());
         for bad in ["", "-x", "a/b", "a..b", "x.", "\u{e9}"] {
             assert!(project_name(bad).is_err(), "{bad:?}");
+        }
+        for ok in ["demo-main", "My App", "caf\u{e9}", "a..b"] {
+            assert!(directory_name("project", ok).is_ok(), "{ok:?}");
+        }
+        for bad in ["", ".", "..", ".hidden", "/abs/dir", "../../x", "a/../../b", "a\\b", "c:x", "a\0b", "tab\tname"] {
+            assert!(directory_name("project", bad).is_err(), "{bad:?}");
         }
     }
 }

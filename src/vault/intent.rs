@@ -150,7 +150,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let layout = Layout::new(root.path());
         layout.bootstrap().unwrap();
-        let (from, to) = (layout.project_dir("orbit-api"), layout.project_dir("orbit-web"));
+        let (from, to) = (layout.project_dir("orbit-api").unwrap(), layout.project_dir("orbit-web").unwrap());
         std::fs::create_dir_all(&to).unwrap();
         std::fs::copy(from.join("work-index.yaml"), to.join("work-index.yaml")).unwrap();
         let config = std::fs::read_to_string(layout.config()).unwrap();
@@ -170,7 +170,7 @@ mod tests {
 
     /// While worksync is down, a person edits STORY-1's notes and removes STORY-2.
     fn edit_story_1_and_remove_story_2(layout: &Layout, project: &str) {
-        let path = layout.work_index(project);
+        let path = layout.work_index(project).unwrap();
         let mut index: serde_yaml_ng::Value =
             serde_yaml_ng::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         let stories = index["sprints"][0]["stories"].as_sequence_mut().unwrap();

@@ -298,7 +298,8 @@ impl Writer {
 
     /// Loads one project's file if it is new to the writer or changed on disk.
     fn sync_project(&mut self, name: String, check: Check) {
-        let path = self.layout.work_index(&name);
+        // Names come from the registry, which hands out only names that can be paths.
+        let Ok(path) = self.layout.work_index(&name) else { return };
         let stale = match self.projects.get(&name) {
             None => true,
             Some(Slot::Ready { doc, .. }) if check == Check::Stamp => doc.stamp_changed().unwrap_or(true),
@@ -349,13 +350,16 @@ impl Writer {
             return;
         }
         tracing::info!(project, changed = events.len(), "items changed by the external edit");
-        let state_dir = self.layout.state_dir(project);
         if let Err(e) = sidecar_file.save(sidecar, &meta) {
             tracing::error!(project, error = %e, "could not record the external edit's revisions");
         }
         *sidecar = Arc::new(meta);
         let now = chrono::Utc::now();
-        if let Err(e) = self.changes.record(project, &state_dir, coordination::EXTERNAL_EDIT, now, &events) {
+        let recorded = self
+            .layout
+            .state_dir(project)
+            .and_then(|state_dir| self.changes.record(project, &state_dir, coordination::EXTERNAL_EDIT, now, &events));
+        if let Err(e) = recorded {
             tracing::error!(project, error = %e, "could not append the external edit to the change journal");
         }
     }
@@ -363,24 +367,33 @@ impl Writer {
     /// Records in the change feed that the work index itself went away, broke or came back.
     fn file_event(&self, project: &str, action: &'static str) {
         let event = coordination::Event { kind: "file", id: "work-index.yaml".into(), action, rev: None };
-        let state_dir = self.layout.state_dir(project);
         let now = chrono::Utc::now();
-        if let Err(e) = self.changes.record(project, &state_dir, coordination::EXTERNAL_EDIT, now, &[event]) {
+        let recorded = self
+            .layout
+            .state_dir(project)
+            .and_then(|state_dir| self.changes.record(project, &state_dir, coordination::EXTERNAL_EDIT, now, &[event]));
+        if let Err(e) = recorded {
             tracing::error!(project, error = %e, "could not append to the change journal");
         }
     }
 
     fn load_project(&self, name: &str) -> Slot {
-        let path = self.layout.work_index(name);
+        let paths = (self.layout.project_dir(name), self.layout.work_index(name), self.layout.state_dir(name));
+        let (project_dir, path, state_dir) = match paths {
+            (Ok(project_dir), Ok(path), Ok(state_dir)) => (project_dir, path, state_dir),
+            (Err(e), ..) | (_, Err(e), _) | (.., Err(e)) => {
+                return Slot::Broken { problem: Problem::from_error(&e, self.layout.config().as_path()), stamp: None };
+            }
+        };
         if !path.exists() {
             return Slot::Missing { path };
         }
-        atomic::sweep_temp_files(&self.layout.project_dir(name));
-        atomic::sweep_temp_files(&self.layout.state_dir(name));
+        atomic::sweep_temp_files(&project_dir);
+        atomic::sweep_temp_files(&state_dir);
         match values::load_work_index(&path) {
             Ok(doc) => {
-                self.changes.open(name, &self.layout.state_dir(name));
-                let (sidecar_file, sidecar) = SidecarFile::open(&self.layout.state_dir(name));
+                self.changes.open(name, &state_dir);
+                let (sidecar_file, sidecar) = SidecarFile::open(&state_dir);
                 Slot::Ready { doc, sidecar: Arc::new(sidecar), sidecar_file }
             }
             Err(e) => {
@@ -427,7 +440,7 @@ impl Writer {
         }
         // Only the project being changed is checked on disk (a refresh covers the others).
         self.sync_project(project.to_string(), check);
-        let state_dir = self.layout.state_dir(project);
+        let state_dir = self.layout.state_dir(project)?;
         let policy = self.policy();
         let rotation = self
             .config
@@ -493,7 +506,7 @@ impl Writer {
                 let saving = scope.spawn(|| sidecar_file.save(sidecar, &meta));
                 let written = (|| {
                     if let Some(keep) = rotation {
-                        let moved = history_archive::rotate(&layout.project_dir(project), &mut next, keep)?;
+                        let moved = history_archive::rotate(&layout.project_dir(project)?, &mut next, keep)?;
                         if moved > 0 {
                             tracing::info!(
                                 project,

@@ -39,7 +39,7 @@ impl Writer {
         let languages = request.languages.clone().unwrap_or_else(|| detect_languages(&repo_path));
         let inherit = inherit_for(&languages);
 
-        let project_dir = self.layout.project_dir(&name);
+        let project_dir = self.layout.project_dir(&name)?;
         let mut created_dirs = Vec::new();
         for dir in [project_dir.clone()]
             .into_iter()
@@ -52,7 +52,7 @@ impl Writer {
         if let (false, Some(contents)) = (schema.exists(), Layout::default_schema()) {
             atomic::write_atomic(&schema, contents)?;
         }
-        let work_index = self.layout.work_index(&name);
+        let work_index = self.layout.work_index(&name)?;
         let kept_existing = work_index.exists();
         if !kept_existing {
             let mut doc = Document::<WorkIndex>::new_file(&work_index, WORK_INDEX_HEADER);
@@ -101,12 +101,14 @@ impl Writer {
     /// `worksync_unregister_project`: the config entry goes; with `delete_data` the project
     /// directory moves to the trash.
     pub(super) fn unregister(&mut self, name: &str, delete_data: bool, change: &Change) -> Result<Value, StoreError> {
-        validate::project_name(name)?;
+        // Names registered before (by hand, or by the Python tool) need not be kebab-case;
+        // they only have to be a directory name this can act on.
+        validate::directory_name("name", name)?;
         self.refresh_config();
         if let Some(problem) = &self.config_problem {
             return Err(problem.to_error());
         }
-        let project_dir = self.layout.project_dir(name);
+        let project_dir = self.layout.project_dir(name)?;
         let in_config = self.config.value().project(name).is_some();
         let on_disk = project_dir.exists();
         if !in_config && !on_disk {
