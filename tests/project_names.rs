@@ -1,5 +1,6 @@
-//! Project names and paths from every source: a hand-edited `config.yaml` never makes
-//! the server read or write outside the data root or a project's repository.
+//! Project names and repository paths from every source: a hand-edited `config.yaml`
+//! never makes the server read or write outside the data root, and registration says when
+//! a repository is not there (yet).
 
 mod common;
 
@@ -112,6 +113,30 @@ async fn invalid_project_names_in_config_are_reported_and_never_used_as_paths() 
         before,
         "a file outside the data root (or the decoy beside projects/) was created or changed"
     );
+}
+
+/// Registering a project whose repository path does not exist (yet) works, and the reply
+/// says so in `warning`; an existing repository gets no warning.
+#[tokio::test]
+async fn register_warns_about_a_missing_repo() {
+    let server = TestServer::start().await;
+    let client = server.client("agent").await;
+    let missing = server.path("not-cloned-yet");
+    let registered =
+        call_ok(&client, "worksync_register_project", json!({"name": "later", "repo": missing.display().to_string()}))
+            .await;
+    let warning = registered["warning"].as_str().unwrap_or_else(|| panic!("no warning in {registered}"));
+    assert!(warning.contains("does not exist") && warning.contains("not-cloned-yet"), "{warning}");
+    assert!(server.path("projects/later/work-index.yaml").exists(), "registered anyway");
+
+    let repo = tempfile::tempdir().unwrap();
+    let fine = call_ok(
+        &client,
+        "worksync_register_project",
+        json!({"name": "now", "repo": repo.path().display().to_string()}),
+    )
+    .await;
+    assert!(fine.get("warning").is_none(), "{fine}");
 }
 
 /// Guidance names and repo doc paths from config.yaml never leave their directory: an

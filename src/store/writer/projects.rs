@@ -36,6 +36,20 @@ impl Writer {
             });
         }
         let repo_path = expand_home(&request.repo);
+        // A repository may be cloned after it is registered, so a missing one is accepted,
+        // but said: a typo here would otherwise only show as guidance that never appears.
+        let warning = (!repo_path.is_dir()).then(|| {
+            let state = if repo_path.exists() { "is not a directory" } else { "does not exist (yet)" };
+            let detection = if request.languages.is_none() {
+                " Its languages could not be detected: pass languages to choose the guidance it inherits."
+            } else {
+                ""
+            };
+            format!(
+                "The repo path {} {state}; the project is registered anyway.{detection} Fix the path in config.yaml if it is a typo.",
+                repo_path.display()
+            )
+        });
         let languages = request.languages.clone().unwrap_or_else(|| detect_languages(&repo_path));
         let inherit = inherit_for(&languages);
 
@@ -94,6 +108,9 @@ impl Writer {
         });
         if kept_existing {
             reply["note"] = json!("An existing work-index.yaml was found and kept as it was.");
+        }
+        if let Some(warning) = warning {
+            reply["warning"] = json!(warning);
         }
         Ok(reply)
     }
