@@ -15,12 +15,8 @@ use serde_json::{Value, json};
 
 use super::error::StoreError;
 use super::model::{BacklogStatus, StoryStatus, WorkIndex};
-use super::ops::{Change, Mutation, stored_spelling, to_json};
+use super::ops::{Change, Mutation, to_json};
 use super::sidecar::{Claim, HistoryMeta, ItemKey, Sidecar};
-use super::validate;
-
-/// Longest lease an agent may ask for.
-const MAX_LEASE_MINUTES: f64 = 24.0 * 60.0;
 
 /// Which kind of item a claim is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -99,47 +95,6 @@ impl Operation {
         }
     }
 
-    /// Checks the arguments and puts every id into its one spelling, before the operation
-    /// is queued. The shapes are checked again after normalizing, which can make a
-    /// character that was allowed into one that is not (`¼` into `1⁄4`).
-    pub fn prepare(mut self) -> Result<Operation, StoreError> {
-        self.validate()?;
-        match &mut self {
-            Operation::Edit { edit, .. } => edit.normalize_ids(),
-            Operation::Claim { id, .. } | Operation::Release { id, .. } => {
-                if let std::borrow::Cow::Owned(normal) = validate::normalize_id(id) {
-                    *id = normal;
-                }
-            }
-            Operation::Next { .. } => {}
-        }
-        self.validate()?;
-        Ok(self)
-    }
-
-    /// Checks the arguments' shapes.
-    pub fn validate(&self) -> Result<(), StoreError> {
-        let lease = |minutes: &Option<f64>| match minutes {
-            Some(m) if !(m.is_finite() && *m > 0.0 && *m <= MAX_LEASE_MINUTES) => Err(StoreError::invalid(
-                "lease_minutes",
-                format!("{m} is not a lease length"),
-                format!(
-                    "Pass a number of minutes above 0 and at most {MAX_LEASE_MINUTES}, or omit it for the default."
-                ),
-            )),
-            _ => Ok(()),
-        };
-        match self {
-            Operation::Edit { edit, .. } => edit.validate(),
-            Operation::Claim { id, lease_minutes, .. } => {
-                validate::reference("id", id)?;
-                lease(lease_minutes)
-            }
-            Operation::Release { id, .. } => validate::reference("id", id),
-            Operation::Next { lease_minutes, .. } => lease(lease_minutes),
-        }
-    }
-
     /// Executes the operation on a project's work index and sidecar.
     pub fn execute(
         &self,
@@ -153,26 +108,6 @@ impl Operation {
             return respelled.execute_as_spelled(index, meta, change, policy);
         }
         self.execute_as_spelled(index, meta, change, policy)
-    }
-
-    /// Spells the operation's ids the way the file does (see [`Mutation::respell`]).
-    fn respell(&mut self, index: &WorkIndex) -> bool {
-        let (target, id) = match self {
-            Operation::Edit { edit, .. } => return edit.respell(index),
-            Operation::Claim { target, id, .. } | Operation::Release { target, id, .. } => (*target, id),
-            Operation::Next { .. } => return false,
-        };
-        let stored = match target {
-            Target::Story => stored_spelling(index.sprints().iter().flat_map(|s| s.stories()).map(|s| &s.id), id),
-            Target::Backlog => stored_spelling(index.backlog().iter().map(|b| &b.id), id),
-        };
-        match stored.cloned() {
-            Some(stored) => {
-                *id = stored;
-                true
-            }
-            None => false,
-        }
     }
 
     fn execute_as_spelled(

@@ -7,6 +7,7 @@
 //! first, by the writer); mutations travel to the [`writer`] thread and come back once they
 //! are durable. Nothing in here knows about MCP or HTTP.
 
+mod arguments;
 pub mod atomic;
 pub mod changes;
 pub mod coordination;

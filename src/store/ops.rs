@@ -13,7 +13,6 @@ use serde_json::{Value, json};
 use super::error::StoreError;
 use super::model::{BacklogItem, BacklogStatus, HistoryEntry, Sprint, SprintStatus, Story, StoryStatus, WorkIndex};
 use super::sidecar::ItemKey;
-use super::validate;
 
 /// A change to one project's `work-index.yaml`.
 #[derive(Debug, Clone)]
@@ -142,148 +141,6 @@ impl Mutation {
             Mutation::Done { .. } => "done",
             Mutation::AddHistory { .. } => "add_history",
         }
-    }
-
-    /// Checks the arguments' shapes; done before the mutation reaches the writer's queue.
-    /// Ids this edit creates are new ids, ids it looks up are references (see
-    /// [`validate`]'s module doc).
-    pub fn validate(&self) -> Result<(), StoreError> {
-        let references = |list: &Option<Vec<String>>, field| -> Result<(), StoreError> {
-            list.iter().flatten().try_for_each(|s| validate::reference(field, s))
-        };
-        let themes = |list: &Option<Vec<String>>| -> Result<(), StoreError> {
-            list.iter().flatten().try_for_each(|s| validate::id("themes", s))
-        };
-        match self {
-            Mutation::AddBacklog { id, summary, theme, related_sprints, priority, .. } => {
-                priority_in_range(*priority)?;
-                validate::id("id", id)?;
-                validate::line("summary", summary)?;
-                validate::id("theme", theme)?;
-                references(related_sprints, "related_sprints")
-            }
-            Mutation::UpdateBacklog { id, summary, theme, related_sprints, priority, .. } => {
-                priority_in_range(*priority)?;
-                validate::reference("id", id)?;
-                summary.as_deref().map(|s| validate::line("summary", s)).transpose()?;
-                theme.as_deref().map(|t| validate::id("theme", t)).transpose()?;
-                references(related_sprints, "related_sprints")
-            }
-            Mutation::RemoveBacklog { id } => validate::reference("id", id),
-            Mutation::CreateSprint { id, title, goal, themes: list, .. } => {
-                validate::id("id", id)?;
-                validate::line("title", title)?;
-                validate::text("goal", goal)?;
-                themes(list)
-            }
-            Mutation::UpdateSprint { id, title, goal, themes: list, .. } => {
-                validate::reference("id", id)?;
-                title.as_deref().map(|t| validate::line("title", t)).transpose()?;
-                goal.as_deref().map(|g| validate::text("goal", g)).transpose()?;
-                themes(list)
-            }
-            Mutation::AddStory { sprint_id, story_id, notes, .. } => {
-                validate::reference("sprint_id", sprint_id)?;
-                story_id.as_deref().map(|s| validate::id("story_id", s)).transpose()?;
-                validate::text("notes", notes)
-            }
-            Mutation::UpdateStory { sprint_id, story_id, notes, append_notes, .. } => {
-                validate::reference("sprint_id", sprint_id)?;
-                validate::reference("story_id", story_id)?;
-                notes.as_deref().map(|n| validate::text("notes", n)).transpose()?;
-                append_notes.as_deref().map(|n| validate::text("append_notes", n)).transpose()?;
-                if notes.is_some() && append_notes.is_some() {
-                    return Err(StoreError::invalid(
-                        "notes",
-                        "both notes and append_notes were given",
-                        "Send notes to replace the notes, or append_notes to add to them, not both.",
-                    ));
-                }
-                Ok(())
-            }
-            Mutation::Done { story_id, notes, sprint_id } => {
-                validate::reference("story_id", story_id)?;
-                sprint_id.as_deref().map(|s| validate::reference("sprint_id", s)).transpose()?;
-                validate::text("notes", notes)
-            }
-            Mutation::AddHistory { summary, related_sprints } => {
-                if summary.trim().is_empty() {
-                    return Err(StoreError::invalid(
-                        "summary",
-                        "summary is required when action='add'",
-                        "Pass summary with a one-line description of what happened.",
-                    ));
-                }
-                validate::text("summary", summary)?;
-                references(related_sprints, "related_sprints")
-            }
-        }
-    }
-
-    /// Puts every id and theme of the edit into its one spelling ([`validate::normalize_id`]).
-    pub fn normalize_ids(&mut self) {
-        for (_, id) in self.ids_mut() {
-            if let std::borrow::Cow::Owned(normal) = validate::normalize_id(id) {
-                *id = normal;
-            }
-        }
-    }
-
-    /// Spells every id the way the file does, where the file spells it otherwise (an id
-    /// typed before normalization, e.g. NFD on a Mac), so that it is found and keeps its
-    /// spelling. Returns whether anything changed.
-    pub fn respell(&mut self, index: &WorkIndex) -> bool {
-        let mut changed = false;
-        for (kind, id) in self.ids_mut() {
-            let stored = match kind {
-                IdKind::Sprint => stored_spelling(index.sprints().iter().map(|s| &s.id), id),
-                IdKind::Story => stored_spelling(index.sprints().iter().flat_map(|s| s.stories()).map(|s| &s.id), id),
-                IdKind::Backlog => stored_spelling(index.backlog().iter().map(|b| &b.id), id),
-                IdKind::Theme => None,
-            };
-            if let Some(stored) = stored {
-                *id = stored.clone();
-                changed = true;
-            }
-        }
-        changed
-    }
-
-    /// Every id and theme of the edit, with what it names.
-    fn ids_mut(&mut self) -> Vec<(IdKind, &mut String)> {
-        fn sprints(list: &mut Option<Vec<String>>, kind: IdKind) -> impl Iterator<Item = (IdKind, &mut String)> {
-            list.iter_mut().flatten().map(move |s| (kind, s))
-        }
-        let mut ids = Vec::new();
-        match self {
-            Mutation::AddBacklog { id, theme, related_sprints, .. } => {
-                ids.extend([(IdKind::Backlog, id), (IdKind::Theme, theme)]);
-                ids.extend(sprints(related_sprints, IdKind::Sprint));
-            }
-            Mutation::UpdateBacklog { id, theme, related_sprints, .. } => {
-                ids.push((IdKind::Backlog, id));
-                ids.extend(theme.as_mut().map(|t| (IdKind::Theme, t)));
-                ids.extend(sprints(related_sprints, IdKind::Sprint));
-            }
-            Mutation::RemoveBacklog { id } => ids.push((IdKind::Backlog, id)),
-            Mutation::CreateSprint { id, themes, .. } | Mutation::UpdateSprint { id, themes, .. } => {
-                ids.push((IdKind::Sprint, id));
-                ids.extend(sprints(themes, IdKind::Theme));
-            }
-            Mutation::AddStory { sprint_id, story_id, .. } => {
-                ids.push((IdKind::Sprint, sprint_id));
-                ids.extend(story_id.as_mut().map(|s| (IdKind::Story, s)));
-            }
-            Mutation::UpdateStory { sprint_id, story_id, .. } => {
-                ids.extend([(IdKind::Sprint, sprint_id), (IdKind::Story, story_id)]);
-            }
-            Mutation::Done { story_id, sprint_id, .. } => {
-                ids.push((IdKind::Story, story_id));
-                ids.extend(sprint_id.as_mut().map(|s| (IdKind::Sprint, s)));
-            }
-            Mutation::AddHistory { related_sprints, .. } => ids.extend(sprints(related_sprints, IdKind::Sprint)),
-        }
-        ids
     }
 
     /// Applies the mutation to `index`. On error `index` may be partly changed; the writer
@@ -450,31 +307,6 @@ impl Mutation {
     }
 }
 
-/// What an id in an edit names.
-#[derive(Debug, Clone, Copy)]
-enum IdKind {
-    Sprint,
-    Story,
-    Backlog,
-    Theme,
-}
-
-/// The spelling under which `ids` hold the normalized id `wanted`, when no id is spelled
-/// exactly `wanted` but one normalizes to it; `None` otherwise. ASCII is its own normal
-/// form, so only non-ASCII ids are normalized on the way.
-pub(crate) fn stored_spelling<'a>(ids: impl Iterator<Item = &'a String>, wanted: &str) -> Option<&'a String> {
-    let mut found = None;
-    for id in ids {
-        if id == wanted {
-            return None;
-        }
-        if found.is_none() && !id.is_ascii() && validate::normalize_id(id) == wanted {
-            found = Some(id);
-        }
-    }
-    found
-}
-
 /// `worksync_done` on a story that is already done. The same call again (a retry after a
 /// lost answer, or no notes at all) changes nothing and answers with the story as it is
 /// and the history entry that completed it; other notes are refused, because completing
@@ -513,17 +345,6 @@ fn already_done(index: &WorkIndex, story_id: &str, notes: &str) -> Result<Applie
 fn holds_notes(notes: Option<&str>, completion: &str) -> bool {
     let (notes, completion) = (notes.unwrap_or_default().trim_end(), completion.trim());
     notes == completion || notes.ends_with(&format!("\n\n{completion}"))
-}
-
-fn priority_in_range(priority: Option<u8>) -> Result<(), StoreError> {
-    match priority {
-        Some(p) if !(1..=5).contains(&p) => Err(StoreError::invalid(
-            "priority",
-            format!("{p} is not a priority"),
-            "Use 1 (highest) to 5 (lowest); 3 is the default.",
-        )),
-        _ => Ok(()),
-    }
 }
 
 /// Finds a story, within `sprint_id` if given, else anywhere in the project.
