@@ -208,6 +208,9 @@ impl Writer {
                         }
                         Command::Refresh { reply } => {
                             self.refresh();
+                            // The caller reads the published snapshot as soon as it is
+                            // answered: it must already show what the refresh found.
+                            self.publish();
                             let _ = reply.send(());
                         }
                         Command::Shutdown { reply } => stop = Some(reply),
