@@ -28,7 +28,7 @@ use super::layout::Layout;
 use super::lock::RootLock;
 use super::model::WorkIndex;
 use super::ops::Change;
-use super::registry::ConfigFile;
+use super::registry::{ConfigFile, invalid_project_error};
 use super::sidecar::{Sidecar, SidecarFile};
 use super::snapshot::{Problem, ProjectView, Snapshot};
 use super::values;
@@ -141,6 +141,7 @@ impl Writer {
             version: 0,
             versions,
         };
+        writer.report_invalid_names();
         writer.sync_projects();
         writer.publish();
         Ok((writer, published))
@@ -282,11 +283,21 @@ impl Writer {
                 tracing::warn!(path = %doc.path().display(), "external edit of config.yaml detected; reloaded");
                 self.config = doc;
                 self.config_problem = None;
+                self.report_invalid_names();
             }
             Err(e) => {
                 tracing::error!(error = %e, "config.yaml does not parse; keeping the last good version");
                 self.config_problem = Some(Problem::from_error(&e, self.config.path()));
             }
+        }
+    }
+
+    /// Logs each project of `config.yaml` whose name cannot be a directory (the registry
+    /// skips it), with the file, line and column to fix; once per version of the file.
+    fn report_invalid_names(&self) {
+        for (name, why) in self.config.value().invalid_projects() {
+            let error = invalid_project_error(self.config.path(), self.config.text(), name, &why);
+            tracing::error!(error = %error, "a project of config.yaml is skipped");
         }
     }
 
