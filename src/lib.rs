@@ -7,6 +7,8 @@
 //! - [`mcp`]: protocol glue. The rmcp `ServerHandler`, one file per tool group, the prompts
 //!   and the instructions; a tool parses its parameters, makes one call into the store and
 //!   shapes the reply.
+//! - [`share`]: sharing a project's plan with other machines through git (the git runner so
+//!   far).
 //! - [`vault`]: the Obsidian vault: notes from minijinja templates, regenerated after a
 //!   burst of changes, writing only what changed and never a file it did not write.
 //! - [`http`]: the axum router: `/mcp` behind the bearer-auth layer, `/status`, `/healthz`,
