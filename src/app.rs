@@ -23,8 +23,8 @@ use crate::client_setup::{self, Written};
 use crate::doctor::ClientKey;
 use crate::server;
 use crate::settings::{self, Auth, ServeSettings};
-use crate::store::document::Document;
 use crate::store::registry::ConfigFile;
+use crate::store::yaml::Document;
 use crate::store::{Layout, Role, RootLock, Snapshot, Store, StoreError};
 use crate::vault::{self, Generator};
 

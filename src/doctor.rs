@@ -11,8 +11,8 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::api_key::KeySource;
-use crate::store::document::Document;
 use crate::store::registry::{ConfigFile, invalid_project_error};
+use crate::store::yaml::Document;
 use crate::store::{Layout, Snapshot, StoreError, validate, values};
 
 /// How a check came out.

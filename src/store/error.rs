@@ -221,8 +221,8 @@ fn unclosed(context: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::document::parse;
     use crate::store::model::WorkIndex;
+    use crate::store::yaml::parse;
 
     /// The location and message of the parse error of `text`.
     fn parse_error(text: &str) -> (usize, usize, String) {

@@ -3,9 +3,8 @@
 
 use proptest::prelude::*;
 
-use super::document::parse;
 use super::model::{BacklogItem, WorkIndex};
-use super::yaml_text;
+use super::yaml::{parse, render};
 
 const SAMPLE: &str = include_str!("../../projects.example/orbit-api/work-index.yaml");
 
@@ -36,7 +35,7 @@ proptest! {
             let mut edited = index.clone();
             edited.backlog.get_or_insert_with(Vec::new).push(std::sync::Arc::new(BacklogItem { id: "fuzz-item".into(), ..Default::default() }));
             let old = serde_yaml_ng::to_value(&index).unwrap();
-            let (rendered, _) = yaml_text::render(&text, &old, &edited).unwrap();
+            let (rendered, _) = render(&text, &old, &edited).unwrap();
             let reparsed: WorkIndex = serde_yaml_ng::from_str(&rendered).unwrap();
             prop_assert_eq!(reparsed, edited);
         }

@@ -9,9 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::atomic;
-use super::document::Document;
 use super::error::StoreError;
 use super::model::{HistoryEntry, WorkIndex};
+use super::yaml::{Document, Reduce};
 
 /// The archive file, relative to the project directory.
 pub const ARCHIVE: &str = "COMPLETE/history.yaml";
@@ -25,7 +25,7 @@ struct Archive {
     extra: serde_yaml_ng::Mapping,
 }
 
-impl super::document::Reduce for Archive {}
+impl Reduce for Archive {}
 
 /// Moves the oldest history entries beyond `keep` from `index` into the project's archive.
 /// Returns how many moved.

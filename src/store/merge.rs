@@ -30,10 +30,9 @@ use std::path::Path;
 
 use serde_yaml_ng::{Mapping, Value};
 
-use super::document;
 use super::error::StoreError;
 use super::model::WorkIndex;
-use super::{yaml_aliases, yaml_text};
+use super::yaml;
 
 /// The result of a merge.
 #[derive(Debug, Clone, PartialEq)]
@@ -101,8 +100,7 @@ pub fn merge(path: &Path, base: &str, ours: &str, theirs: &str) -> Result<Merged
             };
             return Err(MergeError::Unreadable { side, error: Box::new(error) });
         }
-        document::parse::<WorkIndex>(path, text)
-            .map_err(|error| MergeError::Unreadable { side, error: Box::new(error) })
+        yaml::parse::<WorkIndex>(path, text).map_err(|error| MergeError::Unreadable { side, error: Box::new(error) })
     };
     let (o, a, b) = (load("common", base)?, load("our", ours)?, load("their", theirs)?);
     // The trivial cases keep a side's text exactly as it is.
@@ -141,18 +139,17 @@ fn conflict_marker_line(text: &str) -> Option<usize> {
 /// The merged index as text, edited from the common version's text; rewritten whole only if
 /// no edit of that text proves.
 fn render(path: &Path, base_text: &str, base: &WorkIndex, merged: &WorkIndex) -> String {
-    let proves = |text: &str| document::parse::<WorkIndex>(path, text).is_ok_and(|parsed| &parsed == merged);
+    let proves = |text: &str| yaml::parse::<WorkIndex>(path, text).is_ok_and(|parsed| &parsed == merged);
     let values = serde_yaml_ng::to_value(base).ok().zip(serde_yaml_ng::to_value(merged).ok());
     let edited = values.and_then(|(old, new)| {
-        if yaml_aliases::is_linked(base_text) {
-            yaml_aliases::render(base_text, &old, &new, proves)
+        if yaml::is_linked(base_text) {
+            yaml::render_linked(base_text, &old, &new, proves)
         } else {
-            yaml_text::patch_document(base_text, &old, &new).filter(|text| proves(text))
+            yaml::patch_document(base_text, &old, &new).filter(|text| proves(text))
         }
     });
-    let text =
-        edited.or_else(|| yaml_text::full_render(base_text, merged).ok()).unwrap_or_else(|| base_text.to_string());
-    document::with_line_endings_of(base_text, text)
+    let text = edited.or_else(|| yaml::full_render(base_text, merged).ok()).unwrap_or_else(|| base_text.to_string());
+    yaml::with_line_endings_of(base_text, text)
 }
 
 /// Walks the three versions, collecting conflicts.

@@ -11,7 +11,6 @@ mod arguments;
 pub mod atomic;
 pub mod changes;
 pub mod coordination;
-pub mod document;
 pub mod error;
 #[cfg(test)]
 mod fuzz;
@@ -23,17 +22,13 @@ pub mod merge;
 pub mod model;
 pub mod ops;
 pub mod prompt_files;
-mod reduce;
 pub mod registry;
 pub mod sidecar;
 pub mod snapshot;
 pub mod validate;
 pub mod values;
 pub mod writer;
-mod yaml_aliases;
-mod yaml_scalars;
-pub mod yaml_splice;
-pub mod yaml_text;
+pub(crate) mod yaml;
 
 use std::sync::{Arc, RwLock};
 

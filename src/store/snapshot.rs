@@ -152,7 +152,7 @@ impl Snapshot {
     /// Reads the data root without the writer and without changing anything (for offline
     /// commands such as `worksync status`).
     pub fn read_only(layout: &Layout) -> Result<Snapshot, StoreError> {
-        use super::document::Document;
+        use super::yaml::Document;
         let config = Document::<ConfigFile>::load(&layout.config())?;
         let mut projects = BTreeMap::new();
         for (name, _) in config.value().projects() {

@@ -18,9 +18,9 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::{Deserializer, Visitor};
 
-use super::document::Document;
 use super::error::StoreError;
 use super::model::{BacklogStatus, SprintStatus, StoryStatus, WorkIndex};
+use super::yaml::Document;
 
 /// Reads and parses a work index, and refuses one holding a value its schema does not
 /// allow (a [`StoreError::Parse`] at the value).

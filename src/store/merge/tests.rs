@@ -6,7 +6,7 @@ fn merged(base: &str, ours: &str, theirs: &str) -> Merged {
     let other = merge(path, base, theirs, ours).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(one.text, other.text, "merge(O, A, B) and merge(O, B, A) differ");
     assert_eq!(one.conflicts, other.conflicts);
-    let parsed: WorkIndex = document::parse(path, &one.text).unwrap();
+    let parsed: WorkIndex = crate::store::yaml::parse(path, &one.text).unwrap();
     assert_eq!(parsed, one.index, "the merged text reads as the merged index:\n{}", one.text);
     one
 }
@@ -253,7 +253,7 @@ mod properties {
             }
         }
         let old = serde_yaml_ng::to_value(&base).unwrap();
-        let (text, _) = yaml_text::render(SAMPLE, &old, &index).unwrap();
+        let (text, _) = crate::store::yaml::render(SAMPLE, &old, &index).unwrap();
         (text, added)
     }
 

@@ -21,7 +21,6 @@ mod projects;
 use super::atomic::{self, FileStamp};
 use super::changes::ChangeFeed;
 use super::coordination::{self, Operation, Policy};
-use super::document::Document;
 use super::error::StoreError;
 use super::history_archive;
 use super::layout::Layout;
@@ -32,6 +31,7 @@ use super::registry::{ConfigFile, invalid_project_error};
 use super::sidecar::{Sidecar, SidecarFile};
 use super::snapshot::{Problem, ProjectView, Snapshot};
 use super::values;
+use super::yaml::Document;
 
 /// The slot through which the writer publishes snapshots and readers pick them up.
 pub type Published = Arc<RwLock<Arc<Snapshot>>>;

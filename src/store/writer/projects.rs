@@ -8,13 +8,13 @@ use serde_json::{Value, json};
 
 use super::{Registration, Writer};
 use crate::store::atomic;
-use crate::store::document::Document;
 use crate::store::error::StoreError;
 use crate::store::layout::{Layout, WORK_INDEX_HEADER, expand_home};
 use crate::store::model::{HistoryEntry, WorkIndex};
 use crate::store::ops::Change;
 use crate::store::registry::{GuidanceConfig, ProjectEntry};
 use crate::store::validate;
+use crate::store::yaml::Document;
 
 impl Writer {
     /// `worksync_register_project`: directories, schema, an empty work index (an existing

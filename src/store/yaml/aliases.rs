@@ -1,7 +1,7 @@
 //! Hand-written YAML that shares values: anchors (`&name`), aliases (`*name`) and merge keys
 //! (`<<: *base`).
 //!
-//! The minimal-diff walker ([`super::yaml_text`]) proves each edit by parsing the edited
+//! The minimal-diff walker ([`super::walker`]) proves each edit by parsing the edited
 //! fragment on its own. In a document with aliases that proof is unsound both ways: a
 //! fragment holding `*name` does not parse without its anchor, and a fragment holding
 //! `&name` parses fine while the edit that drops it leaves every `*name` elsewhere dangling,
@@ -24,8 +24,8 @@ use std::ops::Range;
 
 use serde_yaml_ng::Value;
 
-use super::yaml_splice::{self, Splice};
-use super::yaml_text;
+use super::splice::{self, Splice};
+use super::walker;
 
 /// A plain scalar no hand-written document holds, standing in for an alias while its path
 /// is looked up.
@@ -43,7 +43,7 @@ pub fn is_linked(text: &str) -> bool {
 /// parsed to `old_value`) without local proofs, with aliases repaired; `None` if no such
 /// text proves (`proves` says whether a whole text parses to exactly `new`).
 pub fn render(old_text: &str, old_value: &Value, new_value: &Value, proves: impl Fn(&str) -> bool) -> Option<String> {
-    let edits = yaml_text::patch_document_edits(old_text, old_value, new_value)?;
+    let edits = walker::patch_document_edits(old_text, old_value, new_value)?;
     let old_raw: Value = serde_yaml_ng::from_str(old_text).ok()?;
     let mut repairs: Vec<Splice> = Vec::new();
     let all = |repairs: &[Splice]| -> Vec<Splice> {
@@ -51,7 +51,7 @@ pub fn render(old_text: &str, old_value: &Value, new_value: &Value, proves: impl
     };
     // First: each alias whose anchor is gone takes the anchor over, one at a time, in
     // document order (the parser names the first dangling one).
-    let mut text = yaml_splice::apply(old_text, all(&repairs));
+    let mut text = splice::apply(old_text, all(&repairs));
     for _ in 0..=alias_tokens(old_text).len() {
         let dangling = match serde_yaml_ng::from_str::<Value>(&text) {
             Ok(_) => break,
@@ -63,7 +63,7 @@ pub fn render(old_text: &str, old_value: &Value, new_value: &Value, proves: impl
         let name = alias_at(old_text, at)?;
         let value = resolved(old_text, &old_raw, at..at + 1 + name.len())?;
         repairs.push(Splice { range: at..at + 1 + name.len(), text: format!("&{name} {}", flow(&value)?) });
-        text = yaml_splice::apply(old_text, all(&repairs));
+        text = splice::apply(old_text, all(&repairs));
     }
     if proves(&text) {
         return Some(text);
@@ -79,7 +79,7 @@ pub fn render(old_text: &str, old_value: &Value, new_value: &Value, proves: impl
         let value = resolved(old_text, &old_raw, range.clone())?;
         repairs.push(Splice { range, text: flow(&value)? });
     }
-    let text = yaml_splice::apply(old_text, all(&repairs));
+    let text = splice::apply(old_text, all(&repairs));
     proves(&text).then_some(text)
 }
 

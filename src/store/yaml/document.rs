@@ -1,6 +1,6 @@
 //! One YAML file the server owns: its text, its parsed value and the stamp it was read at.
 //!
-//! Keeping the text lets a write change only what changed ([`yaml_text::render`]); keeping
+//! Keeping the text lets a write change only what changed ([`render::render`]); keeping
 //! the stamp lets the writer notice that someone else wrote the file since
 //! ([`Document::is_stale`]) and re-read it before applying a change on top of theirs.
 
@@ -9,10 +9,11 @@ use std::sync::Arc;
 
 use serde::{Serialize, de::DeserializeOwned};
 
-use super::atomic::{self, FileStamp};
-use super::error::StoreError;
-use super::yaml_splice::Section;
-use super::{yaml_aliases, yaml_text};
+use super::render;
+use super::splice::Section;
+use super::{aliases, render::leading_comments};
+use crate::store::atomic::{self, FileStamp};
+use crate::store::error::StoreError;
 
 /// A parsed YAML file and the text it was parsed from.
 #[derive(Debug)]
@@ -23,11 +24,11 @@ pub struct Document<T> {
     /// `value` as a YAML value, kept for the next minimal-diff render (when the type does
     /// not reduce its documents, see [`Reduce`]).
     yaml: Option<serde_yaml_ng::Value>,
-    /// Where the last append left its list in `text` (see [`super::yaml_splice`]); dropped
+    /// Where the last append left its list in `text` (see [`super::splice`]); dropped
     /// whenever the text changes any other way.
     appended_at: Option<Section>,
     stamp: Option<FileStamp>,
-    /// The text uses aliases or merge keys ([`yaml_aliases`]): edits are proved on the whole
+    /// The text uses aliases or merge keys ([`aliases`]): edits are proved on the whole
     /// document, not fragment by fragment.
     linked: bool,
 }
@@ -42,7 +43,7 @@ pub trait Reduce: Sized {
     }
 
     /// The new text when the change can be written by editing only the text of what changed,
-    /// without looking at the rest of the document (see [`super::yaml_splice`]); `None`
+    /// without looking at the rest of the document (see [`super::splice`]); `None`
     /// otherwise. `known` is where the previous append left its list in `old_text`.
     fn local_edit(_old_text: &str, _known: Option<Section>, _old: &Self, _new: &Self) -> Option<LocalEdit> {
         None
@@ -68,7 +69,7 @@ where
     pub fn load(path: &Path) -> Result<Self, StoreError> {
         let (text, stamp) = read_settled(path)?;
         let value = parse::<T>(path, &text)?;
-        let linked = yaml_aliases::is_linked(&text);
+        let linked = aliases::is_linked(&text);
         Ok(Document {
             path: path.to_path_buf(),
             text,
@@ -170,7 +171,7 @@ where
         let text = with_line_endings_of(&self.text, text);
         let stamp = atomic::write_atomic_unless_changed(&self.path, text.as_bytes(), |p| self.holds_last_read(p))?;
         // Text we write never adds an alias or a merge key: it can only stop being linked.
-        self.linked = self.linked && yaml_aliases::is_linked(&text);
+        self.linked = self.linked && aliases::is_linked(&text);
         self.text = text;
         self.value = Arc::new(new);
         self.yaml = yaml;
@@ -186,11 +187,11 @@ where
         let proves = |text: &str| parse::<T>(&self.path, text).is_ok_and(|parsed| &parsed == new);
         let old_value = to_yaml(&self.path, self.value.as_ref())?;
         let new_value = to_yaml(&self.path, new)?;
-        if let Some(text) = yaml_aliases::render(&self.text, &old_value, &new_value, proves) {
+        if let Some(text) = aliases::render(&self.text, &old_value, &new_value, proves) {
             return Ok(text);
         }
         tracing::warn!(path = %self.path.display(), "aliases could not be kept in place; rewriting the file whole, with each alias written out as its value");
-        let text = yaml_text::full_render(&self.text, new)
+        let text = render::full_render(&self.text, new)
             .map_err(|e| StoreError::io("serialize", &self.path, std::io::Error::other(e.to_string())))?;
         if !proves(&text) {
             return Err(StoreError::io(
@@ -212,14 +213,14 @@ where
             Some((old_part, new_part)) => {
                 let old_value = serde_yaml_ng::to_value(&old_part).map_err(serialize)?;
                 let new_value = serde_yaml_ng::to_value(&new_part).map_err(serialize)?;
-                (yaml_text::render_values(&self.text, &old_value, &new_value, new).map_err(serialize)?, None)
+                (render::render_values(&self.text, &old_value, &new_value, new).map_err(serialize)?, None)
             }
             None => {
                 let old_value = match self.yaml.take() {
                     Some(value) => value,
                     None => to_yaml(&self.path, self.value.as_ref())?,
                 };
-                let (text, new_value) = yaml_text::render(&self.text, &old_value, new).map_err(serialize)?;
+                let (text, new_value) = render::render(&self.text, &old_value, new).map_err(serialize)?;
                 (text, Some(new_value))
             }
         })
@@ -233,7 +234,7 @@ fn to_yaml<T: Serialize>(path: &Path, value: &T) -> Result<serde_yaml_ng::Value,
 /// `text` with the line endings of `old`: a file saved with CRLF line ends (Windows
 /// editors) keeps them, though the fragments we write end lines in `\n`. YAML reads a line
 /// break inside a value as `\n` either way.
-pub(super) fn with_line_endings_of(old: &str, text: String) -> String {
+pub(crate) fn with_line_endings_of(old: &str, text: String) -> String {
     let first_line_end = memchr::memchr(b'\n', old.as_bytes());
     let crlf = first_line_end.is_some_and(|at| at > 0 && old.as_bytes()[at - 1] == b'\r');
     if !crlf {
@@ -281,7 +282,7 @@ fn read_settled(path: &Path) -> Result<(String, Option<FileStamp>), StoreError> 
 /// as empty: it is far more likely a save in progress or a truncation than a wish to drop
 /// every item, and the next write would make that loss permanent.
 pub fn parse<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, StoreError> {
-    if text.trim().is_empty() || yaml_text::leading_comments(text).len() == text.len() {
+    if text.trim().is_empty() || leading_comments(text).len() == text.len() {
         return Err(StoreError::Parse {
             path: path.to_path_buf(),
             line: 1,

@@ -3,7 +3,7 @@
 //! Converting 5,000 backlog items to YAML values and comparing them one by one, on every
 //! write, costs far more than the write itself. The usual write changes a run of items in
 //! one or two lists: [`Reduce::local_edit`] for [`WorkIndex`] finds that run by pointer
-//! (items are shared between versions) and edits only its text ([`super::yaml_splice`]).
+//! (items are shared between versions) and edits only its text ([`super::splice`]).
 //! Anything else (a list appearing, unknown top-level keys changing) goes to the walker on
 //! reduced documents: [`Reduce::reduce`] compares the typed items and keeps real values
 //! only for items that changed and their neighbours (which the walker checks against the
@@ -14,12 +14,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::document::Reduce;
-use super::model::{BacklogItem, Sprint, WorkIndex};
-use super::registry::ConfigFile;
+use crate::store::model::{BacklogItem, Sprint, WorkIndex};
+use crate::store::registry::ConfigFile;
 use serde::Serialize;
 
 use super::document::LocalEdit;
-use super::yaml_splice::{self, Section, Splice};
+use super::splice::{self, Section, Splice};
 
 impl Reduce for ConfigFile {}
 
@@ -57,7 +57,7 @@ impl Reduce for WorkIndex {
             _ => None,
         };
         let splices: Vec<Splice> = [sprints, backlog, history].into_iter().flatten().map(|e| e.splice).collect();
-        Some(LocalEdit { text: yaml_splice::apply(old_text, splices), appended_at })
+        Some(LocalEdit { text: splice::apply(old_text, splices), appended_at })
     }
 }
 
@@ -95,7 +95,7 @@ fn list_edit<T: Serialize + Eq>(
     };
     if prefix == old.len() {
         let last = serde_yaml_ng::to_value(&*old[prefix - 1]).ok()?;
-        let (splice, section) = yaml_splice::append(text, key, known, &last, &values(&new[prefix..])?)?;
+        let (splice, section) = splice::append(text, key, known, &last, &values(&new[prefix..])?)?;
         return Some(Some(ListEdit { splice, appended_at: Some(section) }));
     }
     let room = old.len().min(new.len()) - prefix;
@@ -112,7 +112,7 @@ fn list_edit<T: Serialize + Eq>(
         }
     }
     let splice =
-        yaml_splice::replace_window(text, key, start, &values(&old[start..old_end])?, &values(&new[start..new_end])?)?;
+        splice::replace_window(text, key, start, &values(&old[start..old_end])?, &values(&new[start..new_end])?)?;
     Some(Some(ListEdit { splice, appended_at: None }))
 }
 
@@ -178,9 +178,9 @@ fn reduce_list<T: Identified>(old: Option<&[T]>, new: Option<&[T]>, stand_in: im
 mod tests {
     use super::*;
     use crate::store::model::{HistoryEntry, Story};
-    use crate::store::yaml_text::patch_document;
+    use crate::store::yaml::walker::patch_document;
 
-    const SAMPLE: &str = include_str!("../../projects.example/orbit-api/work-index.yaml");
+    const SAMPLE: &str = include_str!("../../../projects.example/orbit-api/work-index.yaml");
 
     /// Random typed edits rendered from reduced documents: every one takes the minimal-diff
     /// path (no whole rewrite) and the file parses back to exactly the new model.

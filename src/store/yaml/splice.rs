@@ -1,6 +1,6 @@
 //! Edits confined to the top-level sequences they change, at the cost of the change.
 //!
-//! The minimal-diff walker ([`super::yaml_text`]) indexes every line of the document and
+//! The minimal-diff walker ([`super::walker`]) indexes every line of the document and
 //! matches every item by id: O(items), about 20 ms for a one-field change at 5,000 backlog
 //! items. Most writes change one or two items of one list (an added backlog item, a status),
 //! so this module edits only the text of those items:
@@ -23,7 +23,8 @@ use std::ops::Range;
 
 use serde_yaml_ng::{Mapping, Value};
 
-use super::yaml_text::{patch_document, same, serialize_item};
+use super::render::serialize_item;
+use super::walker::{patch_document, same};
 
 /// One replacement of a range of the old text.
 #[derive(Debug, PartialEq)]

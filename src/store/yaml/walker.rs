@@ -1,4 +1,4 @@
-//! Minimal-diff rendering of YAML documents that people edit by hand.
+//! Minimal-diff edits of YAML documents that people edit by hand: the walker.
 //!
 //! Users keep `work-index.yaml` and `config.yaml` in git and edit them in their editors, so a
 //! write must change only the text of what changed: untouched entries keep their folding,
@@ -12,85 +12,23 @@
 //! - a *gap* is the blank and comment lines between entries; they belong to no entry and are
 //!   never rewritten.
 //!
-//! [`render`] compares the old and new values of the document, walks the old text's block
-//! structure in step, and replaces only the entries whose value changed (recursing into block
+//! [`patch_document`] walks the old text's block structure in step with the old and new
+//! values, and replaces only the entries whose value changed (recursing into block
 //! mappings, and into block sequences of mappings matched by their `id`).
 //!
 //! Every edit is proved locally, so the cost follows the change, not the file: the old text
 //! of each replaced or deleted entry (and of the entry a new one goes next to) must parse to
 //! exactly that entry's old value, and each fragment written must parse to its new value.
 //! If a proof fails, or the text uses a layout this walker does not understand (flow style
-//! spanning lines, anchors, complex keys…), the whole document is re-serialized instead,
-//! keeping its leading comment header, and a warning is logged. Either way the file written
-//! parses to exactly the intended value (debug builds, and so the tests, also check the
-//! whole result).
+//! spanning lines, anchors, complex keys…), it gives up (`None`) and the
+//! [renderer](super::render) writes the document whole.
 
 use std::ops::Range;
 
-use serde::{Serialize, de::DeserializeOwned};
 use serde_yaml_ng::{Mapping, Value};
 
-use super::yaml_scalars;
-
-/// Renders `new` as YAML text, reusing `old_text` (whose parsed value, in YAML value form, is
-/// `old`) for everything that did not change.
-///
-/// Returns the new text and `new` in YAML value form (the `old` of the next render). Fails
-/// only if `new` cannot be serialized.
-pub fn render<T>(old_text: &str, old: &Value, new: &T) -> Result<(String, Value), serde_yaml_ng::Error>
-where
-    T: Serialize + DeserializeOwned + PartialEq,
-{
-    let new_value = serde_yaml_ng::to_value(new)?;
-    Ok((render_values(old_text, old, &new_value, new)?, new_value))
-}
-
-/// Like [`render`], with both values given (they may stand in for the documents, e.g. with
-/// untouched items reduced to their ids: whatever is only in the stand-ins never reaches the
-/// file, because an edit based on them fails its local proof and `new` is then written whole).
-pub fn render_values<T>(old_text: &str, old: &Value, new_value: &Value, new: &T) -> Result<String, serde_yaml_ng::Error>
-where
-    T: Serialize + DeserializeOwned + PartialEq,
-{
-    match patch_document(old_text, old, new_value) {
-        Some(text) => {
-            // The walker proved each edit locally; the tests also prove the whole result.
-            #[cfg(debug_assertions)]
-            {
-                let parsed = serde_yaml_ng::from_str::<T>(&text);
-                assert!(
-                    parsed.as_ref().is_ok_and(|p| p == new),
-                    "minimal-diff edit verified locally but wrong:\n{text}"
-                );
-            }
-            return Ok(text);
-        }
-        None => tracing::warn!("document layout not handled by minimal-diff edits; rewriting it whole"),
-    }
-    full_render(old_text, new)
-}
-
-/// Serializes `value` as a whole document, keeping `old_text`'s leading comment header.
-pub fn full_render<T: Serialize>(old_text: &str, value: &T) -> Result<String, serde_yaml_ng::Error> {
-    let mut out = leading_comments(old_text).to_string();
-    out.push_str(&yaml_scalars::to_string(value)?);
-    Ok(out)
-}
-
-/// The comment and blank lines before a document's first content line (e.g. the
-/// `# yaml-language-server: $schema=…` header).
-pub fn leading_comments(text: &str) -> &str {
-    let mut end = 0;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            end += line.len();
-        } else {
-            break;
-        }
-    }
-    &text[..end]
-}
+use super::render::{serialize_entry, serialize_item};
+use super::splice::Splice;
 
 /// One physical line of the document.
 #[derive(Debug, Clone, Copy)]
@@ -149,16 +87,16 @@ struct Check {
 
 /// Patches `text` (which parsed to `old`) into a text for `new`; `None` if the layout is not
 /// one this walker handles.
-pub(super) fn patch_document(text: &str, old: &Value, new: &Value) -> Option<String> {
+pub(crate) fn patch_document(text: &str, old: &Value, new: &Value) -> Option<String> {
     Some(walk(text, old, new, true)?.apply())
 }
 
 /// The edits that turn `text` (which parsed to `old`) into a text for `new`, found without
 /// the local proofs: for documents whose fragments do not parse alone (aliases, see
 /// [`super::yaml_aliases`]), whose caller proves the whole result instead.
-pub(super) fn patch_document_edits(text: &str, old: &Value, new: &Value) -> Option<Vec<super::yaml_splice::Splice>> {
+pub(super) fn patch_document_edits(text: &str, old: &Value, new: &Value) -> Option<Vec<Splice>> {
     let walker = walk(text, old, new, false)?;
-    Some(walker.edits.into_iter().map(|e| super::yaml_splice::Splice { range: e.range, text: e.text }).collect())
+    Some(walker.edits.into_iter().map(|e| Splice { range: e.range, text: e.text }).collect())
 }
 
 fn walk<'a>(text: &'a str, old: &Value, new: &Value, prove: bool) -> Option<Walker<'a>> {
@@ -643,37 +581,10 @@ fn parse_key(line: &str) -> Option<String> {
     }
 }
 
-/// Serializes `key: value` as block lines indented to `col`.
-fn serialize_entry(key: &Value, value: &Value, col: usize) -> Option<String> {
-    let mut single = Mapping::new();
-    single.insert(key.clone(), value.clone());
-    let text = yaml_scalars::to_string(&single).ok()?;
-    Some(indent_lines(&text, col, col))
-}
-
-/// Serializes one sequence item as `- …` with its dash at `col`.
-pub(super) fn serialize_item(value: &Value, col: usize) -> Option<String> {
-    let text = yaml_scalars::to_string(value).ok()?;
-    let body = indent_lines(&text, 0, col + 2);
-    Some(format!("{}- {}", " ".repeat(col), body))
-}
-
-/// Indents the first line of `text` by `first` spaces and the others by `rest`, leaving empty
-/// lines empty.
-fn indent_lines(text: &str, first: usize, rest: usize) -> String {
-    let mut out = String::with_capacity(text.len() + rest * 8);
-    for (i, line) in text.split_inclusive('\n').enumerate() {
-        if line != "\n" {
-            out.push_str(&" ".repeat(if i == 0 { first } else { rest }));
-        }
-        out.push_str(line);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::yaml::render::render;
 
     fn value(text: &str) -> Value {
         serde_yaml_ng::from_str(text).unwrap()
@@ -857,8 +768,8 @@ mod tests {
     #[test]
     fn random_edits_stay_minimal_and_exact() {
         for (name, start) in [
-            ("sample", include_str!("../../projects.example/orbit-api/work-index.yaml")),
-            ("python", include_str!("../../tests/fixtures/python-root/projects/legacy-app/work-index.yaml")),
+            ("sample", include_str!("../../../projects.example/orbit-api/work-index.yaml")),
+            ("python", include_str!("../../../tests/fixtures/python-root/projects/legacy-app/work-index.yaml")),
         ] {
             let mut rng = Lcg(name.len() as u64);
             let mut text = start.to_string();
