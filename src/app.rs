@@ -23,7 +23,9 @@ use crate::client_setup::{self, Written};
 use crate::doctor::ClientKey;
 use crate::server;
 use crate::settings::{self, Auth, ServeSettings};
+use crate::store::outcome::Item;
 use crate::store::registry::ConfigFile;
+use crate::store::status::{ProjectStatus, Status};
 use crate::store::yaml::Document;
 use crate::store::{Layout, Role, RootLock, Snapshot, Store, StoreError};
 use crate::vault::{self, Generator};
@@ -290,11 +292,11 @@ fn status(layout: &Layout, args: &StatusArgs) -> anyhow::Result<()> {
         .with_context(|| format!("could not read the data root {}", layout.root().display()))?;
     let status = snapshot.status(args.project.as_deref())?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        println!("{}", serde_json::to_string_pretty(&crate::mcp::wire::status(&status))?);
     } else {
         print!("{}", render_status(&status));
     }
-    if let Some(warning) = status.get("warning").and_then(Value::as_str) {
+    if let Some(warning) = &status.warning {
         bail!("{warning}");
     }
     Ok(())
@@ -352,53 +354,40 @@ fn sync(layout: &Layout, args: &SyncArgs) -> anyhow::Result<()> {
 const NOTES_EXCERPT_CHARS: usize = 60;
 
 /// The status JSON as a compact text for a terminal.
-fn render_status(status: &Value) -> String {
+fn render_status(status: &Status) -> String {
     let mut out = String::new();
-    let empty = serde_json::Map::new();
-    for (name, project) in status["projects"].as_object().unwrap_or(&empty) {
+    let field = |item: &Item, key: &str| item.fields.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+    for (name, project) in &status.projects {
         out.push_str(&format!("## {name}\n"));
-        if let Some(error) = project.get("error").and_then(Value::as_str) {
-            out.push_str(&format!("  error: {error}\n\n"));
-            continue;
-        }
-        let stats = &project["stats"];
+        let ready = match project {
+            ProjectStatus::Ready(ready) => ready,
+            ProjectStatus::Unreadable(error) => {
+                out.push_str(&format!("  error: {error}\n\n"));
+                continue;
+            }
+        };
         out.push_str("  Active sprints:\n");
-        let sprints = project["sprints"].as_array().cloned().unwrap_or_default();
-        if sprints.is_empty() {
+        if ready.sprints.is_empty() {
             out.push_str("    none\n");
         }
-        for sprint in sprints {
-            let stories = sprint["stories"].as_array().map(Vec::len).unwrap_or(0);
-            out.push_str(&format!(
-                "    {} — {} ({stories} stories)\n",
-                sprint["id"].as_str().unwrap_or("?"),
-                sprint["title"].as_str().unwrap_or("")
-            ));
+        for (sprint, stories) in &ready.sprints {
+            out.push_str(&format!("    {} — {} ({} stories)\n", sprint.id, field(sprint, "title"), stories.len()));
         }
         out.push_str("  In progress:\n");
-        let stories = project["in_progress_stories"].as_array().cloned().unwrap_or_default();
-        let backlog = project["in_progress_backlog"].as_array().cloned().unwrap_or_default();
-        if stories.is_empty() && backlog.is_empty() {
+        if ready.in_progress_stories.is_empty() && ready.in_progress_backlog.is_empty() {
             out.push_str("    nothing\n");
         }
-        for story in stories {
-            out.push_str(&format!(
-                "    {} [{}] {}\n",
-                story["id"].as_str().unwrap_or("?"),
-                story["sprint"].as_str().unwrap_or("?"),
-                excerpt(story["notes"].as_str().unwrap_or(""), NOTES_EXCERPT_CHARS)
-            ));
+        for story in &ready.in_progress_stories {
+            let notes = excerpt(&field(story, "notes"), NOTES_EXCERPT_CHARS);
+            out.push_str(&format!("    {} [{}] {notes}\n", story.id, story.sprint.as_deref().unwrap_or("?")));
         }
-        for item in backlog {
-            out.push_str(&format!(
-                "    {} [backlog] {}\n",
-                item["id"].as_str().unwrap_or("?"),
-                item["summary"].as_str().unwrap_or("")
-            ));
+        for item in &ready.in_progress_backlog {
+            out.push_str(&format!("    {} [backlog] {}\n", item.id, field(item, "summary")));
         }
+        let stats = ready.stats;
         out.push_str(&format!(
             "  Backlog: {} total — {} todo, {} in progress, {} done\n\n",
-            stats["total_backlog"], stats["todo"], stats["in_progress"], stats["done"]
+            stats.total_backlog, stats.todo, stats.in_progress, stats.done
         ));
     }
     out

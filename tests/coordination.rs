@@ -92,7 +92,9 @@ async fn claims_conflict_renew_and_expire() {
     let claim = json!({"project": PROJECT, "kind": "story", "id": "STORY-14"});
 
     let first = call_ok(&a, "worksync_claim", claim.clone()).await;
-    assert_eq!(first["claimed"]["status"], "in_progress", "claiming a story starts it");
+    assert_eq!(first["claimed"], true);
+    assert_eq!((first["kind"].as_str(), first["id"].as_str()), (Some("story"), Some("STORY-14")));
+    assert_eq!(first["item"]["status"], "in_progress", "claiming a story starts it");
     assert_eq!(first["renewed"], false);
     let yaml = common::read_yaml(&server.path("projects/orbit-api/work-index.yaml"));
     let story = yaml["sprints"][3]["stories"].as_sequence().unwrap().iter().find(|s| s["id"] == "STORY-14").cloned();
@@ -116,7 +118,10 @@ async fn claims_conflict_renew_and_expire() {
 
     let status = call_ok(&b, "worksync_status", json!({"project": PROJECT})).await;
     let claims = status["projects"][PROJECT]["claims"].as_array().unwrap();
-    assert!(claims.iter().any(|c| c["item"] == "story/STORY-14" && c["holder"] == "agent-a"), "{claims:?}");
+    assert!(
+        claims.iter().any(|c| c["kind"] == "story" && c["id"] == "STORY-14" && c["holder"] == "agent-a"),
+        "{claims:?}"
+    );
 
     tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
     let taken = call_ok(&b, "worksync_claim", claim.clone()).await;

@@ -306,3 +306,111 @@ async fn bad_arguments_are_explained() {
     assert!(story_hint["hint"].as_str().unwrap().contains("dispatch-realtime"));
     assert_eq!(std::fs::read(&index).unwrap(), before, "no failed call changed the file");
 }
+
+/// Every answer about one item names it the same way, whatever the tool: `kind` and `id`
+/// apart, its `rev`, and the `agent` of a write; `claimed` is always a boolean. The Python
+/// tool's keys (`created`, `updated`, `updated_story`, `removed`, `sprint`) are still there.
+#[tokio::test]
+async fn answers_about_items_are_shaped_alike() {
+    let server = TestServer::start().await;
+    let client = server.client("shaper").await;
+    let p = PROJECT;
+    let answers = [
+        (
+            "backlog",
+            "wire-item",
+            "created",
+            call_ok(
+                &client,
+                "worksync_add_backlog",
+                json!({"project": p, "id": "wire-item", "summary": "s", "theme": "t"}),
+            )
+            .await,
+        ),
+        (
+            "backlog",
+            "wire-item",
+            "updated",
+            call_ok(
+                &client,
+                "worksync_update_backlog",
+                json!({"project": p, "id": "wire-item", "status": "in_progress"}),
+            )
+            .await,
+        ),
+        (
+            "sprint",
+            "wire-sprint",
+            "created",
+            call_ok(
+                &client,
+                "worksync_create_sprint",
+                json!({"project": p, "id": "wire-sprint", "title": "W", "status": "active"}),
+            )
+            .await,
+        ),
+        (
+            "sprint",
+            "wire-sprint",
+            "updated",
+            call_ok(&client, "worksync_update_sprint", json!({"project": p, "id": "wire-sprint", "goal": "g"})).await,
+        ),
+        (
+            "story",
+            "STORY-70",
+            "created",
+            call_ok(
+                &client,
+                "worksync_add_story",
+                json!({"project": p, "sprint_id": "wire-sprint", "story_id": "STORY-70"}),
+            )
+            .await,
+        ),
+        (
+            "story",
+            "STORY-70",
+            "updated",
+            call_ok(
+                &client,
+                "worksync_update_story",
+                json!({"project": p, "sprint_id": "wire-sprint", "story_id": "STORY-70", "append_notes": "n"}),
+            )
+            .await,
+        ),
+        (
+            "story",
+            "STORY-70",
+            "item",
+            call_ok(&client, "worksync_claim", json!({"project": p, "kind": "story", "id": "STORY-70"})).await,
+        ),
+        (
+            "story",
+            "STORY-70",
+            "updated_story",
+            call_ok(&client, "worksync_done", json!({"project": p, "story_id": "STORY-70"})).await,
+        ),
+        (
+            "backlog",
+            "wire-item",
+            "removed",
+            call_ok(&client, "worksync_remove_backlog", json!({"project": p, "id": "wire-item"})).await,
+        ),
+    ];
+    for (kind, id, key, answer) in &answers {
+        assert_eq!((answer["kind"].as_str(), answer["id"].as_str()), (Some(*kind), Some(*id)), "{answer}");
+        assert!(answer["rev"].is_u64(), "rev: {answer}");
+        assert_eq!(answer["agent"], "shaper", "{answer}");
+        assert_eq!(answer[key]["id"], *id, "the item under `{key}`: {answer}");
+        assert_eq!(answer[key]["rev"], answer["rev"], "{answer}");
+    }
+    for (_, _, key, answer) in &answers[4..] {
+        if *key != "removed" {
+            assert_eq!(answer["sprint"], "wire-sprint", "stories come with their sprint: {answer}");
+        }
+    }
+    assert_eq!(answers[6].3["claimed"], true);
+    let next = call_ok(&client, "worksync_next", json!({"project": p})).await;
+    assert!(next["claimed"].is_boolean() && next["next"]["id"] == next["id"], "{next}");
+    let released = call_ok(&client, "worksync_release", json!({"project": p, "kind": "story", "id": "STORY-14"})).await;
+    assert_eq!((released["released"].as_bool(), released["kind"].as_str()), (Some(false), Some("story")), "{released}");
+}

@@ -17,6 +17,7 @@ pub mod reply;
 mod resources;
 mod schema;
 mod sprint_tools;
+pub(crate) mod wire;
 
 use std::sync::Arc;
 
@@ -90,7 +91,7 @@ impl WorkSyncServer {
         context: &RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
         let change = self.change(reply::agent_of(agent, context));
-        Ok(reply::from_store(self.store.mutate(project, operation, change).await))
+        Ok(reply::from_store(self.store.mutate(project, operation, change).await.map(|done| wire::done(&done))))
     }
 }
 

@@ -65,7 +65,7 @@ impl WorkSyncServer {
             languages: p.languages,
         };
         let change = self.change(agent_of(p.agent, &context));
-        Ok(reply::from_store(self.store.register(request, change).await))
+        Ok(reply::from_store(self.store.register(request, change).await.map(|r| super::wire::registered(&r))))
     }
 
     /// Remove a project from config.yaml. With delete_data=true its data directory is moved
@@ -77,6 +77,8 @@ impl WorkSyncServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
         let change = self.change(agent_of(p.agent, &context));
-        Ok(reply::from_store(self.store.unregister(&p.name, p.delete_data, change).await))
+        Ok(reply::from_store(
+            self.store.unregister(&p.name, p.delete_data, change).await.map(|u| super::wire::unregistered(&u)),
+        ))
     }
 }

@@ -11,7 +11,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::WorkSyncServer;
-use super::reply;
+use super::{reply, wire};
 use crate::store::Mutation;
 use crate::vault::Report;
 
@@ -104,7 +104,7 @@ impl WorkSyncServer {
     #[tool(name = "worksync_status", annotations(read_only_hint = true))]
     async fn status(&self, Parameters(p): Parameters<StatusParams>) -> Result<CallToolResult, McpError> {
         let snapshot = self.store.snapshot(p.project.as_deref()).await;
-        Ok(reply::from_store(snapshot.status(p.project.as_deref())))
+        Ok(reply::from_store(snapshot.status(p.project.as_deref()).map(|status| wire::status(&status))))
     }
 
     /// List registered projects (repo path, description, guidance), or get one project's
@@ -112,7 +112,7 @@ impl WorkSyncServer {
     #[tool(name = "worksync_projects", annotations(read_only_hint = true))]
     async fn projects(&self, Parameters(p): Parameters<ProjectsParams>) -> Result<CallToolResult, McpError> {
         let snapshot = self.store.snapshot(p.project.as_deref()).await;
-        Ok(reply::from_store(snapshot.projects(p.project.as_deref())))
+        Ok(reply::from_store(wire::projects(&snapshot, p.project.as_deref())))
     }
 
     /// View the project's history (action='list', optionally paged with limit/offset from
@@ -126,7 +126,9 @@ impl WorkSyncServer {
         match p.action {
             HistoryAction::List => {
                 let snapshot = self.store.snapshot(Some(&p.project)).await;
-                Ok(reply::from_store(snapshot.history(&p.project, p.limit, p.offset.unwrap_or(0))))
+                Ok(reply::from_store(
+                    snapshot.history(&p.project, p.limit, p.offset.unwrap_or(0)).map(|page| wire::history(&page)),
+                ))
             }
             HistoryAction::Add => {
                 let mutation =

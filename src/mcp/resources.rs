@@ -11,8 +11,9 @@ use rmcp::ErrorData as McpError;
 use rmcp::model::{Resource, ResourceContents, ResourceTemplate};
 use serde_json::json;
 
+use super::wire;
 use crate::store::Snapshot;
-use crate::store::coordination::item_json;
+use crate::store::coordination::item_view;
 use crate::store::sidecar::ItemKey;
 use crate::store::snapshot::ProjectView;
 
@@ -85,18 +86,19 @@ pub fn read(snapshot: &Snapshot, uri: &str) -> Result<ResourceContents, McpError
         }
         ["projects", project, "history"] => {
             let history = snapshot.history(project, None, 0).map_err(|_| not_found())?;
-            Ok(text(history.to_string(), "application/json"))
+            Ok(text(wire::history(&history).to_string(), "application/json"))
         }
         ["projects", project, "sprints", sprint_id] => {
             let (index, sidecar) = snapshot.project(project).map_err(|_| not_found())?;
             let sprint = index.sprint(sprint_id).ok_or_else(not_found)?;
             let now = chrono::Utc::now();
-            let mut value =
-                item_json(index, sidecar, &ItemKey::Sprint(sprint.id.clone()), now).ok_or_else(not_found)?;
+            let view = item_view(index, sidecar, &ItemKey::Sprint(sprint.id.clone()), now).ok_or_else(not_found)?;
+            let mut value = wire::item(&view);
             value["stories"] = sprint
                 .stories()
                 .iter()
-                .filter_map(|st| item_json(index, sidecar, &ItemKey::Story(st.id.clone()), now))
+                .filter_map(|st| item_view(index, sidecar, &ItemKey::Story(st.id.clone()), now))
+                .map(|story| wire::item(&story))
                 .collect();
             Ok(text(value.to_string(), "application/json"))
         }

@@ -40,6 +40,9 @@ pub struct ChangeRecord {
     pub action: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rev: Option<u64>,
+    /// What a history entry says (its `id` is its date), cut short.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -191,6 +194,7 @@ impl ChangeFeed {
                         id: e.id.clone(),
                         action: e.action.to_string(),
                         rev: e.rev,
+                        summary: e.summary.clone(),
                     });
                 }
             }
@@ -339,7 +343,7 @@ mod tests {
     use super::*;
 
     fn event(id: &str) -> Event {
-        Event { kind: "backlog", id: id.into(), action: "created", rev: Some(1) }
+        Event { kind: "backlog", id: id.into(), action: "created", rev: Some(1), summary: None }
     }
 
     /// A batch's changes are appended together, and the file is compacted to what is kept

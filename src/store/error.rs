@@ -32,7 +32,7 @@ pub enum StoreError {
 
     /// The item changed since the agent read it (`expected_rev` is stale).
     #[error("{message}")]
-    Conflict { message: String, hint: String, current: serde_json::Value },
+    Conflict { message: String, hint: String, current: Option<Box<crate::store::outcome::Item>> },
 
     /// Another agent holds a live claim on the item.
     #[error("{message}")]

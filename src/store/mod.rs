@@ -21,10 +21,12 @@ pub mod lock;
 pub mod merge;
 pub mod model;
 pub mod ops;
+pub mod outcome;
 pub mod prompt_files;
 pub mod registry;
 pub mod sidecar;
 pub mod snapshot;
+pub mod status;
 pub mod validate;
 pub mod values;
 pub mod writer;
@@ -32,7 +34,6 @@ pub(crate) mod yaml;
 
 use std::sync::{Arc, RwLock};
 
-use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 
 pub use changes::{ChangeFeed, Changes};
@@ -41,6 +42,7 @@ pub use error::StoreError;
 pub use layout::Layout;
 pub use lock::{Role, RootLock};
 pub use ops::{Change, Mutation};
+pub use outcome::{Done, Registered, Unregistered};
 pub use snapshot::Snapshot;
 pub use writer::Registration;
 
@@ -148,7 +150,7 @@ impl Store {
         project: &str,
         operation: impl Into<Operation>,
         change: Change,
-    ) -> Result<Value, StoreError> {
+    ) -> Result<Done, StoreError> {
         if validate::directory_name("project", project).is_err() {
             return Err(self.published().unknown_project(project));
         }
@@ -158,13 +160,13 @@ impl Store {
     }
 
     /// Registers a project.
-    pub async fn register(&self, request: Registration, change: Change) -> Result<Value, StoreError> {
+    pub async fn register(&self, request: Registration, change: Change) -> Result<Registered, StoreError> {
         validate::agent(&change.agent)?;
         self.call(|reply| Command::Register { request, change, reply }).await
     }
 
     /// Unregisters a project; with `delete_data` its directory moves to `<data root>/trash/`.
-    pub async fn unregister(&self, name: &str, delete_data: bool, change: Change) -> Result<Value, StoreError> {
+    pub async fn unregister(&self, name: &str, delete_data: bool, change: Change) -> Result<Unregistered, StoreError> {
         validate::agent(&change.agent)?;
         self.call(|reply| Command::Unregister { name: name.to_string(), delete_data, change, reply }).await
     }
@@ -196,7 +198,7 @@ impl Store {
         }
     }
 
-    async fn call(&self, command: impl FnOnce(writer::Reply<Value>) -> Command) -> Result<Value, StoreError> {
+    async fn call<T>(&self, command: impl FnOnce(writer::Reply<T>) -> Command) -> Result<T, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.inner.commands.send(command(reply)).await.map_err(|_| StoreError::ShuttingDown)?;
         answer.await.map_err(|_| StoreError::ShuttingDown)?

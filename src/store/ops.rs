@@ -1,9 +1,9 @@
 //! The mutations of a project's work index, as pure functions of the model.
 //!
-//! Each [`Mutation`] validates its arguments, changes a [`WorkIndex`] in memory and says what
-//! it touched (for attribution) and what to answer, in the Python tool's result shapes. It
-//! does no I/O: the writer applies it to a copy, renders and writes the file, and only then
-//! publishes the copy, so a failed write leaves the model as it was.
+//! Each [`Mutation`] changes a [`WorkIndex`] in memory and says what it did ([`Effect`]) and
+//! what it touched (for attribution). It does no I/O: the writer applies it to a copy,
+//! renders and writes the file, and only then publishes the copy, so a failed write leaves
+//! the model as it was.
 
 use std::sync::Arc;
 
@@ -88,18 +88,38 @@ impl Change {
     }
 }
 
-/// What a mutation did. One that touched, removed and appended nothing changed nothing
-/// (completing a story that is already done), and nothing is written for it.
-#[derive(Debug, Default)]
+/// What a mutation did, in terms of the items it touched.
+#[derive(Debug)]
+pub enum Effect {
+    /// An item was added.
+    Created(ItemKey),
+    /// An item changed.
+    Updated(ItemKey),
+    /// An item was removed; `fields` as it was.
+    Removed { key: ItemKey, fields: Value },
+    /// A story was completed (or had been: then nothing changed), with the history entry
+    /// that records it.
+    Completed { story: ItemKey, entry: Option<HistoryEntry>, already_done: bool },
+    /// A history entry was appended.
+    HistoryAdded(HistoryEntry),
+}
+
+/// What a mutation did.
+#[derive(Debug)]
 pub struct Applied {
-    /// The tool's answer, in the Python tool's shape.
-    pub reply: Value,
+    pub effect: Effect,
     /// Items created or changed.
     pub touched: Vec<ItemKey>,
     /// Items removed.
     pub removed: Vec<ItemKey>,
     /// History entries appended (attributed in the sidecar).
     pub history: Vec<HistoryEntry>,
+}
+
+impl Applied {
+    fn touched(effect: Effect, key: ItemKey) -> Applied {
+        Applied { effect, touched: vec![key], removed: Vec::new(), history: Vec::new() }
+    }
 }
 
 impl Mutation {
@@ -163,9 +183,9 @@ impl Mutation {
                     related_sprints: Some(related_sprints.clone().unwrap_or_default()),
                     ..Default::default()
                 };
-                let reply = json!({ "created": to_json(&item) });
                 index.backlog.get_or_insert_with(Vec::new).push(Arc::new(item));
-                Ok(Applied { reply, touched: vec![ItemKey::Backlog(id.clone())], ..Default::default() })
+                let key = ItemKey::Backlog(id.clone());
+                Ok(Applied::touched(Effect::Created(key.clone()), key))
             }
             Mutation::UpdateBacklog { id, status, summary, theme, related_sprints, .. } => {
                 let available = ids(index.backlog().iter().map(|b| &b.id));
@@ -174,8 +194,8 @@ impl Mutation {
                 set(&mut item.summary, summary.clone());
                 set(&mut item.theme, theme.clone());
                 set(&mut item.related_sprints, related_sprints.clone());
-                let reply = json!({ "updated": to_json(item) });
-                Ok(Applied { reply, touched: vec![ItemKey::Backlog(id.clone())], ..Default::default() })
+                let key = ItemKey::Backlog(id.clone());
+                Ok(Applied::touched(Effect::Updated(key.clone()), key))
             }
             Mutation::RemoveBacklog { id } => {
                 let available = ids(index.backlog().iter().map(|b| &b.id));
@@ -185,10 +205,12 @@ impl Mutation {
                     .position(|b| &b.id == id)
                     .ok_or_else(|| not_found("Backlog item", id, "", &available))?;
                 let item = list.remove(at);
+                let key = ItemKey::Backlog(id.clone());
                 Ok(Applied {
-                    reply: json!({ "removed": to_json(&item) }),
-                    removed: vec![ItemKey::Backlog(id.clone())],
-                    ..Default::default()
+                    effect: Effect::Removed { key: key.clone(), fields: to_json(&item) },
+                    touched: Vec::new(),
+                    removed: vec![key],
+                    history: Vec::new(),
                 })
             }
             Mutation::CreateSprint { id, title, goal, themes, status } => {
@@ -209,9 +231,9 @@ impl Mutation {
                     stories: Some(Vec::new()),
                     ..Default::default()
                 };
-                let reply = json!({ "created": to_json(&sprint) });
                 index.sprints.get_or_insert_with(Vec::new).push(Arc::new(sprint));
-                Ok(Applied { reply, touched: vec![ItemKey::Sprint(id.clone())], ..Default::default() })
+                let key = ItemKey::Sprint(id.clone());
+                Ok(Applied::touched(Effect::Created(key.clone()), key))
             }
             Mutation::UpdateSprint { id, status, title, goal, themes } => {
                 let available = ids(index.sprints().iter().map(|s| &s.id));
@@ -220,8 +242,8 @@ impl Mutation {
                 set(&mut sprint.title, title.clone());
                 set(&mut sprint.goal, goal.clone());
                 set(&mut sprint.themes, themes.clone());
-                let reply = json!({ "updated": to_json(sprint) });
-                Ok(Applied { reply, touched: vec![ItemKey::Sprint(id.clone())], ..Default::default() })
+                let key = ItemKey::Sprint(id.clone());
+                Ok(Applied::touched(Effect::Updated(key.clone()), key))
             }
             Mutation::AddStory { sprint_id, story_id, status, notes } => {
                 let story_id = match story_id {
@@ -247,9 +269,9 @@ impl Mutation {
                     notes: (!notes.is_empty()).then(|| notes.clone()),
                     ..Default::default()
                 };
-                let reply = json!({ "created": to_json(&story), "sprint": sprint_id });
                 sprint.stories.get_or_insert_with(Vec::new).push(story);
-                Ok(Applied { reply, touched: vec![ItemKey::Story(story_id)], ..Default::default() })
+                let key = ItemKey::Story(story_id);
+                Ok(Applied::touched(Effect::Created(key.clone()), key))
             }
             Mutation::UpdateStory { sprint_id, story_id, status, notes, append_notes } => {
                 let story = find_story(index, story_id, Some(sprint_id))?;
@@ -258,8 +280,8 @@ impl Mutation {
                 if let Some(more) = append_notes {
                     story.notes = Some(appended(story.notes.take(), more));
                 }
-                let reply = json!({ "updated": to_json(story), "sprint": sprint_id });
-                Ok(Applied { reply, touched: vec![ItemKey::Story(story_id.clone())], ..Default::default() })
+                let key = ItemKey::Story(story_id.clone());
+                Ok(Applied::touched(Effect::Updated(key.clone()), key))
             }
             Mutation::Done { story_id, notes, sprint_id } => {
                 let story = find_story(index, story_id, sprint_id.as_deref())?;
@@ -272,7 +294,6 @@ impl Mutation {
                     // findings); replacing notes takes an explicit worksync_update_story.
                     story.notes = Some(appended(story.notes.take(), notes));
                 }
-                let story_json = to_json(story);
                 let owner = index.sprint_of_story(story_id).map(|s| s.id.clone()).unwrap_or_default();
                 let summary = if notes.is_empty() {
                     format!("Completed {story_id}")
@@ -286,11 +307,12 @@ impl Mutation {
                     ..Default::default()
                 };
                 index.history.get_or_insert_with(Vec::new).push(Arc::new(entry.clone()));
+                let key = ItemKey::Story(story_id.clone());
                 Ok(Applied {
-                    reply: json!({ "updated_story": story_json, "sprint": owner, "history_entry": to_json(&entry) }),
-                    touched: vec![ItemKey::Story(story_id.clone())],
+                    effect: Effect::Completed { story: key.clone(), entry: Some(entry.clone()), already_done: false },
+                    touched: vec![key],
+                    removed: Vec::new(),
                     history: vec![entry],
-                    ..Default::default()
                 })
             }
             Mutation::AddHistory { summary, related_sprints } => {
@@ -301,7 +323,12 @@ impl Mutation {
                     ..Default::default()
                 };
                 index.history.get_or_insert_with(Vec::new).push(Arc::new(entry.clone()));
-                Ok(Applied { reply: json!({ "created": to_json(&entry) }), history: vec![entry], ..Default::default() })
+                Ok(Applied {
+                    effect: Effect::HistoryAdded(entry.clone()),
+                    touched: Vec::new(),
+                    removed: Vec::new(),
+                    history: vec![entry],
+                })
             }
         }
     }
@@ -312,17 +339,14 @@ impl Mutation {
 /// and the history entry that completed it; other notes are refused, because completing
 /// again would replace or repeat what was written.
 fn already_done(index: &WorkIndex, story_id: &str, notes: &str) -> Result<Applied, StoreError> {
-    let sprint = index.sprint_of_story(story_id).map(|s| s.id.clone()).unwrap_or_default();
-    let story = index.sprint(&sprint).and_then(|s| s.stories().iter().find(|st| st.id == story_id));
-    let mut story_json = story.map(to_json).unwrap_or(Value::Null);
+    let story = index.sprint_of_story(story_id).and_then(|s| s.stories().iter().find(|st| st.id == story_id));
     if !notes.is_empty() && !holds_notes(story.and_then(|s| s.notes.as_deref()), notes) {
-        story_json["sprint"] = json!(sprint);
         return Err(StoreError::Conflict {
             message: format!("Story '{story_id}' is already done; its notes and history are kept as they are"),
             hint: "To add these notes, call worksync_update_story with append_notes; to replace the notes, \
                    worksync_update_story with notes; to record more work, worksync_history with action='add'."
                 .into(),
-            current: story_json,
+            current: None,
         });
     }
     let completed = format!("Completed {story_id}");
@@ -331,14 +355,12 @@ fn already_done(index: &WorkIndex, story_id: &str, notes: &str) -> Result<Applie
         .iter()
         .rev()
         .find(|e| e.summary.as_deref().is_some_and(|s| s == completed || s.starts_with(&format!("{completed}: "))));
-    let reply = json!({
-        "updated_story": story_json,
-        "sprint": sprint,
-        "history_entry": entry.map(|e| to_json(e.as_ref())).unwrap_or(Value::Null),
-        "already_done": true,
-        "note": format!("Story '{story_id}' was already done; nothing was changed."),
-    });
-    Ok(Applied { reply, ..Default::default() })
+    let effect = Effect::Completed {
+        story: ItemKey::Story(story_id.to_string()),
+        entry: entry.map(|e| e.as_ref().clone()),
+        already_done: true,
+    };
+    Ok(Applied { effect, touched: Vec::new(), removed: Vec::new(), history: Vec::new() })
 }
 
 /// Do `notes` already hold `completion` (all of it, or as their last paragraph)?
@@ -461,7 +483,10 @@ mod tests {
         assert_eq!(idx.sprints()[0].stories()[0].status(), "done");
         assert_eq!(idx.history()[0].summary.as_deref(), Some("Completed STORY-1: shipped"));
         assert_eq!(idx.history()[0].date.as_deref(), Some("2026-11-21"));
-        assert_eq!(applied.reply["sprint"], "s1");
+        let Effect::Completed { entry: Some(entry), already_done: false, .. } = applied.effect else {
+            panic!("a completion: {:?}", applied.effect)
+        };
+        assert_eq!(entry.related_sprints, Some(vec!["s1".to_string()]));
     }
 
     /// Completion notes add to a story's notes; completing it again with the same notes is
@@ -475,7 +500,10 @@ mod tests {
         assert_eq!(idx.sprints()[0].stories()[0].notes.as_deref(), Some("plan\n\nshipped"));
         let again = done("shipped").apply(&mut idx, &change()).unwrap();
         assert!(again.touched.is_empty() && again.history.is_empty());
-        assert_eq!(again.reply["history_entry"]["summary"], "Completed STORY-1: shipped");
+        let Effect::Completed { entry: Some(entry), already_done: true, .. } = again.effect else {
+            panic!("already done: {:?}", again.effect)
+        };
+        assert_eq!(entry.summary.as_deref(), Some("Completed STORY-1: shipped"));
         assert!(matches!(done("other").apply(&mut idx, &change()), Err(StoreError::Conflict { .. })));
         assert_eq!(idx.sprints()[0].stories()[0].notes.as_deref(), Some("plan\n\nshipped"));
         assert_eq!(idx.history().len(), 1);

@@ -8,16 +8,13 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use serde_json::{Map, Value, json};
-
 use super::atomic::FileStamp;
-use super::coordination::item_json;
 use super::error::StoreError;
 use super::layout::Layout;
-use super::model::WorkIndex;
-use super::ops::to_json;
-use super::registry::{ConfigFile, invalid_project_error};
-use super::sidecar::{ItemKey, Sidecar, SidecarFile};
+use super::model::{HistoryEntry, WorkIndex};
+use super::registry::{ConfigFile, ProjectEntry, invalid_project_error};
+use super::sidecar::{Sidecar, SidecarFile};
+use super::status::Summary;
 use super::values;
 
 /// Everything readers see, as of the writer's last command.
@@ -94,41 +91,6 @@ impl Problem {
             line: self.line,
             column: self.column,
             message: self.message.clone(),
-        }
-    }
-}
-
-/// The parts of a project's status that depend on every item but not on the time: counting
-/// 5,000 backlog items and grouping 5,000 attributions by agent cost more than the rest of
-/// the answer, and the answer is asked for far more often than the project changes.
-#[derive(Debug)]
-pub struct Summary {
-    stats: Value,
-    in_progress_stories: Vec<String>,
-    in_progress_backlog: Vec<String>,
-    activity: Value,
-}
-
-impl Summary {
-    fn of(index: &WorkIndex, sidecar: &Sidecar) -> Summary {
-        let backlog = index.backlog();
-        let count = |status: &str| backlog.iter().filter(|b| b.status() == status).count();
-        Summary {
-            stats: json!({
-                "total_backlog": backlog.len(),
-                "todo": count("todo"),
-                "in_progress": count("in_progress"),
-                "done": count("done"),
-            }),
-            in_progress_stories: index
-                .sprints()
-                .iter()
-                .flat_map(|s| s.stories())
-                .filter(|st| st.status() == "in_progress")
-                .map(|st| st.id.clone())
-                .collect(),
-            in_progress_backlog: backlog.iter().filter(|b| b.status() == "in_progress").map(|b| b.id.clone()).collect(),
-            activity: activity(sidecar),
         }
     }
 }
@@ -227,177 +189,39 @@ impl Snapshot {
         unreadable
     }
 
-    /// `worksync_status`: active sprints, in-progress work and backlog counts per project.
-    ///
-    /// Asked for one project that cannot be read, it fails with that project's error (file,
-    /// line and column), which the agent can act on. Asked for every project, it answers
-    /// as long as one can be read: an agent working on a healthy project must not see its
-    /// status fail over another project's file. The unreadable ones are listed in place
-    /// with their error, file, line and column, and named in `warning`. When none can be
-    /// read there is no status to give, and it fails.
-    pub fn status(&self, project: Option<&str>) -> Result<Value, StoreError> {
-        if let Some(name) = project {
-            let (index, sidecar, summary) = self.ready(name)?;
-            return Ok(json!({ "projects": { name: project_status(index, sidecar, summary) } }));
-        }
-        let mut projects = Map::new();
-        for (name, _) in self.config.projects() {
-            if let Ok((index, sidecar, summary)) = self.ready(name) {
-                projects.insert(name.clone(), project_status(index, sidecar, summary));
-            }
-        }
-        let unreadable = self.unreadable();
-        if !unreadable.is_empty() && projects.is_empty() {
-            return Err(match <[_; 1]>::try_from(unreadable) {
-                Ok([(_, error)]) => error,
-                Err(all) => StoreError::Unavailable {
-                    message: format!(
-                        "No project can be read: {}",
-                        all.iter().map(|(name, e)| format!("{name}: {e}")).collect::<Vec<_>>().join("; ")
-                    ),
-                    hint: "Fix the files named (each error gives file, line and column), then retry; \
-                           `worksync doctor` checks them all."
-                        .into(),
-                },
-            });
-        }
-        let names: Vec<&str> = unreadable.iter().map(|(name, _)| name.as_str()).collect();
-        let warning = (!names.is_empty()).then(|| {
-            format!(
-                "{} of {} projects cannot be read ({}); their entries say which file to fix, and where.",
-                names.len(),
-                names.len() + projects.len(),
-                names.join(", ")
-            )
-        });
-        for (name, error) in &unreadable {
-            projects.insert(name.clone(), error_entry(error));
-        }
-        let mut out = json!({ "projects": projects });
-        if let Some(warning) = warning {
-            out["warning"] = json!(warning);
-        }
-        Ok(out)
-    }
-
-    /// A loaded project with its status summary, or the error a tool should report.
-    fn ready(&self, project: &str) -> Result<(&WorkIndex, &Sidecar, &Summary), StoreError> {
-        match self.projects.get(project) {
-            Some(ProjectView::Ready { index, sidecar, summary, .. }) => {
-                let summary = summary.get_or_init(|| Arc::new(Summary::of(index, sidecar)));
-                Ok((index.as_ref(), sidecar.as_ref(), summary.as_ref()))
-            }
-            _ => Err(self.project(project).err().unwrap_or_else(|| self.unknown_project(project))),
-        }
-    }
-
-    /// `worksync_projects`: the registry, or one project's entry.
-    pub fn projects(&self, project: Option<&str>) -> Result<Value, StoreError> {
-        match project {
-            Some(name) => {
-                let entry = self.config.project(name).ok_or_else(|| self.unknown_project(name))?;
-                let mut out = json!({ "project": name });
-                if let (Value::Object(out), Value::Object(fields)) = (&mut out, to_json(entry)) {
-                    out.extend(fields);
-                }
-                Ok(out)
-            }
-            None => {
-                let projects: Map<String, Value> =
-                    self.config.projects().map(|(n, e)| (n.clone(), to_json(e))).collect();
-                Ok(json!({ "projects": projects }))
-            }
-        }
+    /// A registered project's entry in `config.yaml`.
+    pub fn project_entry(&self, name: &str) -> Result<&ProjectEntry, StoreError> {
+        self.config.project(name).ok_or_else(|| self.unknown_project(name))
     }
 
     /// `worksync_history` with `action=list`: entries oldest first, paged from the newest end
     /// (`limit` newest, skipping `offset` newest), each with its agent when known.
-    pub fn history(&self, project: &str, limit: Option<usize>, offset: usize) -> Result<Value, StoreError> {
+    pub fn history(&self, project: &str, limit: Option<usize>, offset: usize) -> Result<HistoryPage<'_>, StoreError> {
         let (index, sidecar) = self.project(project)?;
         let all = index.history();
         let end = all.len().saturating_sub(offset);
         let start = limit.map_or(0, |l| end.saturating_sub(l));
-        let entries: Vec<Value> = all[start..end]
+        let entries = all[start..end]
             .iter()
             .map(|entry| {
-                let mut value = to_json(entry);
                 let agent = sidecar.history_agent(
                     entry.date.as_deref().unwrap_or_default(),
                     entry.summary.as_deref().unwrap_or_default(),
                 );
-                if let (Value::Object(map), Some(agent)) = (&mut value, agent) {
-                    map.insert("agent".into(), json!(agent));
-                }
-                value
+                (entry.as_ref(), agent)
             })
             .collect();
-        Ok(json!({ "history": entries, "total": all.len(), "offset": offset, "returned": entries.len() }))
+        Ok(HistoryPage { entries, total: all.len(), offset })
     }
 }
 
-/// A project that cannot be read, as `status` lists it: the error, what to do, and for a
-/// file that does not parse (or a name in `config.yaml`) its file, line and column.
-fn error_entry(error: &StoreError) -> Value {
-    let mut entry = json!({ "error": error.to_string(), "hint": error.hint() });
-    if let StoreError::Parse { path, line, column, .. } = error {
-        entry["file"] = json!(path.display().to_string());
-        entry["line"] = json!(line);
-        entry["column"] = json!(column);
-    }
-    entry
-}
-
-/// The status block of one project, in the Python tool's shape, each item with its `rev`
-/// and claim, plus the live claims and recent activity per agent.
-fn project_status(index: &WorkIndex, sidecar: &Sidecar, summary: &Summary) -> Value {
-    let now = chrono::Utc::now();
-    let show = |key: ItemKey| item_json(index, sidecar, &key, now).unwrap_or(Value::Null);
-    let active: Vec<Value> = index
-        .sprints()
-        .iter()
-        .filter(|s| s.status() == "active")
-        .map(|sprint| {
-            let mut value = show(ItemKey::Sprint(sprint.id.clone()));
-            value["stories"] = sprint.stories().iter().map(|st| show(ItemKey::Story(st.id.clone()))).collect();
-            value
-        })
-        .collect();
-    let in_progress_stories: Vec<Value> =
-        summary.in_progress_stories.iter().map(|id| show(ItemKey::Story(id.clone()))).collect();
-    let in_progress_backlog: Vec<Value> =
-        summary.in_progress_backlog.iter().map(|id| show(ItemKey::Backlog(id.clone()))).collect();
-    let claims: Vec<Value> = sidecar
-        .claims
-        .iter()
-        .filter(|(_, c)| c.until > now)
-        .map(|(key, c)| json!({ "item": key, "holder": c.agent, "until": c.until }))
-        .collect();
-    json!({
-        "sprints": active,
-        "in_progress_stories": in_progress_stories,
-        "in_progress_backlog": in_progress_backlog,
-        "stats": summary.stats,
-        "claims": claims,
-        "activity": summary.activity,
-        "recent_history": index.history().iter().rev().take(3).map(to_json).collect::<Vec<_>>(),
-    })
-}
-
-/// Per agent: when it last changed something, what, and how many items it changed last.
-fn activity(sidecar: &Sidecar) -> Value {
-    let mut agents: BTreeMap<&str, (chrono::DateTime<chrono::Utc>, &str, usize)> = BTreeMap::new();
-    for (key, meta) in &sidecar.items {
-        let entry = agents.entry(meta.updated_by.as_str()).or_insert((meta.updated_at, &**key, 0));
-        entry.2 += 1;
-        if meta.updated_at > entry.0 {
-            (entry.0, entry.1) = (meta.updated_at, &**key);
-        }
-    }
-    agents
-        .into_iter()
-        .map(|(agent, (at, item, count))| {
-            (agent.to_string(), json!({ "last_change_at": at, "last_item": item, "items_last_changed": count }))
-        })
-        .collect::<Map<String, Value>>()
-        .into()
+/// A page of a project's history.
+#[derive(Debug)]
+pub struct HistoryPage<'a> {
+    /// Oldest first, each with the agent that appended it, when known.
+    pub entries: Vec<(&'a HistoryEntry, Option<&'a str>)>,
+    /// Entries in the project's history.
+    pub total: usize,
+    /// How many of the newest were skipped.
+    pub offset: usize,
 }

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use serde_json::Value;
 use tokio::sync::{mpsc, oneshot, watch};
 
 mod projects;
@@ -27,6 +26,7 @@ use super::layout::Layout;
 use super::lock::RootLock;
 use super::model::WorkIndex;
 use super::ops::Change;
+use super::outcome::{Done, Registered, Unregistered};
 use super::registry::{ConfigFile, invalid_project_error};
 use super::sidecar::{Sidecar, SidecarFile};
 use super::snapshot::{Problem, ProjectView, Snapshot};
@@ -43,7 +43,7 @@ const MAX_BATCH: usize = 256;
 struct Pending {
     operation: Operation,
     change: Change,
-    reply: Reply<Value>,
+    reply: Reply<Done>,
 }
 
 /// Where a command's answer goes.
@@ -52,11 +52,11 @@ pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 /// A request to the writer.
 pub enum Command {
     /// Apply a mutation to one project's work index.
-    Mutate { project: String, operation: Operation, change: Change, reply: Reply<Value> },
+    Mutate { project: String, operation: Operation, change: Change, reply: Reply<Done> },
     /// Register a project (config entry, directories, empty work index).
-    Register { request: Registration, change: Change, reply: Reply<Value> },
+    Register { request: Registration, change: Change, reply: Reply<Registered> },
     /// Unregister a project, optionally moving its data to the trash.
-    Unregister { name: String, delete_data: bool, change: Change, reply: Reply<Value> },
+    Unregister { name: String, delete_data: bool, change: Change, reply: Reply<Unregistered> },
     /// Re-read whatever changed on disk and publish.
     Refresh { reply: oneshot::Sender<()> },
     /// Finish every command queued before this one, then stop; answered once all of them
@@ -380,7 +380,8 @@ impl Writer {
 
     /// Records in the change feed that the work index itself went away, broke or came back.
     fn file_event(&self, project: &str, action: &'static str) {
-        let event = coordination::Event { kind: "file", id: "work-index.yaml".into(), action, rev: None };
+        let event =
+            coordination::Event { kind: "file", id: "work-index.yaml".into(), action, rev: None, summary: None };
         let now = chrono::Utc::now();
         let recorded = self
             .layout
@@ -420,7 +421,7 @@ impl Writer {
     /// Applies a project's queued mutations in order, each to the result of the previous
     /// successful one, then writes the file once. A mutation that fails leaves no trace; if
     /// the write fails, every mutation of the batch fails with it and nothing changes.
-    fn mutate(&mut self, project: &str, batch: Vec<(&Operation, &Change)>) -> Vec<Result<Value, StoreError>> {
+    fn mutate(&mut self, project: &str, batch: Vec<(&Operation, &Change)>) -> Vec<Result<Done, StoreError>> {
         // If the file changes under a write (an editor saving at that moment), nothing was
         // written: re-read it and apply the batch again on top of the new version.
         let mut attempts = 0;
@@ -444,7 +445,7 @@ impl Writer {
         project: &str,
         batch: &[(&Operation, &Change)],
         check: Check,
-    ) -> Result<Vec<Result<Value, StoreError>>, StoreError> {
+    ) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
         self.refresh_config();
         if self.config.value().project(project).is_none() {
             return Err(StoreError::ProjectNotFound {
@@ -493,11 +494,11 @@ impl Writer {
                     state = Some((index_attempt, meta_attempt));
                     index_changed |= executed.index_changed;
                     events.push((change.agent.clone(), change.now, executed.events));
-                    let mut reply = executed.reply;
-                    if let Value::Object(map) = &mut reply {
-                        map.insert("agent".into(), Value::String(change.agent.clone()));
-                    }
-                    outcomes.push(Ok(reply));
+                    outcomes.push(Ok(Done {
+                        outcome: executed.outcome,
+                        agent: change.agent.clone(),
+                        forced_over: executed.forced_over,
+                    }));
                 }
                 Err(e) => outcomes.push(Err(e)),
             }
@@ -584,7 +585,13 @@ enum Check {
 /// Answers a command that arrived after shutdown began.
 fn refuse(command: Command) {
     match command {
-        Command::Mutate { reply, .. } | Command::Register { reply, .. } | Command::Unregister { reply, .. } => {
+        Command::Mutate { reply, .. } => {
+            let _ = reply.send(Err(StoreError::ShuttingDown));
+        }
+        Command::Register { reply, .. } => {
+            let _ = reply.send(Err(StoreError::ShuttingDown));
+        }
+        Command::Unregister { reply, .. } => {
             let _ = reply.send(Err(StoreError::ShuttingDown));
         }
         Command::Refresh { reply } | Command::Shutdown { reply } => {
@@ -600,7 +607,7 @@ fn log_outcome(
     agent: &str,
     started: std::time::Instant,
     batch: usize,
-    outcome: &Result<Value, StoreError>,
+    outcome: &Result<Done, StoreError>,
 ) {
     let micros = started.elapsed().as_micros() as u64;
     match outcome {

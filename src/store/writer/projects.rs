@@ -4,14 +4,13 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use serde_json::{Value, json};
-
 use super::{Registration, Writer};
 use crate::store::atomic;
 use crate::store::error::StoreError;
 use crate::store::layout::{Layout, WORK_INDEX_HEADER, expand_home};
 use crate::store::model::{HistoryEntry, WorkIndex};
-use crate::store::ops::Change;
+use crate::store::ops::{Change, to_json};
+use crate::store::outcome::{Registered, Unregistered};
 use crate::store::registry::{GuidanceConfig, ProjectEntry};
 use crate::store::validate;
 use crate::store::yaml::Document;
@@ -19,7 +18,7 @@ use crate::store::yaml::Document;
 impl Writer {
     /// `worksync_register_project`: directories, schema, an empty work index (an existing
     /// one is kept), then the config entry.
-    pub(super) fn register(&mut self, request: Registration, change: &Change) -> Result<Value, StoreError> {
+    pub(super) fn register(&mut self, request: Registration, change: &Change) -> Result<Registered, StoreError> {
         validate::project_name(&request.name)?;
         validate::line("repo", &request.repo)?;
         validate::line("description", &request.description)?;
@@ -60,7 +59,7 @@ impl Writer {
             .chain(["BACKLOG", "COMPLETE", "PROMPTS", "SCHEMA"].iter().map(|d| project_dir.join(d)))
         {
             atomic::create_dir_durable(&dir)?;
-            created_dirs.push(dir.display().to_string());
+            created_dirs.push(dir.clone());
         }
         let schema = project_dir.join("SCHEMA/work-flow-schema.json");
         if let (false, Some(contents)) = (schema.exists(), Layout::default_schema()) {
@@ -96,28 +95,28 @@ impl Writer {
         self.sync_projects();
         tracing::info!(project = %name, agent = %change.agent, "registered project");
 
-        let mut reply = json!({
-            "registered": name,
-            "repo": repo_path.display().to_string(),
-            "description": request.description,
-            "languages_detected": languages,
-            "guidance_inherit": inherit,
-            "created_dirs": created_dirs,
-            "work_index": work_index.display().to_string(),
-            "agent": change.agent,
-        });
-        if kept_existing {
-            reply["note"] = json!("An existing work-index.yaml was found and kept as it was.");
-        }
-        if let Some(warning) = warning {
-            reply["warning"] = json!(warning);
-        }
-        Ok(reply)
+        Ok(Registered {
+            name,
+            repo: repo_path,
+            description: request.description,
+            languages,
+            inherit,
+            created_dirs,
+            work_index,
+            kept_existing,
+            warning,
+            agent: change.agent.clone(),
+        })
     }
 
     /// `worksync_unregister_project`: the config entry goes; with `delete_data` the project
     /// directory moves to the trash.
-    pub(super) fn unregister(&mut self, name: &str, delete_data: bool, change: &Change) -> Result<Value, StoreError> {
+    pub(super) fn unregister(
+        &mut self,
+        name: &str,
+        delete_data: bool,
+        change: &Change,
+    ) -> Result<Unregistered, StoreError> {
         // Names registered before (by hand, or by the Python tool) need not be kebab-case;
         // they only have to be a directory name this can act on.
         validate::directory_name("name", name)?;
@@ -134,17 +133,15 @@ impl Writer {
                 available: self.config.value().project_names(),
             });
         }
-        let mut reply = serde_json::Map::new();
+        let mut removed_entry = None;
         if in_config {
             let mut config = self.config.value().as_ref().clone();
             let removed = config.projects.as_mut().and_then(|p| p.shift_remove(name));
             self.config.replace(config)?;
             self.config_seen = self.config.stamp();
-            reply.insert("config_removed".into(), crate::store::ops::to_json(&removed));
-        } else {
-            reply.insert("config_removed".into(), Value::Null);
-            reply.insert("note".into(), json!("Was not in config (already unregistered). Cleaning orphaned data."));
+            removed_entry = removed.as_ref().map(to_json);
         }
+        let mut moved = None;
         if delete_data && on_disk {
             // Deleting a team's plans on one call is too easy to regret: the data moves to
             // the trash under the data root, from where a person can restore or delete it.
@@ -152,14 +149,11 @@ impl Writer {
             let target = self.layout.trash_dir().join(format!("{name}-{stamp}"));
             atomic::create_dir_durable(&self.layout.trash_dir())?;
             std::fs::rename(&project_dir, &target).map_err(|e| StoreError::io("move to the trash", &project_dir, e))?;
-            reply.insert("data_deleted".into(), json!(project_dir.display().to_string()));
-            reply.insert("moved_to".into(), json!(target.display().to_string()));
+            moved = Some((project_dir, target));
         }
-        reply.insert("unregistered".into(), json!(name));
-        reply.insert("agent".into(), json!(change.agent));
         self.sync_projects();
         tracing::info!(project = %name, delete_data, agent = %change.agent, "unregistered project");
-        Ok(Value::Object(reply))
+        Ok(Unregistered { name: name.to_string(), removed_entry, moved, agent: change.agent.clone() })
     }
 }
 

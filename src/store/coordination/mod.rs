@@ -1,0 +1,291 @@
+//! How agents coordinate (SPEC §5): revisions, claims with leases, and picking the next work.
+//!
+//! An [`Operation`] is what the writer executes for a tool: a plain edit of the work index
+//! ([`Mutation`]) behind a [`Guard`] (the revision the agent last saw, and whether it may
+//! override another agent's claim), or a claim, a release, or a `next` pick. Executing one
+//! changes the work index and the sidecar together (revisions, attribution, claims), says
+//! what it did ([`Outcome`]) and lists the [`Event`]s for the change feed. Like
+//! [`Mutation::apply`] it does no I/O. Claims and the next-work order are in `claims.rs`,
+//! hand edits in `reconcile.rs`, items as tools show them in `items.rs`.
+
+mod claims;
+mod items;
+mod reconcile;
+
+use std::sync::Arc;
+
+use chrono::Duration;
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+use super::error::StoreError;
+use super::model::{HistoryEntry, WorkIndex};
+use super::ops::{Change, Effect, Mutation};
+use super::outcome::{Kind, Outcome};
+use super::sidecar::{HistoryMeta, ItemKey, Sidecar};
+
+pub use items::item_view;
+pub use reconcile::{EXTERNAL_EDIT, reconcile};
+
+/// Which kind of item a claim is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+#[schemars(inline)]
+pub enum Target {
+    Story,
+    Backlog,
+}
+
+/// Conditions on an edit: the revision the agent last saw, and whether it may override
+/// another agent's claim (the override is recorded).
+#[derive(Debug, Clone, Default)]
+pub struct Guard {
+    pub expected_rev: Option<u64>,
+    pub force: bool,
+}
+
+/// Server-wide rules that come from `config.yaml`.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Lease of a claim when the agent asks for none.
+    pub default_lease: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { default_lease: Duration::minutes(30) }
+    }
+}
+
+/// What the writer executes for a tool.
+#[derive(Debug, Clone)]
+pub enum Operation {
+    Edit { edit: Mutation, guard: Guard },
+    Claim { target: Target, id: String, lease_minutes: Option<f64> },
+    Release { target: Target, id: String, force: bool },
+    Next { claim: bool, lease_minutes: Option<f64> },
+}
+
+impl From<Mutation> for Operation {
+    fn from(edit: Mutation) -> Self {
+        Operation::Edit { edit, guard: Guard::default() }
+    }
+}
+
+/// One change for the change feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// `sprint`, `story`, `backlog`, `history` or `file`.
+    pub kind: &'static str,
+    /// The item's id; a history entry's date; `work-index.yaml` for the file.
+    pub id: String,
+    /// `created`, `updated`, `removed`, `claimed`, `released` or `appended`.
+    pub action: &'static str,
+    /// The item's revision after the change (none for removals and history).
+    pub rev: Option<u64>,
+    /// What a history entry says (they have no id), cut short.
+    pub summary: Option<String>,
+}
+
+impl Event {
+    /// A change of an item.
+    pub fn item(key: &ItemKey, action: &'static str, rev: Option<u64>) -> Event {
+        let (kind, id) = Kind::of(key);
+        Event { kind: kind.as_str(), id: id.to_string(), action, rev, summary: None }
+    }
+
+    /// A history entry appended.
+    pub fn history(entry: &HistoryEntry) -> Event {
+        let summary = entry.summary.as_deref().unwrap_or_default();
+        Event {
+            kind: "history",
+            id: entry.date.clone().unwrap_or_default(),
+            action: "appended",
+            rev: None,
+            summary: Some(cut_at_word(summary, 120)),
+        }
+    }
+}
+
+/// `text` cut at a word boundary to at most `max` characters, with an ellipsis when cut.
+fn cut_at_word(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max).collect();
+    let end = cut.rfind(char::is_whitespace).filter(|&i| i > max / 2).unwrap_or(cut.len());
+    format!("{}…", cut[..end].trim_end())
+}
+
+/// What executing an operation did.
+#[derive(Debug)]
+pub struct Executed {
+    pub outcome: Outcome,
+    /// The agent whose claim the change overrode (`force`).
+    pub forced_over: Option<String>,
+    pub events: Vec<Event>,
+    /// Whether the work index changed (else only the sidecar did, or nothing).
+    pub index_changed: bool,
+}
+
+impl Executed {
+    /// An operation that changed the work index.
+    fn changed(outcome: Outcome, events: Vec<Event>) -> Executed {
+        Executed { outcome, forced_over: None, events, index_changed: true }
+    }
+}
+
+impl Operation {
+    /// A short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::Edit { edit, .. } => edit.name(),
+            Operation::Claim { .. } => "claim",
+            Operation::Release { .. } => "release",
+            Operation::Next { .. } => "next",
+        }
+    }
+
+    /// Executes the operation on a project's work index and sidecar.
+    pub fn execute(
+        &self,
+        index: &mut WorkIndex,
+        meta: &mut Sidecar,
+        change: &Change,
+        policy: &Policy,
+    ) -> Result<Executed, StoreError> {
+        let mut respelled = self.clone();
+        if respelled.respell(index) {
+            return respelled.execute_as_spelled(index, meta, change, policy);
+        }
+        self.execute_as_spelled(index, meta, change, policy)
+    }
+
+    fn execute_as_spelled(
+        &self,
+        index: &mut WorkIndex,
+        meta: &mut Sidecar,
+        change: &Change,
+        policy: &Policy,
+    ) -> Result<Executed, StoreError> {
+        meta.claims.retain(|_, claim| claim.until > change.now);
+        match self {
+            Operation::Edit { edit, guard } => execute_edit(edit, guard, index, meta, change),
+            Operation::Claim { target, id, lease_minutes } => {
+                claims::claim_item(index, meta, *target, id, claims::lease_of(*lease_minutes, policy), change)
+            }
+            Operation::Release { target, id, force } => claims::release(index, meta, *target, id, *force, change),
+            Operation::Next { claim, lease_minutes } => {
+                claims::next(index, meta, *claim, *lease_minutes, policy, change)
+            }
+        }
+    }
+}
+
+/// An edit of the work index behind its guard: the revision the agent saw, and a claim
+/// another agent holds.
+fn execute_edit(
+    edit: &Mutation,
+    guard: &Guard,
+    index: &mut WorkIndex,
+    meta: &mut Sidecar,
+    change: &Change,
+) -> Result<Executed, StoreError> {
+    let target = edit.target();
+    let mut forced_over = None;
+    // A missing target is left to `apply`, which says what exists instead.
+    if let Some(key) = &target {
+        let rev = meta.rev(key);
+        if let Some(expected) = guard.expected_rev
+            && expected != rev
+            && let Some(current) = item_view(index, meta, key, change.now)
+        {
+            let (kind, id) = Kind::of(key);
+            return Err(StoreError::Conflict {
+                message: format!(
+                    "{} '{id}' is at rev {rev}, not {expected}: it changed since you read it",
+                    kind.as_str()
+                ),
+                hint: format!(
+                    "Look at `current` (the item now), re-apply your change to it, and retry with expected_rev={rev}."
+                ),
+                current: Some(Box::new(current)),
+            });
+        }
+        if let Some(claim) = meta.claim(key, change.now)
+            && claim.agent != change.agent
+        {
+            if !guard.force {
+                return Err(claims::held(key, claim));
+            }
+            forced_over = Some(claim.agent.clone());
+        }
+    }
+    let applied = edit.apply(index, change).map_err(|error| match (error, &target) {
+        // A refusal about the item itself shows it as it is now.
+        (StoreError::Conflict { message, hint, current: None }, Some(key)) => {
+            let current = item_view(index, meta, key, change.now).map(Box::new);
+            StoreError::Conflict { message, hint, current }
+        }
+        (error, _) => error,
+    })?;
+    let changed = !(applied.touched.is_empty() && applied.removed.is_empty() && applied.history.is_empty());
+    let mut events = Vec::new();
+    for key in &applied.touched {
+        let rev = if edit.creates() {
+            meta.created(key, &change.agent, change.now)
+        } else {
+            meta.changed(key, &change.agent, change.now)
+        };
+        events.push(Event::item(key, if edit.creates() { "created" } else { "updated" }, Some(rev)));
+    }
+    if let (Some(priority), Some(key)) = (edit.priority(), applied.touched.first()) {
+        meta.set_priority(key, priority);
+    }
+    // What a removed item was, taken before the sidecar forgets it.
+    let outcome = match applied.effect {
+        Effect::Removed { key, fields } => Outcome::Removed { item: items::removed_view(&key, fields, meta) },
+        effect => outcome_of(effect, index, meta, change)?,
+    };
+    for key in &applied.removed {
+        meta.forget(key);
+        events.push(Event::item(key, "removed", None));
+    }
+    for entry in &applied.history {
+        meta.history.push(Arc::new(HistoryMeta {
+            date: entry.date.clone().unwrap_or_default(),
+            summary: entry.summary.clone().unwrap_or_default(),
+            agent: change.agent.clone(),
+            at: change.now,
+        }));
+        events.push(Event::history(entry));
+    }
+    let outcome = match outcome {
+        // The story as it is now: a finished story needs no claim any more.
+        Outcome::Completed { story, entry, already_done } if changed => {
+            let key = ItemKey::Story(story.id.clone());
+            meta.claims.remove(&key.as_storage_key());
+            let story = item_view(index, meta, &key, change.now).unwrap_or(story);
+            Outcome::Completed { story, entry, already_done }
+        }
+        other => other,
+    };
+    if let Some(holder) = &forced_over {
+        tracing::warn!(agent = %change.agent, %holder, "change forced over another agent's claim");
+    }
+    Ok(Executed { outcome, forced_over, events, index_changed: changed })
+}
+
+/// The outcome of an edit's effect, with the items as they are after it.
+fn outcome_of(effect: Effect, index: &WorkIndex, meta: &Sidecar, change: &Change) -> Result<Outcome, StoreError> {
+    let view = |key: &ItemKey| item_view(index, meta, key, change.now).ok_or_else(|| items::missing(key));
+    Ok(match effect {
+        Effect::Created(key) => Outcome::Created { item: view(&key)? },
+        Effect::Updated(key) => Outcome::Updated { item: view(&key)? },
+        Effect::Completed { story, entry, already_done } => {
+            Outcome::Completed { story: view(&story)?, entry, already_done }
+        }
+        Effect::HistoryAdded(entry) => Outcome::HistoryAdded { entry },
+        Effect::Removed { key, fields } => Outcome::Removed { item: items::removed_view(&key, fields, meta) },
+    })
+}
