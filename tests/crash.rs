@@ -76,11 +76,11 @@ fn check(root: &std::path::Path, acknowledged: &[String]) {
     assert_eq!(unique.len(), ids.len(), "an id repeats");
     let lost: Vec<&String> = acknowledged.iter().filter(|id| !unique.contains(id.as_str())).collect();
     assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
-    let sidecar = worksync::store::sidecar::SidecarFile::load(&root.join("projects/orbit-api/.worksync"));
+    let sidecar = worksync::store::SidecarFile::load(&root.join("projects/orbit-api/.worksync"));
     let unattributed: Vec<&String> = acknowledged
         .iter()
         .filter(|id| {
-            let meta = sidecar.item(&worksync::store::sidecar::ItemKey::Backlog(id.to_string()));
+            let meta = sidecar.item(&worksync::store::ItemKey::Backlog(id.to_string()));
             !meta.is_some_and(|m| m.created_by.as_deref().is_some_and(|by| by.starts_with("crash-")))
         })
         .collect();

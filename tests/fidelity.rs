@@ -126,7 +126,7 @@ async fn restarts(mut server: TestServer) {
     let store =
         worksync::store::Store::open(worksync::store::Layout::new(server.root.path())).expect("the data root loads");
     for (name, view) in &store.published().projects {
-        assert!(matches!(view, worksync::store::snapshot::ProjectView::Ready { .. }), "{name} loads: {view:?}");
+        assert!(matches!(view, worksync::store::ProjectView::Ready { .. }), "{name} loads: {view:?}");
     }
     store.close().await;
 }

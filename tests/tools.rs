@@ -185,8 +185,8 @@ async fn every_tool_changes_the_files() {
     assert_eq!(entries[1]["agent"], "claude-code", "attribution from the sidecar");
 
     // Attribution is recorded in .worksync/, not in the YAML.
-    let state = worksync::store::sidecar::SidecarFile::load(&server.path("projects/orbit-api/.worksync"));
-    let story = worksync::store::sidecar::ItemKey::Story("STORY-19".into());
+    let state = worksync::store::SidecarFile::load(&server.path("projects/orbit-api/.worksync"));
+    let story = worksync::store::ItemKey::Story("STORY-19".into());
     assert_eq!(state.item(&story).unwrap().updated_by, "claude-code");
     assert!(!std::fs::read_to_string(&index).unwrap().contains("claude-code"));
 

@@ -4,7 +4,7 @@
 //! Every route first checks `Host` and `Origin` against loopback and the configured lists
 //! ([`rebinding`]), so a web page on another origin cannot drive the server or read it
 //! through the user's browser (DNS rebinding), auth or not. Auth is an axum layer in front of
-//! `/mcp` and `/status` so rmcp never sees an unauthenticated request (SPEC §7); then
+//! `/mcp` and `/status` so rmcp never sees an unauthenticated request; then
 //! [`hygiene`] gives the protocol answers rmcp gives loosely. MCP sessions are capped
 //! ([`sessions`]), and so are connections and the time a client may take ([`connections`]).
 

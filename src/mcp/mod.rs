@@ -3,7 +3,7 @@
 //! [`WorkSyncServer`] is created once per MCP session and is a thin shell around the shared
 //! [`Store`]. Each tool file holds one group of tools: a tool parses its parameters, makes one
 //! call into the store and shapes the reply (see [`reply`]). Tool names and parameters are
-//! the Python tool's (SPEC §4), so agents' prompts and scripts keep working.
+//! the Python tool's, so agents' prompts and scripts keep working.
 
 mod backlog_tools;
 mod coordination_tools;

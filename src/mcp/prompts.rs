@@ -1,4 +1,4 @@
-//! The five built-in prompts (SPEC §4): canned requests a user picks from their client's
+//! The five built-in prompts, the Python tool's: canned requests a user picks from their client's
 //! prompt menu to drive the session workflow (status → focus → work → done).
 //!
 //! Prompt arguments arrive as strings on the wire, so every field here is a string.

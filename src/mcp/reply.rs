@@ -1,7 +1,7 @@
 //! How tool answers and tool errors look on the wire, and who an agent is.
 //!
 //! Every result is structured JSON (`structuredContent`, plus the same JSON as the first
-//! text block, SPEC §4). A failure is a tool result with `isError: true` whose JSON keeps the
+//! text block). A failure is a tool result with `isError: true` whose JSON keeps the
 //! Python tool's `{"error": "…"}` shape and adds what an agent needs to act: a `hint`, and
 //! for parse errors the file, line and column. Protocol-level errors are left for malformed
 //! requests only, so an agent always gets a message it can read.

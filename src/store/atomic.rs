@@ -1,6 +1,6 @@
 //! Durable, atomic file replacement: a crash at any moment leaves the old file or the new one.
 //!
-//! The discipline (SPEC §2): a temp file in the target's own directory (so the rename never
+//! The discipline: a temp file in the target's own directory (so the rename never
 //! crosses a filesystem), write, fsync the file, rename it over the target, fsync the directory
 //! (so the rename itself survives a power cut). Temp files carry a recognisable suffix so that
 //! the ones a crash left behind are swept at start.

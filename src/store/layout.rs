@@ -1,4 +1,4 @@
-//! Where things live under the data root (SPEC §3), and how a fresh data root is made.
+//! Where things live under the data root, and how a fresh data root is made.
 //!
 //! The sample project, default `config.yaml` and guidance are compiled into the binary, so
 //! `worksync serve` bootstraps a data root wherever the binary runs, without the repository.

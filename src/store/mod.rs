@@ -4,32 +4,38 @@
 //!
 //! [`Store`] is the one handle the rest of the server uses. Reads take the current
 //! [`Snapshot`] after a cheap `stat` of the files concerned (an external edit is re-read
-//! first, by the writer); mutations travel to the [`writer`] thread and come back once they
-//! are durable. Nothing in here knows about MCP or HTTP.
+//! first, by the writer); mutations ([`Operation`]) travel to the writer thread and come
+//! back once they are durable, as typed results ([`Done`], [`Outcome`]). Nothing in here
+//! knows about MCP or HTTP.
+//!
+//! The public surface is what is re-exported here, and [`model`] (the work index's types).
+//! Inside the crate the other rooms also use a few modules directly: `layout`, `registry`,
+//! `snapshot`, `status`, `outcome` and `sidecar` (read by the vault and `mcp`), `atomic`
+//! (the vault's writes), `yaml` (doctor and the CLI read files through `Document`).
 
 mod arguments;
-pub mod atomic;
-pub mod changes;
-pub mod coordination;
-pub mod error;
+pub(crate) mod atomic;
+pub(crate) mod changes;
+pub(crate) mod coordination;
+pub(crate) mod error;
 #[cfg(test)]
 mod fuzz;
-pub mod guidance;
-pub mod history_archive;
-pub mod layout;
-pub mod lock;
-pub mod merge;
+pub(crate) mod guidance;
+pub(crate) mod history_archive;
+pub(crate) mod layout;
+pub(crate) mod lock;
+pub(crate) mod merge;
 pub mod model;
-pub mod ops;
-pub mod outcome;
-pub mod prompt_files;
-pub mod registry;
-pub mod sidecar;
-pub mod snapshot;
-pub mod status;
-pub mod validate;
-pub mod values;
-pub mod writer;
+pub(crate) mod ops;
+pub(crate) mod outcome;
+pub(crate) mod prompt_files;
+pub(crate) mod registry;
+pub(crate) mod sidecar;
+pub(crate) mod snapshot;
+pub(crate) mod status;
+pub(crate) mod validate;
+pub(crate) mod values;
+pub(crate) mod writer;
 pub(crate) mod yaml;
 
 use std::sync::{Arc, RwLock};
@@ -41,9 +47,12 @@ pub use coordination::{Guard, Operation, Target};
 pub use error::StoreError;
 pub use layout::Layout;
 pub use lock::{Role, RootLock};
+pub use merge::{Conflict, ConflictKind, MergeError, Merged, merge};
 pub use ops::{Change, Mutation};
-pub use outcome::{Done, Registered, Unregistered};
-pub use snapshot::Snapshot;
+pub use outcome::{Done, Item, Kind, Outcome, Registered, Unregistered};
+pub use sidecar::{ItemKey, Sidecar, SidecarFile};
+pub use snapshot::{ProjectView, Snapshot};
+pub use status::{ProjectStatus, Status};
 pub use writer::Registration;
 
 use atomic::FileStamp;

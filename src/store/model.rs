@@ -1,6 +1,6 @@
 //! The work-tracking data model: what `work-index.yaml` holds, typed.
 //!
-//! The file format is the Python tool's (SPEC §3) and users' JSON schemas forbid unknown keys,
+//! The file format is the Python tool's and users' JSON schemas forbid unknown keys,
 //! so these types add no keys. They do keep any key they do not know (`extra`), and read
 //! scalar fields leniently (`title: 2024` is the string "2024"), so a hand-written file loads
 //! and writes back without losing anything. Statuses are kept as strings for the same reason;

@@ -1,6 +1,6 @@
 //! `config.yaml`: the project registry and settings, in the Python tool's format.
 //!
-//! Existing keys keep their meaning (SPEC §3) and unknown keys are kept as they are, so a
+//! Existing keys keep their meaning and unknown keys are kept as they are, so a
 //! user's file written by the Python tool loads and writes back unchanged but for what a
 //! tool changed.
 //!

@@ -2,7 +2,7 @@
 //!
 //! Tools that only read take the current [`Snapshot`] (an `Arc` clone) and answer from
 //! memory, without parsing anything. The query methods here shape the answers exactly as
-//! the Python tool did (SPEC §4), with our additions beside them.
+//! the Python tool did, with our additions beside them.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -1,4 +1,4 @@
-//! The Obsidian vault: notes generated from the YAML for people to browse (SPEC §6).
+//! The Obsidian vault: notes generated from the YAML for people to browse.
 //!
 //! [`notes`] decides what the vault holds (as [`context`] types), [`templates`] renders it,
 //! [`generator`] writes only what changed and never touches a file it did not write

@@ -1,7 +1,7 @@
 //! What the vault contains: every note of a snapshot, as a path, a template and its
 //! [context](super::context).
 //!
-//! Paths are the Python tool's (SPEC §6), so bookmarks keep working. Links are always
+//! Paths are the Python tool's, so bookmarks keep working. Links are always
 //! vault paths (`[[projects/orbit-api/Stories/STORY-1|STORY-1]]`), never bare names, so two
 //! projects that both have a `STORY-1` or a theme `security` never link into each other.
 //! Nothing here depends on the clock: the same YAML always gives the same notes, which is

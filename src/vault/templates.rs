@@ -16,7 +16,7 @@ use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
 /// The built-in templates.
 static BUILT_IN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
-/// The names every vault needs, in the order notes are described in SPEC §6.
+/// The names every vault needs, in the order of the vault's layout.
 pub const NAMES: [&str; 9] = [
     "global-dashboard.md",
     "project-dashboard.md",

@@ -1,4 +1,4 @@
-//! How agents coordinate (SPEC §5): revisions, claims with leases, and picking the next work.
+//! How agents coordinate: revisions, claims with leases, and picking the next work.
 //!
 //! An [`Operation`] is what the writer executes for a tool: a plain edit of the work index
 //! ([`Mutation`]) behind a [`Guard`] (the revision the agent last saw, and whether it may

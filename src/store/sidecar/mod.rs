@@ -1,7 +1,7 @@
 //! Machine state the Python schema has no room for, kept in `projects/<name>/.worksync/`.
 //!
 //! `work-index.yaml` must not gain keys (users' schemas forbid them), yet every item has a
-//! revision, every mutation is attributed to an agent with a time (SPEC §4, §5), and agents
+//! revision, every mutation is attributed to an agent with a time, and agents
 //! hold claims on items. All of that lives here, in `.worksync/` ([`mod@file`] says how it is
 //! kept durable at the cost of what changed). The YAML stays authoritative: an entry here for
 //! an item that no longer exists is simply ignored, and an item without one is at revision 1.
