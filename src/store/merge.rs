@@ -34,6 +34,9 @@ use super::error::StoreError;
 use super::model::WorkIndex;
 use super::yaml;
 
+mod archive;
+pub use archive::{MergedArchive, merge_archive};
+
 /// The result of a merge.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Merged {
