@@ -18,12 +18,31 @@
 //!   (`core.fsync=committed,reference`);
 //! - reads no stdin, runs in its own process group, and is killed with that group when it
 //!   overruns its time limit.
+//!
+//! [`WorkTree`] makes the same calls in a clone a person works in (`git -C DIR …`), for the
+//! few reads and config writes of `worksync git-setup` and the merge driver; it never
+//! commits, and also turns off the file-system monitor a clone's config may start.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+/// Configuration added for calls in a work tree: `core.fsmonitor` names a program git would
+/// start.
+const WORK_TREE_CONFIG: [&str; 1] = ["core.fsmonitor=false"];
+
+/// Where a call runs.
+#[derive(Clone, Copy)]
+enum Repo<'a> {
+    /// No repository (`git init`).
+    None,
+    /// `--git-dir DIR`: a bare repository.
+    Bare(&'a Path),
+    /// `-C DIR`: the clone that holds DIR.
+    WorkTree(&'a Path),
+}
 
 /// A git object id, in hex.
 pub type Oid = String;
@@ -101,13 +120,13 @@ impl Git {
             return Ok(());
         }
         let dir = self.dir.to_string_lossy().to_string();
-        run_git(None, &["init", "--bare", "--quiet", &dir], None, self.timeout, &self.author)?;
+        run_git(Repo::None, &["init", "--bare", "--quiet", &dir], None, self.timeout, &self.author)?;
         Ok(())
     }
 
     /// Runs `git <args>` in the repository; returns its standard output.
     pub fn run(&self, args: &[&str], input: Option<&[u8]>) -> Result<Vec<u8>, GitError> {
-        run_git(Some(&self.dir), args, input, self.timeout, &self.author)
+        run_git(Repo::Bare(&self.dir), args, input, self.timeout, &self.author)
     }
 
     /// Like [`Git::run`], with the output as trimmed text.
@@ -191,6 +210,33 @@ impl Git {
     }
 }
 
+/// A clone a person works in, driven through `git -C DIR`: the same environment and
+/// overrides as [`Git`].
+#[derive(Debug, Clone)]
+pub struct WorkTree {
+    dir: PathBuf,
+    timeout: Duration,
+}
+
+impl WorkTree {
+    /// The clone that holds `dir` (git finds its top from there).
+    pub fn new(dir: impl Into<PathBuf>) -> WorkTree {
+        WorkTree { dir: dir.into(), timeout: Duration::from_secs(30) }
+    }
+
+    /// Runs `git <args>` there; returns its standard output.
+    pub fn run(&self, args: &[&str]) -> Result<Vec<u8>, GitError> {
+        // No commit is made here, so the author is never used.
+        let author = (String::from("worksync"), String::from("worksync@localhost"));
+        run_git(Repo::WorkTree(&self.dir), args, None, self.timeout, &author)
+    }
+
+    /// Like [`WorkTree::run`], with the output as trimmed text.
+    pub fn text(&self, args: &[&str]) -> Result<String, GitError> {
+        Ok(String::from_utf8_lossy(&self.run(args)?).trim().to_string())
+    }
+}
+
 /// A directory of a tree being built.
 #[derive(Default)]
 struct Dir {
@@ -223,9 +269,9 @@ impl Dir {
     }
 }
 
-/// Runs git with the safe environment and configuration, in `dir` if given.
+/// Runs git with the safe environment and configuration, in `repo`.
 fn run_git(
-    dir: Option<&Path>,
+    repo: Repo<'_>,
     args: &[&str],
     input: Option<&[u8]>,
     timeout: Duration,
@@ -249,8 +295,17 @@ fn run_git(
     for setting in SAFE_CONFIG {
         command.args(["-c", setting]);
     }
-    if let Some(dir) = dir {
-        command.arg("--git-dir").arg(dir);
+    match repo {
+        Repo::None => {}
+        Repo::Bare(dir) => {
+            command.arg("--git-dir").arg(dir);
+        }
+        Repo::WorkTree(dir) => {
+            for setting in WORK_TREE_CONFIG {
+                command.args(["-c", setting]);
+            }
+            command.arg("-C").arg(dir);
+        }
     }
     command.args(args);
     command.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() });
@@ -361,7 +416,7 @@ mod tests {
         // An alias that runs a shell command that sleeps far past the limit.
         let started = Instant::now();
         let outcome = run_git(
-            Some(git.dir()),
+            Repo::Bare(git.dir()),
             &["-c", "alias.wait=!sleep 30", "wait"],
             None,
             git.timeout,
