@@ -1,5 +1,5 @@
-//! Runs the command the user chose: `serve`, `init`, `status`, `sync`, `mcp-config`, `doctor`
-//! or `key`.
+//! Runs the command the user chose: `serve`, `init`, `status`, `sync`, `mcp-config`, `doctor`,
+//! `key`, `git-setup` or `merge-driver`.
 //!
 //! This is wiring: settings in, store and server up, errors out as `anyhow` with context.
 //! Writers of the data root (`serve`, `sync`, and `init` when it has files to add) hold its
@@ -16,13 +16,14 @@ use tokio_util::sync::CancellationToken;
 
 use crate::api_key::{self, KeySource};
 use crate::cli::{
-    AddressArgs, Cli, ClientKind, Command, Environment, InitArgs, KeyArgs, McpConfigArgs, ServeArgs, StatusArgs,
-    SyncArgs,
+    AddressArgs, Cli, ClientKind, Command, Environment, GitSetupArgs, InitArgs, KeyArgs, McpConfigArgs,
+    MergeDriverArgs, ServeArgs, StatusArgs, SyncArgs,
 };
 use crate::client_setup::{self, Written};
 use crate::doctor::ClientKey;
 use crate::server;
 use crate::settings::{self, Auth, ServeSettings};
+use crate::share::{driver, setup};
 use crate::store::outcome::Item;
 use crate::store::registry::ConfigFile;
 use crate::store::status::{ProjectStatus, Status};
@@ -55,7 +56,40 @@ pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<()> {
         }
         Command::Doctor(address) => doctor(&layout, &address, &env).await,
         Command::Key(args) => key(&args, &env),
+        Command::GitSetup(args) => git_setup(&args),
+        // The binary runs the driver before this point, for its exit codes.
+        Command::MergeDriver(args) => match merge_driver(&args) {
+            0 => Ok(()),
+            code => bail!("the merge driver did not merge (exit code {code})"),
+        },
     }
+}
+
+/// `worksync merge-driver`, run by git: the exit code git reads (0 merged, 1 not merged,
+/// 2 called wrongly). Reports on stderr.
+pub fn merge_driver(args: &MergeDriverArgs) -> u8 {
+    let Ok(cwd) = std::env::current_dir() else {
+        eprintln!("worksync merge-driver: cannot read the current directory (git runs the driver at the clone's top)");
+        return driver::Exit::BadInvocation.code();
+    };
+    let call = driver::Invocation {
+        ancestor: args.ancestor.clone(),
+        ours: args.ours.clone(),
+        theirs: args.theirs.clone(),
+        path: args.path.clone(),
+    };
+    driver::run(&call, &cwd).code()
+}
+
+/// `worksync git-setup`: registers the merge driver, by this binary's path, in a clone.
+fn git_setup(args: &GitSetupArgs) -> anyhow::Result<()> {
+    let dir = match &args.dir {
+        Some(dir) => dir.clone(),
+        None => std::env::current_dir().context("cannot read the current directory; pass the clone as DIR")?,
+    };
+    let exe = std::env::current_exe().context("cannot find where this worksync binary is")?;
+    print!("{}", setup::git_setup(&dir, &exe)?);
+    Ok(())
 }
 
 /// The text `worksync mcp-config` prints.

@@ -46,6 +46,44 @@ pub enum Command {
     Doctor(AddressArgs),
     /// Where the API key comes from; print it (--show) or replace it (--rotate).
     Key(KeyArgs),
+    /// Register worksync's merge driver in a clone of a shared plan repository, so that
+    /// `git pull` there merges work-index.yaml item by item.
+    GitSetup(GitSetupArgs),
+    /// git's merge driver for a shared plan (git runs it; see `worksync git-setup`).
+    #[command(hide = true, long_about = MERGE_DRIVER_HELP)]
+    MergeDriver(MergeDriverArgs),
+}
+
+/// The long help of `worksync merge-driver`.
+const MERGE_DRIVER_HELP: &str = "\
+git's merge driver for a shared plan. git runs it as `worksync merge-driver %O %A %B %P` in a
+clone set up with `worksync git-setup`.
+
+work-index.yaml is merged item by item, COMPLETE/history.yaml as a union of its entries;
+other files are left to git. On success %A holds the merge (exit 0) and every disagreement
+it resolved is printed on stderr and appended to .git/worksync-conflicts.log. When a
+version holds conflict markers or YAML that does not load, or the repository's
+worksync/format is one this worksync does not know, %A is left untouched and the exit
+code is 1, so git reports a conflict for a person to resolve. Exit code 2: called wrongly.";
+
+/// Flags of `worksync git-setup`.
+#[derive(Debug, Clone, Args)]
+pub struct GitSetupArgs {
+    /// The clone to set up [default: the current directory]
+    pub dir: Option<PathBuf>,
+}
+
+/// What git passes to `worksync merge-driver`.
+#[derive(Debug, Clone, Args)]
+pub struct MergeDriverArgs {
+    /// %O: the common ancestor's version of the file.
+    pub ancestor: PathBuf,
+    /// %A: our version; replaced by the merge when it succeeds.
+    pub ours: PathBuf,
+    /// %B: their version.
+    pub theirs: PathBuf,
+    /// %P: the file's path in the repository (it decides how to merge).
+    pub path: String,
 }
 
 /// Flags of `worksync key`.

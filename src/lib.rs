@@ -7,8 +7,8 @@
 //! - [`mcp`]: protocol glue. The rmcp `ServerHandler`, one file per tool group, the prompts
 //!   and the instructions; a tool parses its parameters, makes one call into the store and
 //!   shapes the reply.
-//! - [`share`]: sharing a project's plan with other machines through git (the git runner so
-//!   far).
+//! - [`share`]: sharing a project's plan with other machines through git: the git runner,
+//!   and the merge driver people's clones use (`worksync git-setup`, `merge-driver`).
 //! - [`vault`]: the Obsidian vault: notes from minijinja templates, regenerated after a
 //!   burst of changes, writing only what changed and never a file it did not write.
 //! - [`http`]: the axum router: `/mcp` behind the bearer-auth layer, `/status`, `/healthz`,
@@ -20,7 +20,7 @@
 //! - [`settings`]: those inputs validated into what a run uses (data root, address, auth).
 //! - [`api_key`]: where the API key comes from, and the private key file that keeps it.
 //! - [`app`]: runs the chosen command (`serve`, `init`, `status`, `sync`, `mcp-config`,
-//!   `doctor`, `key`).
+//!   `doctor`, `key`, `git-setup`, `merge-driver`).
 //! - [`client_setup`]: client entries for Claude Code and Codex, `.mcp.json`, AGENTS.md.
 //! - [`doctor`]: the health checks of `worksync doctor`.
 

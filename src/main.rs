@@ -5,10 +5,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
-use worksync::cli::{Cli, Environment, LogFormat};
+use worksync::cli::{Cli, Command, Environment, LogFormat};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // git reads the merge driver's own exit codes (0, 1, 2); it needs no logging or runtime.
+    if let Some(Command::MergeDriver(args)) = &cli.command {
+        return ExitCode::from(worksync::app::merge_driver(args));
+    }
     init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
