@@ -59,7 +59,7 @@ fn concurrent_edits(rebase: bool) {
     assert_eq!(history, ["started", "b did"]);
     // What git committed is exactly the engine's merge of the three versions.
     let theirs = lab.show(&b, "origin/main", "work-index.yaml");
-    let engine = merge::merge(Path::new("work-index.yaml"), PLAN, &ours, &theirs).unwrap();
+    let engine = merge(Path::new("work-index.yaml"), PLAN, &ours, &theirs).unwrap();
     assert_eq!(lab.show(&b, "HEAD", "work-index.yaml"), engine.text);
 
     let merges = lab.git_ok(&b, &["log", "--merges", "--format=%s"]);

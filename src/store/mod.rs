@@ -47,7 +47,7 @@ pub use coordination::{Guard, Operation, Target};
 pub use error::StoreError;
 pub use layout::Layout;
 pub use lock::{Role, RootLock};
-pub use merge::{Conflict, ConflictKind, MergeError, Merged, merge};
+pub use merge::{Conflict, ConflictKind, MergeError, Merged, MergedArchive, merge, merge_archive};
 pub use ops::{Change, Mutation};
 pub use outcome::{Done, Item, Kind, Outcome, Registered, Unregistered};
 pub use sidecar::{ItemKey, Sidecar, SidecarFile};
