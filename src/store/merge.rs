@@ -534,34 +534,36 @@ fn history(o: &[Value], a: &[Value], b: &[Value]) -> Vec<Value> {
         list.reverse();
         list
     };
-    // An entry both sides added is one event that reached both (a merge applied on one
-    // side already), so it is kept once.
-    let from_a = added(a, &ca);
-    let mut in_a: HashMap<&str, usize> = HashMap::new();
-    for (key, _) in &from_a {
-        *in_a.entry(key.as_str()).or_default() += 1;
-    }
-    let from_b: Vec<(String, Value)> = added(b, &cb)
-        .into_iter()
-        .filter(|(key, _)| match in_a.get_mut(key.as_str()) {
-            Some(n) if *n > 0 => {
-                *n -= 1;
-                false
-            }
-            _ => true,
-        })
-        .collect();
-    let (mut xa, mut xb) = (from_a.iter().cloned().peekable(), from_b.into_iter().peekable());
+    // Both sides' additions merged by (date, content): the smaller head goes next, and equal
+    // heads are one entry (an entry both sides added is one event that reached both, e.g. a
+    // merge applied on one side already), kept as many times as the side with more has it.
+    let (from_a, from_b) = (added(a, &ca), added(b, &cb));
+    let extra = |counts: &HashMap<String, usize>, key: &str| get(counts, key).saturating_sub(get(&co, key));
+    let wanted = |key: &str| extra(&ca, key).max(extra(&cb, key));
     let date = |entry: &Value| entry.get("date").map(canonical).unwrap_or_default();
+    let mut emitted: HashMap<&str, usize> = HashMap::new();
+    let (mut j, mut k) = (0, 0);
     loop {
-        let take_a = match (xa.peek(), xb.peek()) {
-            (Some((ka, va)), Some((kb, vb))) => (date(va), ka) <= (date(vb), kb),
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
+        let (head_a, head_b) = (from_a.get(j), from_b.get(k));
+        let (key, entry) = match (head_a, head_b) {
+            (Some(x), Some(y)) => {
+                if (date(&y.1), &y.0) < (date(&x.1), &x.0) {
+                    y
+                } else {
+                    x
+                }
+            }
+            (Some(x), None) => x,
+            (None, Some(y)) => y,
             (None, None) => break,
         };
-        let next = if take_a { xa.next() } else { xb.next() };
-        out.extend(next.map(|(_, entry)| entry));
+        j += usize::from(head_a.is_some_and(|(ka, _)| ka == key));
+        k += usize::from(head_b.is_some_and(|(kb, _)| kb == key));
+        let copies = emitted.entry(key.as_str()).or_default();
+        if *copies < wanted(key) {
+            *copies += 1;
+            out.push(entry.clone());
+        }
     }
     out
 }

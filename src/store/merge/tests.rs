@@ -139,6 +139,12 @@ fn history_is_a_multiset() {
     assert_eq!(m.text, both);
     let m = merged(BASE, &format!("{both}- date: '2026-01-06'\n  summary: x later\n"), &y);
     assert_eq!(m.index.history().len(), 4);
+    // The same entry on both sides, and a back-dated one after it on one side: one order,
+    // whichever side is ours.
+    let shared = format!("{BASE}- date: '2026-01-09'\n  summary: x\n");
+    let m = merged(BASE, &format!("{shared}- date: '2026-01-03'\n  summary: y\n"), &shared);
+    let summaries: Vec<&str> = m.index.history().iter().filter_map(|h| h.summary.as_deref()).collect();
+    assert_eq!(summaries, ["started", "second day", "x", "y"]);
 }
 
 /// Conflict markers from a text merge are refused with their line.
