@@ -86,7 +86,7 @@ impl ConflictKind {
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
     /// One of the versions does not load.
-    #[error("the {side} version does not load: {error}")]
+    #[error("{side} does not load: {error}")]
     Unreadable { side: &'static str, error: Box<StoreError> },
 }
 
@@ -105,7 +105,7 @@ pub fn merge(path: &Path, base: &str, ours: &str, theirs: &str) -> Result<Merged
         }
         yaml::parse::<WorkIndex>(path, text).map_err(|error| MergeError::Unreadable { side, error: Box::new(error) })
     };
-    let (o, a, b) = (load("common", base)?, load("our", ours)?, load("their", theirs)?);
+    let (o, a, b) = (load("the common version", base)?, load("our version", ours)?, load("their version", theirs)?);
     // The trivial cases keep a side's text exactly as it is.
     if a == b && ours == theirs || a == o && ours == base {
         return Ok(Merged { text: theirs.to_string(), index: b, conflicts: Vec::new() });
@@ -116,12 +116,12 @@ pub fn merge(path: &Path, base: &str, ours: &str, theirs: &str) -> Result<Merged
     let value = |index: &WorkIndex| serde_yaml_ng::to_value(index).ok().and_then(|v| v.as_mapping().cloned());
     let (Some(vo), Some(va), Some(vb)) = (value(&o), value(&a), value(&b)) else {
         let error = StoreError::io("represent", path, std::io::Error::other("the work index is not a mapping"));
-        return Err(MergeError::Unreadable { side: "common", error: Box::new(error) });
+        return Err(MergeError::Unreadable { side: "the common version", error: Box::new(error) });
     };
     let mut merger = Merger::default();
     let merged = merger.document(&vo, &va, &vb);
     let index: WorkIndex = serde_yaml_ng::from_value(Value::Mapping(merged)).map_err(|e| MergeError::Unreadable {
-        side: "merged",
+        side: "the merged version",
         error: Box::new(StoreError::io("merge", path, std::io::Error::other(e.to_string()))),
     })?;
     let text = render(path, base, &o, &index);

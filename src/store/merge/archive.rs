@@ -51,8 +51,11 @@ pub struct MergedArchive {
 /// `base` (the file was created on both sides, as when two machines first rotated history
 /// independently) is an empty archive. `path` only names the file in error messages.
 pub fn merge_archive(path: &Path, base: &str, ours: &str, theirs: &str) -> Result<MergedArchive, MergeError> {
-    let (o, a, b) =
-        (load(path, "common", base, true)?, load(path, "our", ours, false)?, load(path, "their", theirs, false)?);
+    let (o, a, b) = (
+        load(path, "the common version", base, true)?,
+        load(path, "our version", ours, false)?,
+        load(path, "their version", theirs, false)?,
+    );
     if ours == theirs || ours == base {
         return Ok(MergedArchive { text: theirs.to_string(), history: b.history, conflicts: Vec::new() });
     }
@@ -71,13 +74,13 @@ pub fn merge_archive(path: &Path, base: &str, ours: &str, theirs: &str) -> Resul
     // With no common text, the text starts from the header comment both sides share, if
     // they do: a choice that does not depend on the side.
     let base_text = if base.trim().is_empty() {
-        let (ha, hb) = (header(ours), header(theirs));
+        let (ha, hb) = (yaml::leading_comments(ours), yaml::leading_comments(theirs));
         if ha == hb { ha } else { "" }
     } else {
         base
     };
     let text = render(path, base_text, &o, &merged).ok_or_else(|| MergeError::Unreadable {
-        side: "merged",
+        side: "the merged version",
         error: Box::new(StoreError::io(
             "write",
             path,
@@ -86,19 +89,6 @@ pub fn merge_archive(path: &Path, base: &str, ours: &str, theirs: &str) -> Resul
     })?;
     merger.conflicts.sort_by(|x, y| (&x.at, x.kind).cmp(&(&y.at, y.kind)));
     Ok(MergedArchive { text, history: merged.history, conflicts: merger.conflicts })
-}
-
-/// The comment and blank lines before a text's first content line (the archive's header).
-fn header(text: &str) -> &str {
-    let mut end = 0;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        if !trimmed.is_empty() && !trimmed.starts_with('#') {
-            break;
-        }
-        end += line.len();
-    }
-    &text[..end]
 }
 
 /// Parses one version; `empty_ok` lets a version without content be an empty archive.
@@ -112,7 +102,7 @@ fn load(path: &Path, side: &'static str, text: &str, empty_ok: bool) -> Result<A
             message: "the file holds a conflict marker from a text merge; resolve it first".into(),
         }));
     }
-    if empty_ok && header(text).len() == text.len() {
+    if empty_ok && yaml::leading_comments(text).len() == text.len() {
         return Ok(Archive::default());
     }
     yaml::parse::<Archive>(path, text).map_err(unreadable)

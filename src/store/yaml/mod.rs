@@ -25,5 +25,5 @@ mod walker;
 
 pub(crate) use aliases::{is_linked, render as render_linked};
 pub(crate) use document::{Document, Reduce, parse, with_line_endings_of};
-pub(crate) use render::{full_render, render};
+pub(crate) use render::{full_render, leading_comments, render};
 pub(crate) use walker::patch_document;
