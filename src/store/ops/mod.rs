@@ -3,7 +3,12 @@
 //! Each [`Mutation`] changes a [`WorkIndex`] in memory and says what it did ([`Effect`]) and
 //! what it touched (for attribution). It does no I/O: the writer applies it to a copy,
 //! renders and writes the file, and only then publishes the copy, so a failed write leaves
-//! the model as it was.
+//! the model as it was. One function per mutation, by kind of item: `backlog.rs`,
+//! `sprints.rs`, `stories.rs` (with history).
+
+mod backlog;
+mod sprints;
+mod stories;
 
 use std::sync::Arc;
 
@@ -11,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::error::StoreError;
-use super::model::{BacklogItem, BacklogStatus, HistoryEntry, Sprint, SprintStatus, Story, StoryStatus, WorkIndex};
+use super::model::{BacklogStatus, HistoryEntry, SprintStatus, Story, StoryStatus, WorkIndex};
 use super::sidecar::ItemKey;
 
 /// A change to one project's `work-index.yaml`.
@@ -117,7 +122,7 @@ pub struct Applied {
 }
 
 impl Applied {
-    fn touched(effect: Effect, key: ItemKey) -> Applied {
+    pub(super) fn touched(effect: Effect, key: ItemKey) -> Applied {
         Applied { effect, touched: vec![key], removed: Vec::new(), history: Vec::new() }
     }
 }
@@ -168,209 +173,48 @@ impl Mutation {
     pub fn apply(&self, index: &mut WorkIndex, change: &Change) -> Result<Applied, StoreError> {
         match self {
             Mutation::AddBacklog { id, summary, theme, status, related_sprints, .. } => {
-                if index.backlog_item(id).is_some() {
-                    return Err(StoreError::Duplicate {
-                        message: format!("Backlog item '{id}' already exists"),
-                        hint: "Choose another id, or call worksync_update_backlog to change the existing item.".into(),
-                        suggestion: None,
-                    });
-                }
-                let item = BacklogItem {
-                    id: id.clone(),
-                    theme: Some(theme.clone()),
-                    summary: Some(summary.clone()),
-                    status: Some(status.as_str().into()),
-                    related_sprints: Some(related_sprints.clone().unwrap_or_default()),
-                    ..Default::default()
-                };
-                index.backlog.get_or_insert_with(Vec::new).push(Arc::new(item));
-                let key = ItemKey::Backlog(id.clone());
-                Ok(Applied::touched(Effect::Created(key.clone()), key))
+                backlog::add(index, id, summary, theme, *status, related_sprints.as_deref())
             }
             Mutation::UpdateBacklog { id, status, summary, theme, related_sprints, .. } => {
-                let available = ids(index.backlog().iter().map(|b| &b.id));
-                let item = index.backlog_item_mut(id).ok_or_else(|| not_found("Backlog item", id, "", &available))?;
-                set(&mut item.status, status.map(|s| s.as_str().to_string()));
-                set(&mut item.summary, summary.clone());
-                set(&mut item.theme, theme.clone());
-                set(&mut item.related_sprints, related_sprints.clone());
-                let key = ItemKey::Backlog(id.clone());
-                Ok(Applied::touched(Effect::Updated(key.clone()), key))
-            }
-            Mutation::RemoveBacklog { id } => {
-                let available = ids(index.backlog().iter().map(|b| &b.id));
-                let list = index.backlog.get_or_insert_with(Vec::new);
-                let at = list
-                    .iter()
-                    .position(|b| &b.id == id)
-                    .ok_or_else(|| not_found("Backlog item", id, "", &available))?;
-                let item = list.remove(at);
-                let key = ItemKey::Backlog(id.clone());
-                Ok(Applied {
-                    effect: Effect::Removed { key: key.clone(), fields: to_json(&item) },
-                    touched: Vec::new(),
-                    removed: vec![key],
-                    history: Vec::new(),
-                })
-            }
-            Mutation::CreateSprint { id, title, goal, themes, status } => {
-                if index.sprint(id).is_some() {
-                    return Err(StoreError::Duplicate {
-                        message: format!("Sprint '{id}' already exists"),
-                        hint: "Choose another id, or call worksync_update_sprint to change the existing sprint.".into(),
-                        suggestion: None,
-                    });
-                }
-                let sprint = Sprint {
-                    id: id.clone(),
-                    title: Some(title.clone()),
-                    file: Some(format!("{}.md", id.to_uppercase())),
-                    status: Some(status.as_str().into()),
-                    goal: Some(goal.clone()),
-                    themes: Some(themes.clone().unwrap_or_default()),
-                    stories: Some(Vec::new()),
-                    ..Default::default()
+                let fields = backlog::Fields {
+                    status: *status,
+                    summary: summary.as_deref(),
+                    theme: theme.as_deref(),
+                    related_sprints: related_sprints.as_deref(),
                 };
-                index.sprints.get_or_insert_with(Vec::new).push(Arc::new(sprint));
-                let key = ItemKey::Sprint(id.clone());
-                Ok(Applied::touched(Effect::Created(key.clone()), key))
+                backlog::update(index, id, fields)
+            }
+            Mutation::RemoveBacklog { id } => backlog::remove(index, id),
+            Mutation::CreateSprint { id, title, goal, themes, status } => {
+                sprints::create(index, id, title, goal, themes.as_deref(), *status)
             }
             Mutation::UpdateSprint { id, status, title, goal, themes } => {
-                let available = ids(index.sprints().iter().map(|s| &s.id));
-                let sprint = index.sprint_mut(id).ok_or_else(|| not_found("Sprint", id, "", &available))?;
-                set(&mut sprint.status, status.map(|s| s.as_str().to_string()));
-                set(&mut sprint.title, title.clone());
-                set(&mut sprint.goal, goal.clone());
-                set(&mut sprint.themes, themes.clone());
-                let key = ItemKey::Sprint(id.clone());
-                Ok(Applied::touched(Effect::Updated(key.clone()), key))
+                let fields = sprints::Fields {
+                    status: *status,
+                    title: title.as_deref(),
+                    goal: goal.as_deref(),
+                    themes: themes.as_deref(),
+                };
+                sprints::update(index, id, fields)
             }
             Mutation::AddStory { sprint_id, story_id, status, notes } => {
-                let story_id = match story_id {
-                    None => index.next_story_id(),
-                    Some(wanted) => {
-                        if let Some(owner) = index.sprint_of_story(wanted) {
-                            let suggestion = index.next_story_id();
-                            return Err(StoreError::Duplicate {
-                                message: format!("Story '{wanted}' already exists in sprint '{}'.", owner.id),
-                                hint: format!("Next available: {suggestion}. Or omit story_id to auto-assign."),
-                                suggestion: Some(suggestion),
-                            });
-                        }
-                        wanted.clone()
-                    }
-                };
-                let available = ids(index.sprints().iter().map(|s| &s.id));
-                let sprint =
-                    index.sprint_mut(sprint_id).ok_or_else(|| not_found("Sprint", sprint_id, "", &available))?;
-                let story = Story {
-                    id: story_id.clone(),
-                    status: Some(status.as_str().into()),
-                    notes: (!notes.is_empty()).then(|| notes.clone()),
-                    ..Default::default()
-                };
-                sprint.stories.get_or_insert_with(Vec::new).push(story);
-                let key = ItemKey::Story(story_id);
-                Ok(Applied::touched(Effect::Created(key.clone()), key))
+                stories::add(index, sprint_id, story_id.as_deref(), *status, notes)
             }
             Mutation::UpdateStory { sprint_id, story_id, status, notes, append_notes } => {
-                let story = find_story(index, story_id, Some(sprint_id))?;
-                set(&mut story.status, status.map(|s| s.as_str().to_string()));
-                set(&mut story.notes, notes.clone());
-                if let Some(more) = append_notes {
-                    story.notes = Some(appended(story.notes.take(), more));
-                }
-                let key = ItemKey::Story(story_id.clone());
-                Ok(Applied::touched(Effect::Updated(key.clone()), key))
+                stories::update(index, sprint_id, story_id, *status, notes.as_deref(), append_notes.as_deref())
             }
             Mutation::Done { story_id, notes, sprint_id } => {
-                let story = find_story(index, story_id, sprint_id.as_deref())?;
-                if story.status() == StoryStatus::Done.as_str() {
-                    return already_done(index, story_id, notes);
-                }
-                story.status = Some(StoryStatus::Done.as_str().into());
-                if !notes.is_empty() && !holds_notes(story.notes.as_deref(), notes) {
-                    // Completion notes add to what was written (a plan, another agent's
-                    // findings); replacing notes takes an explicit worksync_update_story.
-                    story.notes = Some(appended(story.notes.take(), notes));
-                }
-                let owner = index.sprint_of_story(story_id).map(|s| s.id.clone()).unwrap_or_default();
-                let summary = if notes.is_empty() {
-                    format!("Completed {story_id}")
-                } else {
-                    format!("Completed {story_id}: {notes}")
-                };
-                let entry = HistoryEntry {
-                    date: Some(change.today()),
-                    summary: Some(summary),
-                    related_sprints: Some(vec![owner.clone()]),
-                    ..Default::default()
-                };
-                index.history.get_or_insert_with(Vec::new).push(Arc::new(entry.clone()));
-                let key = ItemKey::Story(story_id.clone());
-                Ok(Applied {
-                    effect: Effect::Completed { story: key.clone(), entry: Some(entry.clone()), already_done: false },
-                    touched: vec![key],
-                    removed: Vec::new(),
-                    history: vec![entry],
-                })
+                stories::done(index, story_id, notes, sprint_id.as_deref(), change)
             }
             Mutation::AddHistory { summary, related_sprints } => {
-                let entry = HistoryEntry {
-                    date: Some(change.today()),
-                    summary: Some(summary.clone()),
-                    related_sprints: related_sprints.clone().filter(|l| !l.is_empty()),
-                    ..Default::default()
-                };
-                index.history.get_or_insert_with(Vec::new).push(Arc::new(entry.clone()));
-                Ok(Applied {
-                    effect: Effect::HistoryAdded(entry.clone()),
-                    touched: Vec::new(),
-                    removed: Vec::new(),
-                    history: vec![entry],
-                })
+                stories::add_history(index, summary, related_sprints.as_deref(), change)
             }
         }
     }
 }
 
-/// `worksync_done` on a story that is already done. The same call again (a retry after a
-/// lost answer, or no notes at all) changes nothing and answers with the story as it is
-/// and the history entry that completed it; other notes are refused, because completing
-/// again would replace or repeat what was written.
-fn already_done(index: &WorkIndex, story_id: &str, notes: &str) -> Result<Applied, StoreError> {
-    let story = index.sprint_of_story(story_id).and_then(|s| s.stories().iter().find(|st| st.id == story_id));
-    if !notes.is_empty() && !holds_notes(story.and_then(|s| s.notes.as_deref()), notes) {
-        return Err(StoreError::Conflict {
-            message: format!("Story '{story_id}' is already done; its notes and history are kept as they are"),
-            hint: "To add these notes, call worksync_update_story with append_notes; to replace the notes, \
-                   worksync_update_story with notes; to record more work, worksync_history with action='add'."
-                .into(),
-            current: None,
-        });
-    }
-    let completed = format!("Completed {story_id}");
-    let entry = index
-        .history()
-        .iter()
-        .rev()
-        .find(|e| e.summary.as_deref().is_some_and(|s| s == completed || s.starts_with(&format!("{completed}: "))));
-    let effect = Effect::Completed {
-        story: ItemKey::Story(story_id.to_string()),
-        entry: entry.map(|e| e.as_ref().clone()),
-        already_done: true,
-    };
-    Ok(Applied { effect, touched: Vec::new(), removed: Vec::new(), history: Vec::new() })
-}
-
-/// Do `notes` already hold `completion` (all of it, or as their last paragraph)?
-fn holds_notes(notes: Option<&str>, completion: &str) -> bool {
-    let (notes, completion) = (notes.unwrap_or_default().trim_end(), completion.trim());
-    notes == completion || notes.ends_with(&format!("\n\n{completion}"))
-}
-
 /// Finds a story, within `sprint_id` if given, else anywhere in the project.
-fn find_story<'a>(
+pub(super) fn find_story<'a>(
     index: &'a mut WorkIndex,
     story_id: &str,
     sprint_id: Option<&str>,
@@ -407,7 +251,7 @@ fn find_story<'a>(
     })
 }
 
-fn not_found(kind: &'static str, id: &str, scope: &str, available: &str) -> StoreError {
+pub(super) fn not_found(kind: &'static str, id: &str, scope: &str, available: &str) -> StoreError {
     StoreError::NotFound {
         kind,
         id: id.to_string(),
@@ -417,7 +261,7 @@ fn not_found(kind: &'static str, id: &str, scope: &str, available: &str) -> Stor
 }
 
 /// Up to 20 ids, comma-separated, for "not found" hints.
-fn ids<'a>(all: impl Iterator<Item = &'a String>) -> String {
+pub(super) fn ids<'a>(all: impl Iterator<Item = &'a String>) -> String {
     let all: Vec<&str> = all.map(String::as_str).collect();
     match all.len() {
         0 => "(none)".to_string(),
@@ -426,14 +270,14 @@ fn ids<'a>(all: impl Iterator<Item = &'a String>) -> String {
     }
 }
 
-fn set<T>(field: &mut Option<T>, value: Option<T>) {
+pub(super) fn set<T>(field: &mut Option<T>, value: Option<T>) {
     if let Some(value) = value {
         *field = Some(value);
     }
 }
 
 /// Notes with `more` added as a new paragraph.
-fn appended(notes: Option<String>, more: &str) -> String {
+pub(super) fn appended(notes: Option<String>, more: &str) -> String {
     match notes {
         Some(existing) if !existing.trim().is_empty() => format!("{}\n\n{more}", existing.trim_end()),
         _ => more.to_string(),
@@ -448,6 +292,7 @@ pub fn to_json<T: serde::Serialize>(item: &T) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::model::BacklogItem;
 
     fn change() -> Change {
         Change { agent: "test".into(), now: "2026-11-21T10:00:00Z".parse().unwrap() }
