@@ -9,6 +9,7 @@ mod backlog_tools;
 mod coordination_tools;
 #[cfg(test)]
 mod fuzz;
+mod history_tools;
 pub mod in_flight;
 mod project_tools;
 mod prompts;
@@ -17,6 +18,7 @@ pub mod reply;
 mod resources;
 mod schema;
 mod sprint_tools;
+mod vault_tools;
 pub(crate) mod wire;
 
 use std::sync::Arc;
@@ -63,6 +65,8 @@ impl WorkSyncServer {
     /// calls in `in_flight`. Clone it for each session.
     pub fn new(store: Store, vault: Vault, in_flight: InFlight) -> Self {
         let tools = Self::read_tools()
+            + Self::history_tools()
+            + Self::vault_tools()
             + Self::backlog_tools()
             + Self::sprint_tools()
             + Self::project_tools()

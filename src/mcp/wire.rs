@@ -14,6 +14,7 @@ use crate::store::outcome::{Done, Item, Kind, Outcome, Registered, Unregistered}
 use crate::store::snapshot::HistoryPage;
 use crate::store::status::{ProjectStatus, ReadyStatus, Status};
 use crate::store::{Snapshot, StoreError};
+use crate::vault::Report;
 
 /// An item as tools show it: its fields, its `rev`, the sprint of a story, a live claim
 /// (`claimed_by`, `claimed_until`) and a backlog item's priority.
@@ -276,4 +277,40 @@ pub fn history(page: &HistoryPage<'_>) -> Value {
 
 fn to_json<T: serde::Serialize>(value: &T) -> Value {
     crate::store::ops::to_json(value)
+}
+
+/// The answer of `worksync_sync`: the Python tool's `status`, `project` and `output`, then
+/// the report. `status` is "partial" when some notes are not current, with a `hint` saying
+/// what to fix; it is not a tool error, because the rest of the vault was regenerated and
+/// calling again will not help until the file is fixed.
+pub fn sync_report(project: &str, report: &Report) -> Value {
+    let mut output = format!(
+        "{} notes in {}: {} written, {} removed, {} unchanged, {} kept, {} errors ({} ms)",
+        report.notes,
+        report.vault,
+        report.written,
+        report.removed,
+        report.unchanged,
+        report.kept.len(),
+        report.errors.len(),
+        report.millis
+    );
+    for skipped in &report.skipped {
+        output.push_str(&format!("; skipped {}", skipped.describe()));
+    }
+    let status = if report.is_partial() { "partial" } else { "success" };
+    let mut value = json!({ "status": status, "project": project, "output": output });
+    if report.is_partial() {
+        value["hint"] = json!(if report.skipped.is_empty() {
+            "Some notes could not be written (see errors): fix what each error names, then call worksync_sync again."
+        } else {
+            "The notes of the skipped projects are not current: fix their work-index.yaml at the line and column \
+             given (or ask the person who edits it), then call worksync_sync again. The other projects' notes are \
+             current."
+        });
+    }
+    if let (Some(map), Ok(Value::Object(details))) = (value.as_object_mut(), serde_json::to_value(report)) {
+        map.extend(details);
+    }
+    value
 }
