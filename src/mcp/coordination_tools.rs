@@ -8,11 +8,10 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::WorkSyncServer;
-use serde_json::json;
 
-use super::reply;
+use super::{reply, wire};
 use crate::store::changes::MAX_WAIT;
-use crate::store::{Changes, Operation, Target};
+use crate::store::{Operation, Target};
 
 /// Arguments of `worksync_claim`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -144,26 +143,9 @@ impl WorkSyncServer {
         let query = self.store.changes(p.project.as_deref(), p.since.as_deref(), limit, wait);
         let answer = tokio::select! {
             answer = query => answer,
-            _ = context.ct.cancelled() => return Ok(reply::success(json!({ "cancelled": true }))),
+            _ = context.ct.cancelled() => return Ok(reply::success(wire::cancelled())),
         };
-        Ok(reply::from_store(answer.map(|changes| {
-            let mut answer = match changes {
-                Changes::Listed { changes, cursor, more } => {
-                    json!({ "changes": changes, "cursor": cursor, "more": more })
-                }
-                Changes::Resync { reason, cursor } => json!({
-                    "resync": true,
-                    "reason": reason,
-                    "cursor": cursor,
-                    "changes": [],
-                    "hint": "Re-read what you need (worksync_status), then call worksync_changes with this cursor.",
-                }),
-            };
-            if let Some(note) = note {
-                answer["note"] = json!(note);
-            }
-            answer
-        })))
+        Ok(reply::from_store(answer.map(|changes| wire::changes(changes, note))))
     }
 }
 

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 use crate::store::outcome::{Done, Item, Kind, Outcome, Registered, Unregistered};
 use crate::store::snapshot::HistoryPage;
 use crate::store::status::{ProjectStatus, ReadyStatus, Status};
-use crate::store::{Snapshot, StoreError};
+use crate::store::{Changes, Snapshot, StoreError};
 use crate::vault::Report;
 
 /// An item as tools show it: its fields, its `rev`, the sprint of a story, a live claim
@@ -257,6 +257,30 @@ pub fn projects(snapshot: &Snapshot, project: Option<&str>) -> Result<Value, Sto
             Ok(json!({ "projects": projects }))
         }
     }
+}
+
+/// `worksync_changes`' answer: the changes and the cursor to continue from, or a resync;
+/// `note` says how the wait asked for was capped.
+pub fn changes(changes: Changes, note: Option<String>) -> Value {
+    let mut answer = match changes {
+        Changes::Listed { changes, cursor, more } => json!({ "changes": changes, "cursor": cursor, "more": more }),
+        Changes::Resync { reason, cursor } => json!({
+            "resync": true,
+            "reason": reason,
+            "cursor": cursor,
+            "changes": [],
+            "hint": "Re-read what you need (worksync_status), then call worksync_changes with this cursor.",
+        }),
+    };
+    if let Some(note) = note {
+        answer["note"] = json!(note);
+    }
+    answer
+}
+
+/// The answer of a call the client cancelled (a long poll it stopped waiting for).
+pub fn cancelled() -> Value {
+    json!({ "cancelled": true })
 }
 
 /// `worksync_history`'s list answer: each entry with the agent that appended it.
