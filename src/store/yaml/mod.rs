@@ -5,7 +5,8 @@
 //!   was read at. A write edits the old text; nothing else in the store writes YAML.
 //! - `splice.rs` and `reduce.rs` edit the changed run of a list in place, at the cost of the
 //!   change (an append, one item's status at 5,000 items);
-//! - `walker.rs` edits the changed entries of a whole document, proving each edit locally;
+//! - `walker.rs` edits the changed entries of a whole document, proving each edit locally
+//!   (`matching.rs`: how it pairs old and new items and reads an entry's key);
 //! - `render.rs` chooses between them and rewrites the document whole when neither applies;
 //! - `aliases.rs` handles documents that share values (anchors, aliases, merge keys), which
 //!   are proved whole instead of piece by piece;
@@ -17,6 +18,7 @@
 
 mod aliases;
 mod document;
+mod matching;
 mod reduce;
 mod render;
 mod scalars;

@@ -27,6 +27,7 @@ use std::ops::Range;
 
 use serde_yaml_ng::{Mapping, Value};
 
+use super::matching::{ids_of, match_by_ends, match_by_id, parse_key};
 use super::render::{serialize_entry, serialize_item};
 use super::splice::Splice;
 
@@ -93,7 +94,7 @@ pub(crate) fn patch_document(text: &str, old: &Value, new: &Value) -> Option<Str
 
 /// The edits that turn `text` (which parsed to `old`) into a text for `new`, found without
 /// the local proofs: for documents whose fragments do not parse alone (aliases, see
-/// [`super::yaml_aliases`]), whose caller proves the whole result instead.
+/// [`super::aliases`]), whose caller proves the whole result instead.
 pub(super) fn patch_document_edits(text: &str, old: &Value, new: &Value) -> Option<Vec<Splice>> {
     let walker = walk(text, old, new, false)?;
     Some(walker.edits.into_iter().map(|e| Splice { range: e.range, text: e.text }).collect())
@@ -497,87 +498,6 @@ pub(super) fn same(parsed: &Value, expected: &Value) -> bool {
         }
         (Value::Sequence(a), Value::Sequence(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y)),
         _ => parsed == expected,
-    }
-}
-
-/// How the items of a new sequence relate to the old one.
-struct SequencePlan {
-    /// For each new item, the index of the old item it continues (or `None` if it is new).
-    sources: Vec<Option<usize>>,
-    /// Old items that are gone.
-    removed: Vec<usize>,
-}
-
-/// The `id` of every item, if all items are mappings with distinct scalar ids.
-fn ids_of(items: &[Value]) -> Option<Vec<String>> {
-    let mut ids = Vec::with_capacity(items.len());
-    let mut seen = std::collections::HashSet::with_capacity(items.len());
-    for item in items {
-        let id = match item.get("id")? {
-            Value::String(s) => s.clone(),
-            Value::Number(n) => n.to_string(),
-            _ => return None,
-        };
-        if !seen.insert(id.clone()) {
-            return None;
-        }
-        ids.push(id);
-    }
-    Some(ids)
-}
-
-/// Matches items by id; `None` if surviving items changed order (the caller rewrites the
-/// whole sequence then).
-fn match_by_id(old_ids: &[String], new_ids: &[String]) -> Option<SequencePlan> {
-    let position: std::collections::HashMap<&str, usize> =
-        old_ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
-    let sources: Vec<Option<usize>> = new_ids.iter().map(|id| position.get(id.as_str()).copied()).collect();
-    let kept: Vec<usize> = sources.iter().flatten().copied().collect();
-    if kept.windows(2).any(|w| w[0] >= w[1]) {
-        return None;
-    }
-    let kept_set: std::collections::HashSet<usize> = kept.into_iter().collect();
-    let removed = (0..old_ids.len()).filter(|i| !kept_set.contains(i)).collect();
-    Some(SequencePlan { sources, removed })
-}
-
-/// Matches the longest equal prefix and suffix; what lies between is edited in place when
-/// old and new have as many items there, else replaced.
-fn match_by_ends(old: &[Value], new: &[Value]) -> SequencePlan {
-    let max = old.len().min(new.len());
-    let prefix = (0..max).take_while(|&i| old[i] == new[i]).count();
-    let suffix = (0..max - prefix).take_while(|&i| old[old.len() - 1 - i] == new[new.len() - 1 - i]).count();
-    let (old_middle, new_middle) = (prefix..old.len() - suffix, prefix..new.len() - suffix);
-    if old_middle.len() == new_middle.len() {
-        // Same count in between: items changed in place (e.g. one entry edited).
-        return SequencePlan { sources: (0..new.len()).map(Some).collect(), removed: Vec::new() };
-    }
-    let mut sources = Vec::with_capacity(new.len());
-    sources.extend((0..prefix).map(Some));
-    sources.extend(new_middle.map(|_| None));
-    sources.extend((old.len() - suffix..old.len()).map(Some));
-    SequencePlan { sources, removed: old_middle.collect() }
-}
-
-/// Parses the key at the start of a mapping entry line (`key:` or `"key":`); `None` for
-/// layouts we do not edit in place (complex keys, flow mappings, anchors).
-fn parse_key(line: &str) -> Option<String> {
-    let (raw, rest) = if let Some(quote @ ('"' | '\'')) = line.chars().next() {
-        let close = line[1..].find(quote)? + 1;
-        (&line[..=close], &line[close + 1..])
-    } else {
-        let colon = line.match_indices(':').find(|(i, _)| {
-            let next = line[i + 1..].chars().next();
-            next.is_none() || next == Some(' ')
-        })?;
-        (&line[..colon.0], &line[colon.0..])
-    };
-    if !rest.starts_with(':') || raw.starts_with(['?', '&', '*', '!', '{', '[', '-']) || raw.contains(" #") {
-        return None;
-    }
-    match serde_yaml_ng::from_str::<Value>(raw).ok()? {
-        Value::String(s) => Some(s),
-        _ => None,
     }
 }
 
