@@ -11,6 +11,8 @@
 mod claims;
 mod items;
 mod reconcile;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
