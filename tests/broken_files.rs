@@ -84,7 +84,7 @@ async fn status_of_a_broken_project_is_an_error() {
 async fn parse_error_points_at_the_mistake() {
     let server = TestServer::start_with(|layout| copy_tree(&fixture("python-root"), layout.root())).await;
     let client = server.client("agent").await;
-    break_legacy_app(server.root.path());
+    break_legacy_app(server.root());
     let error = call_err(
         &client,
         "worksync_update_story",

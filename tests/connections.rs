@@ -81,10 +81,11 @@ async fn a_flood_of_hoarded_connections_cannot_lock_out_a_client() {
     }
     // Until its headers are read a connection is idle, and the flood would close it first.
     // Busy: the 8 partial bodies and the status request itself.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while server.status().await["connections"]["busy"] != 9 {
-        assert!(Instant::now() < deadline, "the partial bodies are being read");
-    }
+    common::eventually("the partial bodies being read", Duration::from_secs(10), async || {
+        let busy = server.status().await["connections"]["busy"].clone();
+        if busy == 9 { Ok(()) } else { Err(busy) }
+    })
+    .await;
     for how in [Hoard::Idle, Hoard::TrickledHeaders] {
         for _ in 0..24 {
             flood.push((how, hoard(&addr, how).await));

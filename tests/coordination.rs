@@ -73,16 +73,19 @@ async fn hand_edit_bumps_the_revision() {
     assert_eq!(change["rev"], rev + 1);
 }
 
-/// Claims: a second agent is told who holds the item and until when; the holder renews; an
-/// update by another agent needs force (recorded); after the lease ends another agent takes it.
+/// Claims over MCP: the lease is `claim_lease_minutes` from config.yaml; a second agent is
+/// told who holds the item and until when; the holder renews; an update by another agent
+/// needs force (recorded); status lists the claim; the holder's release frees the item for
+/// another agent. (When a lease ends is proved on a set clock in the store's unit tests,
+/// `store::coordination::tests`.)
 #[tokio::test]
-async fn claims_conflict_renew_and_expire() {
+async fn claims_conflict_renew_force_and_release() {
     let server = TestServer::start_with(|layout| {
         layout.bootstrap().unwrap();
         let config = std::fs::read_to_string(layout.config()).unwrap();
         std::fs::write(
             layout.config(),
-            config.replace("  history_rotation: 100\n", "  history_rotation: 100\n  claim_lease_minutes: 0.03\n"),
+            config.replace("  history_rotation: 100\n", "  history_rotation: 100\n  claim_lease_minutes: 7\n"),
         )
         .unwrap();
     })
@@ -91,11 +94,16 @@ async fn claims_conflict_renew_and_expire() {
     let b = server.client("agent-b").await;
     let claim = json!({"project": PROJECT, "kind": "story", "id": "STORY-14"});
 
+    let asked = chrono::Utc::now();
     let first = call_ok(&a, "worksync_claim", claim.clone()).await;
+    let answered = chrono::Utc::now();
     assert_eq!(first["claimed"], true);
     assert_eq!((first["kind"].as_str(), first["id"].as_str()), (Some("story"), Some("STORY-14")));
     assert_eq!(first["item"]["status"], "in_progress", "claiming a story starts it");
     assert_eq!(first["renewed"], false);
+    let until: chrono::DateTime<chrono::Utc> = first["until"].as_str().unwrap().parse().unwrap();
+    let lease = chrono::Duration::minutes(7);
+    assert!(asked + lease <= until && until <= answered + lease, "a 7-minute lease from config.yaml: {first}");
     let yaml = common::read_yaml(&server.path("projects/orbit-api/work-index.yaml"));
     let story = yaml["sprints"][3]["stories"].as_sequence().unwrap().iter().find(|s| s["id"] == "STORY-14").cloned();
     assert_eq!(story.unwrap()["status"], "in_progress");
@@ -123,9 +131,10 @@ async fn claims_conflict_renew_and_expire() {
         "{claims:?}"
     );
 
-    tokio::time::sleep(std::time::Duration::from_millis(2000)).await;
+    let released = call_ok(&a, "worksync_release", claim.clone()).await;
+    assert_eq!(released["released"], true);
     let taken = call_ok(&b, "worksync_claim", claim.clone()).await;
-    assert_eq!(taken["holder"], "agent-b", "the expired lease is free to take");
+    assert_eq!(taken["holder"], "agent-b", "a released claim is free to take");
     let released = call_ok(&b, "worksync_release", claim).await;
     assert_eq!(released["released"], true);
 }
@@ -204,6 +213,7 @@ async fn waiting_client_wakes_on_change() {
     let cursor = start["cursor"].as_str().unwrap().to_string();
     assert!(start["changes"].as_array().unwrap().is_empty());
 
+    let busy = server.busy_connections().await;
     let waiting = {
         let cursor = cursor.clone();
         tokio::spawn(async move {
@@ -213,7 +223,7 @@ async fn waiting_client_wakes_on_change() {
             (answer, std::time::Instant::now(), watcher)
         })
     };
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    server.await_busy_connections(busy + 1).await;
     let sent = std::time::Instant::now();
     call_ok(
         &writer,

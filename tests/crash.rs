@@ -43,6 +43,8 @@ async fn sigkill_under_load_loses_nothing() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
+        // The scenario picks the moment of the kill (somewhere in the burst), so this sleep
+        // waits for no condition: any moment must be safe.
         let delay = Duration::from_millis(30 + seed % 400);
         tokio::time::sleep(delay).await;
         server.signal("KILL");

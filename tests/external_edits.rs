@@ -155,6 +155,8 @@ async fn watcher_sees_edits_saves_and_deletes() {
         for i in 0..40 {
             let args = json!({"project": "orbit-api", "id": format!("busy-{i}"), "summary": "s", "theme": "t"});
             let _ = common::call(&writer, "worksync_add_backlog", args).await;
+            // The scenario's pace: a client writing now and then while the human edits, not
+            // a wait for anything.
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     });
@@ -259,11 +261,12 @@ async fn watcher_follows_projects_registered_later() {
     call_ok(&client, "worksync_register_project", registration).await;
     let cursor = call_ok(&client, "worksync_changes", json!({"project": "late"})).await["cursor"].clone();
     // A long poll waits for the next change; only the watcher can tell it about the edit.
+    let busy = server.busy_connections().await;
     let waiting = tokio::spawn(async move {
         let args = json!({"project": "late", "since": cursor, "wait_seconds": 5});
         call_ok(&client, "worksync_changes", args).await
     });
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    server.await_busy_connections(busy + 1).await;
     let path = server.path("projects/late/work-index.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
     std::fs::write(&path, text.replace("backlog: []", "backlog:\n- id: by-hand\n  summary: typed in an editor\n"))

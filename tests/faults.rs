@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{call_err, call_ok, client_at, serve_at};
+use common::{TestServer, call_err, call_ok};
 use serde_json::json;
 
 /// A tiny tmpfs mounted for one test, unmounted when dropped.
@@ -50,8 +50,8 @@ async fn disk_full_during_a_write() {
     let fs = TinyFs::mount("1m");
     let root = fs.path.join("root");
     worksync::store::Layout::new(&root).bootstrap().unwrap();
-    let (url, shutdown) = serve_at(&root).await;
-    let client = client_at(&url, "agent").await;
+    let mut server = TestServer::serve_root(&root).await;
+    let client = server.client("agent").await;
     let index = root.join("projects/orbit-api/work-index.yaml");
     let before = std::fs::read(&index).unwrap();
 
@@ -82,7 +82,8 @@ async fn disk_full_during_a_write() {
         json!({"project": "orbit-api", "id": "room-again", "summary": "s", "theme": "t"}),
     )
     .await;
-    shutdown.cancel();
+    drop(client);
+    server.stop().await;
 }
 
 /// A directory that refuses writes (immutable): the tool errors, the file is intact, the
@@ -92,8 +93,8 @@ async fn read_only_directory_during_a_write() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     worksync::store::Layout::new(&root).bootstrap().unwrap();
-    let (url, shutdown) = serve_at(&root).await;
-    let client = client_at(&url, "agent").await;
+    let mut server = TestServer::serve_root(&root).await;
+    let client = server.client("agent").await;
     let project = root.join("projects/orbit-api");
     let index = project.join("work-index.yaml");
     let before = std::fs::read(&index).unwrap();
@@ -118,5 +119,6 @@ async fn read_only_directory_during_a_write() {
         json!({"project": "orbit-api", "id": "web-strict-csp", "status": "done"}),
     )
     .await;
-    shutdown.cancel();
+    drop(client);
+    server.stop().await;
 }

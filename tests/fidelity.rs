@@ -123,8 +123,7 @@ async fn anchors_and_aliases_survive_updates_and_removals() {
 /// Stops `server` and opens its data root again, as a restart does: every project loads.
 async fn restarts(mut server: TestServer) {
     server.stop().await;
-    let store =
-        worksync::store::Store::open(worksync::store::Layout::new(server.root.path())).expect("the data root loads");
+    let store = worksync::store::Store::open(worksync::store::Layout::new(server.root())).expect("the data root loads");
     for (name, view) in &store.published().projects {
         assert!(matches!(view, worksync::store::ProjectView::Ready { .. }), "{name} loads: {view:?}");
     }

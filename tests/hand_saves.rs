@@ -84,8 +84,9 @@ async fn hand_saves_during_a_write_storm_are_kept() {
             let id = format!("hand-{i}");
             save(&person_path, &with_marker(&text, &id), how);
             made.push((id, how));
-            // Long enough for the server to read the file once it holds still (20 ms), and
-            // short enough that saves keep landing in the middle of writes.
+            // The person's pause between saves, part of the scenario (not a wait for the
+            // server): long enough for the server to read the file once it holds still
+            // (20 ms), and short enough that saves keep landing in the middle of writes.
             std::thread::sleep(Duration::from_millis(40 + (i as u64 * 7) % 20));
         }
         made

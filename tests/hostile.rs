@@ -108,7 +108,7 @@ fn cases() -> Vec<(&'static str, Value)> {
 async fn hostile_arguments_are_refused_and_change_nothing() {
     let server = TestServer::start().await;
     let client = server.client("hostile").await;
-    let before = files(server.root.path());
+    let before = files(server.root());
     let cases = cases();
     assert!(cases.len() >= 40, "{} cases", cases.len());
     for (tool, args) in &cases {
@@ -118,7 +118,7 @@ async fn hostile_arguments_are_refused_and_change_nothing() {
         let body = common::err(result);
         assert!(body["hint"].is_string(), "{tool} {args}: no hint in {body}");
     }
-    assert_eq!(files(server.root.path()), before, "a refused call changed a file");
+    assert_eq!(files(server.root()), before, "a refused call changed a file");
     eprintln!("{} hostile inputs refused, no file changed", cases.len());
 }
 

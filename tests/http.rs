@@ -260,7 +260,7 @@ async fn every_route_checks_host_and_origin() {
         let foreign_host = client.get(&url).header("host", "evil.example").send().await.unwrap();
         assert_eq!(foreign_host.status(), 403, "{path} with a foreign Host");
         let body = foreign_host.text().await.unwrap();
-        assert!(!body.contains("orbit-api") && !body.contains(&*open.root.path().to_string_lossy()), "{body}");
+        assert!(!body.contains("orbit-api") && !body.contains(&*open.root().to_string_lossy()), "{body}");
         let foreign_origin = client.get(&url).header("origin", "http://evil.example").send().await.unwrap();
         assert_eq!(foreign_origin.status(), 403, "{path} with a foreign Origin");
         let loopback = client.get(&url).header("origin", "http://localhost:6274").send().await.unwrap();

@@ -31,6 +31,8 @@ struct Server {
     child: Child,
     port: u16,
     log: Arc<Mutex<Vec<String>>>,
+    /// The threads reading its stderr and stdout; they end when the process has exited.
+    readers: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -45,12 +47,13 @@ impl Server {
         let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("start worksync");
         let log = Arc::new(Mutex::new(Vec::new()));
         let (ready_tx, ready) = std::sync::mpsc::channel();
+        let mut readers = Vec::new();
         for stream in [
             Box::new(child.stderr.take().unwrap()) as Box<dyn std::io::Read + Send>,
             Box::new(child.stdout.take().unwrap()),
         ] {
             let (log, ready_tx) = (log.clone(), ready_tx.clone());
-            std::thread::spawn(move || {
+            readers.push(std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
                     if let Ok(entry) = serde_json::from_str::<Value>(&line)
                         && entry["fields"]["message"] == "worksync is ready"
@@ -59,14 +62,14 @@ impl Server {
                     }
                     log.lock().unwrap().push(line);
                 }
-            });
+            }));
         }
         let url = ready.recv_timeout(LIMIT).unwrap_or_else(|_| {
             let _ = child.kill();
             panic!("the server was not ready within {LIMIT:?}; it logged:\n{}", log.lock().unwrap().join("\n"))
         });
         let port = url.trim_end_matches("/mcp").rsplit(':').next().unwrap().parse().unwrap();
-        Server { child, port, log }
+        Server { child, port, log, readers }
     }
 
     fn pid(&self) -> u32 {
@@ -86,7 +89,10 @@ impl Server {
             assert!(Instant::now() < deadline, "the server did not stop within {LIMIT:?}");
             std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(Duration::from_millis(50)); // let the reader threads take the last lines
+        // The pipes close with the process: the readers end once they have taken the last lines.
+        for reader in self.readers.drain(..) {
+            reader.join().expect("a log reader");
+        }
         self.log()
     }
 

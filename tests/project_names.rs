@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
-use common::{TestServer, call_err, call_ok, client_at, serve_at};
+use common::{TestServer, call_err, call_ok};
 use serde_json::json;
 
 /// Every file under `dir` with its bytes.
@@ -59,8 +59,8 @@ async fn invalid_project_names_in_config_are_reported_and_never_used_as_paths() 
     };
     let before = outside(files(outer.path()));
 
-    let (url, shutdown) = serve_at(&root).await;
-    let client = client_at(&url, "agent").await;
+    let mut server = TestServer::serve_root(&root).await;
+    let client = server.client("agent").await;
     let status = call_ok(&client, "worksync_status", json!({})).await;
     assert!(status["projects"]["good"]["stats"].is_object(), "{status}");
     let bad_names = [absolute.display().to_string(), "../../x".to_string(), "a/../../b".to_string()];
@@ -88,7 +88,8 @@ async fn invalid_project_names_in_config_are_reported_and_never_used_as_paths() 
     assert!(prompts.iter().all(|p| !p.name.contains("..")));
     let resources = client.list_all_resources().await.unwrap();
     assert!(resources.iter().all(|r| !r.uri.contains("..") && !r.uri.contains("abs/dir")), "{resources:?}");
-    shutdown.cancel();
+    drop(client);
+    server.stop().await;
 
     let run = |command: &str| {
         Command::new(env!("CARGO_BIN_EXE_worksync"))

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::{Process, read_yaml};
@@ -16,9 +18,11 @@ async fn sigterm_during_writes_loses_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("root");
     let mut server = Process::serve(&root);
+    let answered = Arc::new(AtomicUsize::new(0));
     let mut writers = Vec::new();
     for n in 0..4 {
         let client = server.client(&format!("writer-{n}")).await;
+        let answered = answered.clone();
         writers.push(tokio::spawn(async move {
             let mut acknowledged = Vec::new();
             for i in 0..10_000 {
@@ -28,14 +32,22 @@ async fn sigterm_during_writes_loses_nothing() {
                     .with_arguments(args.as_object().unwrap().clone());
                 // A call cut off by the shutdown may never be answered: not acknowledged.
                 match tokio::time::timeout(Duration::from_secs(5), client.call_tool(request)).await {
-                    Ok(Ok(result)) if result.is_error != Some(true) => acknowledged.push(id),
+                    Ok(Ok(result)) if result.is_error != Some(true) => {
+                        acknowledged.push(id);
+                        answered.fetch_add(1, Ordering::Relaxed);
+                    }
                     _ => break,
                 }
             }
             acknowledged
         }));
     }
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The burst is under way once the writers have been answered 40 times between them.
+    common::eventually("the burst under way", common::PATIENCE, async || {
+        let answered = answered.load(Ordering::Relaxed);
+        if answered >= 40 { Ok(()) } else { Err(answered) }
+    })
+    .await;
     server.signal("TERM");
     let status = tokio::task::spawn_blocking(move || {
         let status = server.wait(Duration::from_secs(20));

@@ -72,6 +72,8 @@ fn edit_index(layout: &Layout, project: &str, edit: impl FnOnce(&mut serde_yaml_
     std::fs::write(&path, serde_yaml_ng::to_string(&index).unwrap()).unwrap();
 }
 
+/// The vault of `projects.example/` is, note for note and byte for byte, the reviewed golden
+/// copy: nothing about any note changes unnoticed.
 #[test]
 fn the_example_vault_matches_the_reviewed_golden_copy() {
     let (_root, layout) = example_root();
@@ -121,6 +123,9 @@ fn two_projects() -> (tempfile::TempDir, Layout) {
     (root, layout)
 }
 
+/// Two projects with the same story ids and themes, and hand-written oddities: every note has
+/// frontmatter with a type and Obsidian tags, every link resolves inside its own project,
+/// every Dataview query reads folders that exist, and a missing sprint is plain text.
 #[test]
 fn notes_are_well_formed_and_every_link_resolves() {
     let (_root, layout) = two_projects();
@@ -209,6 +214,10 @@ fn regex_lite_links() -> impl Fn(&str) -> Vec<String> {
     }
 }
 
+/// Regenerating after edits of the YAML writes only the notes that changed and removes only
+/// our own; a person's files, edited notes and files where a new note would go are kept and
+/// reported (unless adopted); a full run sweeps only our temp files; a broken project keeps
+/// its notes and the dashboard says why.
 #[test]
 fn regeneration_writes_only_what_changed_and_never_touches_a_users_file() {
     let (_root, layout) = example_root();
@@ -287,6 +296,8 @@ fn regeneration_writes_only_what_changed_and_never_touches_a_users_file() {
     assert!(global.contains("not current") && global.contains("line 1"), "{global}");
 }
 
+/// A template in `templates/` overrides the bundled one; one that does not compile is
+/// reported with its file and line, and the bundled template is used instead.
 #[test]
 fn a_template_override_applies_and_a_broken_one_is_reported() {
     let (_root, layout) = example_root();
@@ -310,22 +321,22 @@ fn a_template_override_applies_and_a_broken_one_is_reported() {
     assert!(std::fs::read_to_string(vault.join("projects/orbit-api/Themes/api.md")).unwrap().contains("# Theme: api"));
 }
 
+/// The vault part of `/status` once `done` holds for it.
 async fn wait_for_vault(server: &TestServer, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
+    common::eventually("the vault to get there", common::PATIENCE, async || {
         let vault = server.status().await["vault"].clone();
-        if done(&vault) {
-            return vault;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "vault never got there: {vault}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        if done(&vault) { Ok(vault) } else { Err(vault) }
+    })
+    .await
 }
 
 fn syncing(debounce: Duration) -> SyncSettings {
     SyncSettings { auto: true, debounce }
 }
 
+/// 50 mutations from 5 clients at once give one regeneration after the debounce, covering
+/// all 50 and writing only the notes they change; a `worksync_sync` after it finds nothing
+/// to do.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_mutations_collapses_into_one_regeneration() {
     let server = TestServer::start_syncing(|l| drop(l.bootstrap().unwrap()), syncing(Duration::from_secs(1))).await;
@@ -418,6 +429,8 @@ async fn connect_clients(server: &TestServer, n: usize) -> Vec<common::Client> {
     clients
 }
 
+/// A hand edit of `work-index.yaml` reaches the vault with no tool call: the watcher notices,
+/// the writer reloads, the vault regenerates.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_hand_edit_reaches_the_vault() {
     let server = TestServer::start_syncing(|l| drop(l.bootstrap().unwrap()), syncing(Duration::from_millis(50))).await;
@@ -434,6 +447,8 @@ async fn a_hand_edit_reaches_the_vault() {
     assert!(note.contains("Pin every GitHub Action to a commit SHA"), "{note}");
 }
 
+/// A change still waiting for its debounce (600 s) reaches the vault when the server shuts
+/// down.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_flushes_a_pending_regeneration() {
     let mut server =
@@ -453,6 +468,8 @@ async fn shutdown_flushes_a_pending_regeneration() {
     assert!(std::fs::read_to_string(&note).unwrap().contains("agent: agent"), "the pending change reached the vault");
 }
 
+/// With the vault lock held (a long `worksync sync` on a slow disk), tool calls still answer
+/// at once and the vault shows the regeneration pending; once the lock is free, it catches up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_stuck_vault_never_slows_a_tool_call() {
     let server = TestServer::start_syncing(|l| drop(l.bootstrap().unwrap()), syncing(Duration::from_millis(10))).await;

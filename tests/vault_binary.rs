@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::TOKEN;
+use common::{PATIENCE, TOKEN, eventually};
 use serde_json::Value;
 use worksync::store::{Layout, Snapshot};
 use worksync::vault::manifest::{self, Manifest};
@@ -67,17 +67,15 @@ impl Server {
     }
 
     async fn wait_for_exit(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.child.try_wait().unwrap().is_none() {
-            assert!(Instant::now() < deadline, "the server did not exit");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        eventually("the server to exit", Duration::from_secs(60), async || {
+            self.child.try_wait().unwrap().ok_or("running")
+        })
+        .await;
     }
 
     /// The vault part of `/status` once `done` holds for it.
     async fn wait_for_vault(&self, done: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(120);
-        loop {
+        eventually("the vault to get there", Duration::from_secs(120), async || {
             let status: Value = reqwest::Client::new()
                 .get(format!("{}/status", self.base))
                 .bearer_auth(TOKEN)
@@ -87,27 +85,20 @@ impl Server {
                 .json()
                 .await
                 .expect("status is JSON");
-            if done(&status["vault"]) {
-                return status["vault"].clone();
-            }
-            assert!(Instant::now() < deadline, "the vault never got there: {}", status["vault"]);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+            if done(&status["vault"]) { Ok(status["vault"].clone()) } else { Err(status["vault"].clone()) }
+        })
+        .await
     }
 
     /// The log lines whose message is `message`, once there is one (the log is read on
     /// another thread, so it may lag behind `/status`).
     async fn logged(&self, message: &str) -> Vec<Value> {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
+        eventually(&format!("the server to log {message:?}"), PATIENCE, async || {
             let lines: Vec<Value> =
                 self.log.lock().unwrap().iter().filter(|e| e["fields"]["message"] == message).cloned().collect();
-            if !lines.is_empty() {
-                return lines;
-            }
-            assert!(Instant::now() < deadline, "the server never logged {message:?}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+            if lines.is_empty() { Err("not yet") } else { Ok(lines) }
+        })
+        .await
     }
 }
 

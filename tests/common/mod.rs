@@ -3,7 +3,9 @@
 #![allow(dead_code)]
 
 use std::collections::HashMap;
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use rmcp::model::{CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, Implementation};
 use rmcp::service::RunningService;
@@ -25,18 +27,20 @@ pub const TOKEN: &str = "test-token-0123456789";
 /// A connected MCP client.
 pub type Client = RunningService<RoleClient, ClientConfig>;
 
-/// A running server over a temp data root.
+/// A running server over a data root: a temp dir of its own, or one the caller owns.
 pub struct TestServer {
     pub url: String,
     pub base: String,
-    pub root: tempfile::TempDir,
+    root: PathBuf,
+    /// The temp dir the data root lives in when the harness made it; removed with the server.
+    _temp: Option<tempfile::TempDir>,
     shutdown: CancellationToken,
     running: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 /// Vault settings of test servers that do not test the vault: no regeneration behind the
 /// test's back.
-pub const NO_AUTO_SYNC: SyncSettings = SyncSettings { auto: false, debounce: std::time::Duration::from_secs(2) };
+pub const NO_AUTO_SYNC: SyncSettings = SyncSettings { auto: false, debounce: Duration::from_secs(2) };
 
 /// How a test server runs: its auth, its vault sync and its limits.
 pub struct Options {
@@ -56,20 +60,32 @@ impl Default for Options {
     }
 }
 
-/// A running server over a data root the caller owns (e.g. on a special filesystem).
-pub async fn serve_at(root: &Path) -> (String, CancellationToken) {
-    let store = Store::open(Layout::new(root)).expect("store opens");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().unwrap();
-    let shutdown = CancellationToken::new();
-    let auth = Auth::Bearer { token: TOKEN.into(), source: KeySource::Environment };
-    tokio::spawn(worksync::server::run(listener, store, auth, NO_AUTO_SYNC, ServerLimits::default(), shutdown.clone()));
-    (format!("http://{addr}/mcp"), shutdown)
+/// How long [`eventually`] waits before it calls the wait a failure: far longer than
+/// anything takes on a loaded machine, so only something that never happens reaches it.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Polls `check` until it yields a value, at most `limit`, and returns the value; panics
+/// naming `what` and what `check` saw last otherwise. For waiting on something the server
+/// does in its own time (a regeneration, the watcher, a call arriving), instead of a sleep
+/// that hopes it has happened.
+pub async fn eventually<T, E: Display>(what: &str, limit: Duration, mut check: impl AsyncFnMut() -> Result<T, E>) -> T {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match check().await {
+            Ok(value) => return value,
+            Err(seen) => {
+                assert!(tokio::time::Instant::now() < deadline, "{what}: not within {limit:?}; last seen: {seen}")
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
-/// A client of the server at `url`.
-pub async fn client_at(url: &str, name: &str) -> Client {
-    let config = StreamableHttpClientTransportConfig::with_uri(url.to_string()).auth_header(TOKEN);
+/// A client of the MCP endpoint at `url` that names itself `name` (its MCP client name) and
+/// sends `headers` on every request.
+async fn connect(url: &str, name: &str, headers: HashMap<http::HeaderName, http::HeaderValue>) -> Client {
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(url.to_string()).auth_header(TOKEN).custom_headers(headers);
     ClientConfig::new(ClientCapabilities::default(), Implementation::new(name, "1.0"))
         .serve(StreamableHttpClientTransport::from_config(config))
         .await
@@ -102,16 +118,26 @@ impl TestServer {
 
     /// A server over a data root prepared by `setup`, run as `options` say.
     pub async fn start_with_options(setup: impl FnOnce(&Layout), options: Options) -> TestServer {
-        let root = tempfile::tempdir().expect("temp dir");
-        let layout = Layout::new(root.path());
-        setup(&layout);
-        let store = Store::open(layout).expect("store opens");
+        let temp = tempfile::tempdir().expect("temp dir");
+        setup(&Layout::new(temp.path()));
+        Self::launch(temp.path().to_path_buf(), Some(temp), options).await
+    }
+
+    /// A server over a data root the caller prepared and owns (e.g. on a special
+    /// filesystem), run with the default [`Options`].
+    pub async fn serve_root(root: &Path) -> TestServer {
+        Self::launch(root.to_path_buf(), None, Options::default()).await
+    }
+
+    async fn launch(root: PathBuf, temp: Option<tempfile::TempDir>, options: Options) -> TestServer {
+        let store = Store::open(Layout::new(&root)).expect("store opens");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let Options { auth, sync, limits } = options;
         let running = Some(tokio::spawn(worksync::server::run(listener, store, auth, sync, limits, shutdown.clone())));
-        TestServer { url: format!("http://{addr}/mcp"), base: format!("http://{addr}"), root, shutdown, running }
+        let (url, base) = (format!("http://{addr}/mcp"), format!("http://{addr}"));
+        TestServer { url, base, root, _temp: temp, shutdown, running }
     }
 
     /// Shuts the server down gracefully and waits until it has stopped.
@@ -135,14 +161,34 @@ impl TestServer {
             .expect("status is JSON")
     }
 
+    /// Connections busy answering a request now (this `/status` request included).
+    pub async fn busy_connections(&self) -> u64 {
+        self.status().await["connections"]["busy"].as_u64().expect("a count of busy connections")
+    }
+
+    /// Waits until `n` connections are busy answering (e.g. a long poll has reached the
+    /// server and waits): what [`TestServer::busy_connections`] said before, plus one.
+    pub async fn await_busy_connections(&self, n: u64) {
+        eventually(&format!("{n} busy connections"), PATIENCE, async || {
+            let busy = self.busy_connections().await;
+            if busy == n { Ok(()) } else { Err(busy) }
+        })
+        .await
+    }
+
+    /// The data root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// A path under the data root.
     pub fn path(&self, relative: &str) -> PathBuf {
-        self.root.path().join(relative)
+        self.root.join(relative)
     }
 
     /// A client that names itself `name` (its MCP client name).
     pub async fn client(&self, name: &str) -> Client {
-        self.client_with_headers(name, HashMap::new()).await
+        connect(&self.url, name, HashMap::new()).await
     }
 
     /// A client sending extra headers on every request.
@@ -151,12 +197,7 @@ impl TestServer {
         name: &str,
         headers: HashMap<http::HeaderName, http::HeaderValue>,
     ) -> Client {
-        let config =
-            StreamableHttpClientTransportConfig::with_uri(self.url.clone()).auth_header(TOKEN).custom_headers(headers);
-        ClientConfig::new(ClientCapabilities::default(), Implementation::new(name, "1.0"))
-            .serve(StreamableHttpClientTransport::from_config(config))
-            .await
-            .expect("client connects")
+        connect(&self.url, name, headers).await
     }
 }
 
@@ -291,20 +332,20 @@ impl Process {
     }
 
     /// Waits for the process to exit, at most `limit`.
-    pub fn wait(&mut self, limit: std::time::Duration) -> std::process::ExitStatus {
+    pub fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
         let deadline = std::time::Instant::now() + limit;
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
             assert!(std::time::Instant::now() < deadline, "the server did not exit within {limit:?}");
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     /// A client of this process.
     pub async fn client(&self, name: &str) -> Client {
-        client_at(&self.url, name).await
+        connect(&self.url, name, HashMap::new()).await
     }
 }
 
