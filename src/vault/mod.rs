@@ -6,10 +6,12 @@
 //! about to write first ([`intent`]) so that a kill leaves nothing unclaimed; [`report`]
 //! says what a run did. [`Vault`] is the server's side: it follows the store's changes,
 //! waits until a burst of them is over (the debounce), and regenerates on a blocking
-//! thread, so a slow disk under the vault never slows a tool call.
+//! thread, so a slow disk under the vault never slows a tool call; [`debounce`] says when a
+//! burst is over.
 
 mod boundary;
 pub mod context;
+mod debounce;
 pub mod generator;
 mod intent;
 pub mod manifest;
@@ -20,12 +22,13 @@ pub mod templates;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use debounce::Bursts;
 pub use generator::Generator;
 pub use report::{Options, Report};
 
@@ -47,9 +50,6 @@ impl Default for SyncSettings {
         SyncSettings { auto: true, debounce: Duration::from_secs(2) }
     }
 }
-
-/// A burst of changes that never pauses still gets a regeneration this often (in debounces).
-const MAX_DELAY_IN_DEBOUNCES: u32 = 5;
 
 /// The vault directory of a data root: `vault_path` from config.yaml, relative to the root.
 pub fn vault_dir(layout: &Layout, config: &ConfigFile) -> PathBuf {
@@ -123,54 +123,28 @@ impl Vault {
     }
 
     /// Keeps the vault current until `stop` is cancelled: a full regeneration at start, then
-    /// one after each burst of changes, and a last one for changes still pending at `stop`.
-    /// Does nothing (but still ends on `stop`) when auto sync is off.
+    /// one after each burst of changes ([`debounce`]), and a last one for changes still
+    /// pending at `stop`. Does nothing (but still ends on `stop`) when auto sync is off.
     pub fn follow(&self, stop: CancellationToken) -> JoinHandle<()> {
         let vault = self.clone();
         tokio::spawn(async move {
             if !vault.settings.auto {
                 return;
             }
-            let mut versions = vault.store.versions();
-            let mut seen = *versions.borrow_and_update();
+            let mut bursts = Bursts::new(vault.store.versions(), vault.settings.debounce);
             let snapshot = vault.store.published();
             let _ = vault.regenerate(snapshot, Options { full: true, ..Options::default() }, "startup", 0).await;
-            loop {
-                let trigger = tokio::select! {
-                    changed = versions.changed() => if changed.is_err() { break } else { "changes" },
-                    _ = stop.cancelled() => break,
-                };
+            while bursts.begun(&stop).await {
                 vault.set_pending(true);
-                let trigger = if vault.settle(&mut versions, &stop).await { "shutdown" } else { trigger };
-                let now = *versions.borrow_and_update();
-                let snapshot = vault.store.published();
-                let _ = vault.regenerate(snapshot, Options::default(), trigger, now - seen).await;
-                seen = now;
+                let burst = bursts.over(&stop).await;
+                let trigger = if burst.stopped { "shutdown" } else { "changes" };
+                let _ = vault.regenerate(vault.store.published(), Options::default(), trigger, burst.changes).await;
             }
-            let now = *versions.borrow_and_update();
-            if now != seen {
-                let _ = vault.regenerate(vault.store.published(), Options::default(), "shutdown", now - seen).await;
+            let changes = bursts.take_unseen();
+            if changes > 0 {
+                let _ = vault.regenerate(vault.store.published(), Options::default(), "shutdown", changes).await;
             }
         })
-    }
-
-    /// Waits until no change came for one debounce (or the burst has lasted five); returns
-    /// whether `stop` was cancelled meanwhile.
-    async fn settle(&self, versions: &mut tokio::sync::watch::Receiver<u64>, stop: &CancellationToken) -> bool {
-        let started = Instant::now();
-        let cap = self.settings.debounce * MAX_DELAY_IN_DEBOUNCES;
-        loop {
-            let wait = self.settings.debounce.min(cap.saturating_sub(started.elapsed()));
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => return false,
-                changed = versions.changed() => {
-                    if changed.is_err() || started.elapsed() >= cap {
-                        return false;
-                    }
-                }
-                _ = stop.cancelled() => return true,
-            }
-        }
     }
 
     fn set_pending(&self, pending: bool) {
