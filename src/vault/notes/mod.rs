@@ -6,7 +6,10 @@
 //! projects that both have a `STORY-1` or a theme `security` never link into each other.
 //! Nothing here depends on the clock: the same YAML always gives the same notes, which is
 //! what lets the generator skip unchanged ones. A project's [`Catalog`] decides every note
-//! path once (so links and files agree) and is reused while no id changes.
+//! path once (so links and files agree) and is reused while no id changes; its notes are
+//! built in `kinds.rs`, one builder per kind of note.
+
+mod kinds;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -17,9 +20,9 @@ use serde_yaml_ng::Value as Yaml;
 use super::context::*;
 use super::names::{self, StemAllocator};
 use crate::store::guidance::GuidanceDoc;
-use crate::store::model::{BacklogItem, Sprint, WorkIndex};
+use crate::store::model::WorkIndex;
 use crate::store::registry::ProjectEntry;
-use crate::store::sidecar::{ItemMeta, Sidecar};
+use crate::store::sidecar::Sidecar;
 use crate::store::snapshot::{ProjectView, Snapshot};
 
 /// The vault folder of project `name`.
@@ -148,250 +151,6 @@ impl Catalog {
             themes: BTreeMap::new(),
             guidance: Vec::new(),
         }
-    }
-
-    fn tags<'a>(&'a self, kind: &'static str, status: Option<&'a str>) -> Tags<'a> {
-        Tags { project: &self.info.tag, kind, status, themes: Vec::new(), extra: None }
-    }
-
-    fn theme_tags<'a>(&'a self, kind: &'static str, status: &'a str, themes: &[&'a Ref]) -> Tags<'a> {
-        let mut tags = self.tags(kind, Some(status));
-        tags.themes = themes.iter().map(|t| self.themes[&t.id].1.as_str()).collect();
-        tags
-    }
-
-    fn sprint_row<'a>(&'a self, sprint: &'a Sprint) -> SprintRow<'a> {
-        let stories = sprint.stories();
-        let link = &self.sprints[&sprint.id];
-        SprintRow {
-            link,
-            id: &link.id,
-            note: &link.note,
-            label: &link.label,
-            title: sprint.title.as_deref().unwrap_or(&sprint.id),
-            status: sprint.status(),
-            goal: sprint.goal.as_deref().unwrap_or_default(),
-            stories_done: stories.iter().filter(|s| s.status() == "done").count(),
-            stories_total: stories.len(),
-        }
-    }
-
-    fn story_rows<'a>(&'a self, sprint: &'a Sprint) -> impl Iterator<Item = StoryRow<'a>> {
-        let sprint_ref = &self.sprints[&sprint.id];
-        sprint.stories().iter().map(move |story| {
-            let link = &self.stories[&story.id];
-            StoryRow {
-                link,
-                id: &link.id,
-                note: &link.note,
-                label: &link.label,
-                status: story.status(),
-                notes: story.notes.as_deref().unwrap_or_default(),
-                sprint: sprint_ref,
-            }
-        })
-    }
-
-    fn backlog_row<'a>(&'a self, item: &'a BacklogItem) -> BacklogRow<'a> {
-        let link = &self.backlog[&item.id];
-        BacklogRow {
-            link,
-            id: &link.id,
-            note: &link.note,
-            label: &link.label,
-            status: item.status(),
-            summary: item.summary.as_deref().unwrap_or_default(),
-        }
-    }
-
-    fn themes_of<'a>(&'a self, themes: &'a [String]) -> Vec<&'a Ref> {
-        themes.iter().filter(|t| !t.is_empty()).map(|t| &self.themes[t].0).collect()
-    }
-
-    /// Sprint ids as links where the sprint exists, as plain text where it does not.
-    fn mentions<'a>(&'a self, ids: &'a [String]) -> Vec<Mention<'a>> {
-        ids.iter()
-            .map(|id| match self.sprints.get(id) {
-                Some(sprint) => Mention { id, label: Cow::Borrowed(&sprint.label), note: Some(&sprint.note) },
-                None => Mention { id, label: Cow::Owned(names::label(id)), note: None },
-            })
-            .collect()
-    }
-
-    fn active_sprints<'a>(&'a self, index: &'a WorkIndex) -> Vec<SprintRow<'a>> {
-        index.sprints().iter().filter(|s| s.status() == "active").map(|s| self.sprint_row(s)).collect()
-    }
-
-    /// Every note of the project, in a stable order.
-    pub fn notes<'a>(&'a self, index: &'a WorkIndex, sidecar: &'a Sidecar) -> Vec<Note<'a>> {
-        // Metadata by kind and id, looked up without building a storage key per item.
-        let mut by_key: HashMap<(&str, &str), &ItemMeta> = HashMap::with_capacity(sidecar.items.len());
-        for (key, meta) in &sidecar.items {
-            if let Some((kind, id)) = key.split_once('/') {
-                by_key.insert((kind, id), meta);
-            }
-        }
-        let meta = |kind: &str, id: &str| by_key.get(&(kind, id)).map(|m| Meta(m));
-        let info = &self.info;
-        let mut notes = Vec::with_capacity(index.backlog().len() + 64);
-        for sprint in index.sprints() {
-            let themes = self.themes_of(sprint.themes.as_deref().unwrap_or_default());
-            for (story, row) in sprint.stories().iter().zip(self.story_rows(sprint)) {
-                notes.push(Note {
-                    path: Cow::Borrowed(&row.link.file),
-                    project: Some(&self.info),
-                    template: "story.md",
-                    context: Context::Story(StoryNote {
-                        tags: self.theme_tags("story", story.status(), &themes),
-                        story: row,
-                        sprint: self.sprint_row(sprint),
-                        themes: themes.clone(),
-                        details: details(&story.extra),
-                        meta: meta("story", &story.id),
-                    }),
-                });
-            }
-            notes.push(Note {
-                path: Cow::Borrowed(&self.sprints[&sprint.id].file),
-                project: Some(&self.info),
-                template: "sprint.md",
-                context: Context::Sprint(SprintNote {
-                    tags: self.theme_tags("sprint", sprint.status(), &themes),
-                    sprint: self.sprint_row(sprint),
-                    file: sprint.file.as_deref(),
-                    themes,
-                    stories: self.story_rows(sprint).collect(),
-                    details: details(&sprint.extra),
-                    meta: meta("sprint", &sprint.id),
-                }),
-            });
-        }
-        for item in index.backlog() {
-            let theme = item.theme.as_deref().filter(|t| !t.is_empty()).map(|t| &self.themes[t].0);
-            notes.push(Note {
-                path: Cow::Borrowed(&self.backlog[&item.id].file),
-                project: Some(&self.info),
-                template: "backlog.md",
-                context: Context::Backlog(BacklogNote {
-                    tags: self.theme_tags("backlog", item.status(), theme.as_slice()),
-                    item: self.backlog_row(item),
-                    theme,
-                    related_sprints: self.mentions(item.related_sprints.as_deref().unwrap_or_default()),
-                    details: details(&item.extra),
-                    meta: meta("backlog", &item.id),
-                }),
-            });
-        }
-        let mut theme_rows = Vec::with_capacity(self.themes.len());
-        for (theme, (hub, tag)) in &self.themes {
-            let sprints: Vec<&Sprint> = index
-                .sprints()
-                .iter()
-                .filter(|s| s.themes.as_deref().unwrap_or_default().contains(theme))
-                .map(|s| s.as_ref())
-                .collect();
-            let stories: Vec<StoryRow> = sprints.iter().flat_map(|s| self.story_rows(s)).collect();
-            let backlog: Vec<BacklogRow> = index
-                .backlog()
-                .iter()
-                .filter(|b| b.theme.as_deref() == Some(theme))
-                .map(|b| self.backlog_row(b))
-                .collect();
-            let items = sprints.len() + stories.len() + backlog.len();
-            theme_rows.push(ThemeRow::new(hub, tag, items));
-            let mut tags = self.tags("theme", None);
-            tags.themes.push(tag);
-            notes.push(Note {
-                path: Cow::Borrowed(&hub.file),
-                project: Some(&self.info),
-                template: "theme.md",
-                context: Context::Theme(ThemeNote {
-                    tags,
-                    theme: ThemeRow::new(hub, tag, items),
-                    sprints: sprints.into_iter().map(|s| self.sprint_row(s)).collect(),
-                    stories,
-                    backlog,
-                }),
-            });
-        }
-        let entries = index
-            .history()
-            .iter()
-            .rev()
-            .map(|entry| {
-                let date = entry.date.as_deref().unwrap_or_default();
-                let summary = entry.summary.as_deref().unwrap_or_default();
-                HistoryRow {
-                    date,
-                    summary,
-                    agent: sidecar.history_agent(date, summary),
-                    related_sprints: self.mentions(entry.related_sprints.as_deref().unwrap_or_default()),
-                }
-            })
-            .collect();
-        notes.push(Note {
-            path: Cow::Borrowed(&info.history.file),
-            project: Some(&self.info),
-            template: "history.md",
-            context: Context::History(HistoryNote { tags: self.tags("history", None), entries }),
-        });
-        self.guidance_notes(&mut notes);
-        notes.push(Note {
-            path: Cow::Borrowed(&info.dashboard.file),
-            project: Some(&self.info),
-            template: "project-dashboard.md",
-            context: Context::Dashboard(ProjectDashboard {
-                tags: self.tags("dashboard", None),
-                active_sprints: self.active_sprints(index),
-                sprints: count(index.sprints().iter().map(|s| s.status())),
-                stories: count(index.sprints().iter().flat_map(|s| s.stories()).map(|s| s.status())),
-                backlog: count(index.backlog().iter().map(|b| b.status())),
-                themes: theme_rows,
-                agents: agents(sidecar),
-            }),
-        });
-        notes
-    }
-
-    /// The guidance notes: one per document that exists, and the index of all of them.
-    fn guidance_notes<'a>(&'a self, notes: &mut Vec<Note<'a>>) {
-        let (mut foundational, mut repo) = (Vec::new(), Vec::new());
-        for (doc, found) in &self.guidance {
-            let mention = Mention {
-                id: &doc.name,
-                label: Cow::Owned(names::label(&doc.name)),
-                note: found.as_ref().map(|(r, _)| r.note.as_str()),
-            };
-            if doc.source == "foundational" {
-                foundational.push(mention)
-            } else {
-                repo.push(mention)
-            }
-            let Some((note, body)) = found else { continue };
-            let mut tags = self.tags("guidance", None);
-            tags.extra = Some(if doc.source == "foundational" { "guidance/foundational" } else { "guidance/repo" });
-            notes.push(Note {
-                path: Cow::Borrowed(&note.file),
-                project: Some(&self.info),
-                template: "guidance.md",
-                context: Context::Guidance(GuidanceNote {
-                    tags,
-                    name: &doc.name,
-                    source: doc.source,
-                    body: body.clone(),
-                }),
-            });
-        }
-        notes.push(Note {
-            path: Cow::Borrowed(&self.info.guidance_index.file),
-            project: Some(&self.info),
-            template: "guidance-index.md",
-            context: Context::GuidanceIndex(GuidanceIndexNote {
-                tags: self.tags("guidance", None),
-                foundational,
-                repo,
-            }),
-        });
     }
 }
 
