@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use worksync::store::{Layout, Snapshot};
-use worksync::vault::{self, Generator, Options, Report};
+use worksync::vault::{self, Generator, Options, Report, VaultError};
 
 #[derive(Debug, Parser)]
 struct Args {
@@ -52,7 +52,7 @@ fn main() -> anyhow::Result<()> {
     drop(scratch);
     print("full, empty vault", &empty);
     let _ = std::fs::remove_dir_all(&dir);
-    generator().run(&snapshot, &Options { full: true, ..Options::default() }).map_err(anyhow::Error::msg)?;
+    generator().run(&snapshot, &Options { full: true, ..Options::default() })?;
 
     let mut current = Vec::new();
     for _ in 0..args.runs * usize::from(!args.incremental_only) {
@@ -62,7 +62,7 @@ fn main() -> anyhow::Result<()> {
 
     // The server's case: a generator that has run before, then one item changes.
     let mut server_side = generator();
-    server_side.run(&snapshot, &Options::default()).map_err(anyhow::Error::msg)?;
+    server_side.run(&snapshot, &Options::default())?;
     let mut incremental = Vec::new();
     for run in 0..args.runs {
         let status = if run % 2 == 0 { "in_progress" } else { "todo" };
@@ -77,9 +77,9 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn timed(run: impl FnOnce() -> Result<Report, String>) -> anyhow::Result<(f64, Report)> {
+fn timed(run: impl FnOnce() -> Result<Report, VaultError>) -> anyhow::Result<(f64, Report)> {
     let started = Instant::now();
-    let report = run().map_err(anyhow::Error::msg)?;
+    let report = run()?;
     anyhow::ensure!(report.errors.is_empty(), "errors: {:?}", report.errors);
     Ok((started.elapsed().as_secs_f64() * 1000.0, report))
 }

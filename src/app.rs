@@ -353,7 +353,7 @@ fn sync(layout: &Layout, args: &SyncArgs) -> anyhow::Result<()> {
     )?;
     let mut generator = Generator::new(vault::vault_dir(layout, &snapshot.config), &layout.templates_dir());
     let options = vault::Options { full: true, adopt: args.adopt, project: args.project.clone() };
-    let report = generator.run(&snapshot, &options).map_err(anyhow::Error::msg)?;
+    let report = generator.run(&snapshot, &options)?;
     println!(
         "{}: {} notes, {} written, {} removed, {} unchanged ({} ms)",
         report.vault, report.notes, report.written, report.removed, report.unchanged, report.millis

@@ -40,7 +40,7 @@ impl WorkSyncServer {
             Err(error) => Ok(CallToolResult::structured_error(serde_json::json!({
                 "status": "error",
                 "project": project,
-                "error": error,
+                "error": error.to_string(),
                 "hint": "Check vault_path in config.yaml and that the directory is writable; `worksync doctor` checks both.",
             }))),
         }

@@ -22,6 +22,7 @@ use serde::Serialize;
 
 use super::boundary::{self, Boundary};
 use super::context::Note;
+use super::error::VaultError;
 use super::intent::IntentLog;
 use super::manifest::{self, Hash, Manifest};
 use super::notes::{self, Catalog, GlobalPlan};
@@ -97,11 +98,10 @@ impl Generator {
     }
 
     /// Brings the vault up to date with `snapshot`.
-    pub fn run(&mut self, snapshot: &Snapshot, options: &Options) -> Result<Report, String> {
+    pub fn run(&mut self, snapshot: &Snapshot, options: &Options) -> Result<Report, VaultError> {
         let started = Instant::now();
-        std::fs::create_dir_all(self.vault.join(".worksync")).map_err(|e| {
-            format!("cannot create the vault at {}: {e}; check vault_path in config.yaml", self.vault.display())
-        })?;
+        std::fs::create_dir_all(self.vault.join(".worksync"))
+            .map_err(|cause| VaultError::Create { vault: self.vault.clone(), cause })?;
         let _lock = lock(&self.vault)?;
         self.forget_if_stale(options.full);
         self.boundary.reset();
@@ -291,17 +291,13 @@ impl Generator {
     }
 
     /// Records the intents of `batch` durably, then writes its notes.
-    fn flush(&mut self, batch: &mut Vec<Pending>, report: &mut Report) -> Result<(), String> {
+    fn flush(&mut self, batch: &mut Vec<Pending>, report: &mut Report) -> Result<(), VaultError> {
         if batch.is_empty() {
             return Ok(());
         }
-        self.intent.record(batch.iter().map(|p| (p.path.as_str(), p.hash))).map_err(|e| {
-            format!(
-                "cannot record the notes about to be written in {}: {e}; they were not written (check that the \
-                 disk has space and the vault is writable)",
-                self.intent.path().display()
-            )
-        })?;
+        self.intent
+            .record(batch.iter().map(|p| (p.path.as_str(), p.hash)))
+            .map_err(|cause| VaultError::Intent { path: self.intent.path().to_path_buf(), cause })?;
         for pending in batch.drain(..) {
             match self.write(&self.vault.join(&pending.path), pending.text.as_bytes()) {
                 Ok(()) => {
@@ -313,7 +309,7 @@ impl Generator {
                     self.rendered.insert(pending.path, pending.input);
                     #[cfg(test)]
                     if self.crash_after.is_some_and(|n| report.written >= n) {
-                        return Err("simulated crash".into());
+                        return Err(VaultError::SimulatedCrash);
                     }
                 }
                 Err(e) => {
@@ -452,16 +448,16 @@ fn not_ours_reason(recorded: Option<Hash>) -> String {
 
 /// Holds `<vault>/.worksync/lock` so that a server and `worksync sync` never write the vault
 /// at the same time (the second waits for the first).
-fn lock(vault: &Path) -> Result<File, String> {
+fn lock(vault: &Path) -> Result<File, VaultError> {
     let path = vault.join(".worksync").join("lock");
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    file.lock().map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
-    Ok(file)
+    let file = match File::options().create(true).truncate(false).write(true).open(&path) {
+        Ok(file) => file,
+        Err(cause) => return Err(VaultError::Lock { action: "open", path, cause }),
+    };
+    match file.lock() {
+        Ok(()) => Ok(file),
+        Err(cause) => Err(VaultError::Lock { action: "lock", path, cause }),
+    }
 }
 
 /// The fingerprint of every note (at 10,000 notes, most of an incremental run).

@@ -19,6 +19,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::boundary;
+use super::error::VaultError;
 use super::manifest::Hash;
 use crate::store::atomic;
 
@@ -91,12 +92,13 @@ impl IntentLog {
 
     /// Called once the manifest is saved: keeps only `remaining`, the intents for paths the
     /// run did not cover, durably; with none, empties the log (without a sync, see above).
-    pub(crate) fn settle(&mut self, remaining: &HashMap<String, Vec<Hash>>) -> Result<(), String> {
-        let failed = |e: &dyn std::fmt::Display| format!("cannot update {}: {e}", self.path.display());
+    pub(crate) fn settle(&mut self, remaining: &HashMap<String, Vec<Hash>>) -> Result<(), VaultError> {
+        let failed =
+            |cause: Box<dyn std::error::Error + Send + Sync>| VaultError::Settle { path: self.path.clone(), cause };
         if remaining.is_empty() {
             if self.len > 0 {
-                let file = std::fs::File::options().write(true).open(&self.path).map_err(|e| failed(&e))?;
-                file.set_len(0).map_err(|e| failed(&e))?;
+                let emptied = std::fs::File::options().write(true).open(&self.path).and_then(|file| file.set_len(0));
+                emptied.map_err(|e| failed(e.into()))?;
                 self.len = 0;
             }
             return Ok(());
@@ -107,7 +109,7 @@ impl IntentLog {
                 let _ = writeln!(text, "{hash:032x} {path}");
             }
         }
-        atomic::write_atomic(&self.path, text.as_bytes()).map_err(|e| failed(&e))?;
+        atomic::write_atomic(&self.path, text.as_bytes()).map_err(|e| failed(e.into()))?;
         self.len = text.len() as u64;
         Ok(())
     }
@@ -118,7 +120,7 @@ mod tests {
     use super::*;
     use crate::store::{Layout, Snapshot};
     use crate::vault::manifest::Manifest;
-    use crate::vault::{Generator, Options, Report};
+    use crate::vault::{Generator, Options, Report, VaultError};
 
     /// Intents are read back after a restart, a line torn by a kill is skipped, a hostile one
     /// is reported, and settling keeps exactly the intents it is given.
@@ -161,7 +163,7 @@ mod tests {
 
     /// A run of a generator that starts with nothing in memory, as after a restart; with
     /// `crash_after`, the run stops where a SIGKILL after that many written notes leaves it.
-    fn run(layout: &Layout, crash_after: Option<usize>, project: Option<&str>) -> Result<Report, String> {
+    fn run(layout: &Layout, crash_after: Option<usize>, project: Option<&str>) -> Result<Report, VaultError> {
         let mut generator = Generator::new(layout.root().join("vault"), &layout.templates_dir());
         generator.crash_after = crash_after;
         let options = Options { full: true, adopt: false, project: project.map(str::to_string) };
@@ -196,7 +198,7 @@ mod tests {
     fn notes_of_a_killed_run_are_still_ours() {
         let (_root, layout) = two_projects();
         let vault = layout.root().join("vault");
-        assert_eq!(run(&layout, Some(5), None).unwrap_err(), "simulated crash");
+        assert_eq!(run(&layout, Some(5), None).unwrap_err().to_string(), "simulated crash");
         assert!(!Manifest::path(&vault).exists(), "killed before its manifest");
         for note in
             ["Global Dashboard.md", "projects/orbit-api/Stories/STORY-1.md", "projects/orbit-api/Stories/STORY-2.md"]
@@ -215,8 +217,8 @@ mod tests {
     #[test]
     fn notes_of_killed_runs_stay_ours_until_a_run_covers_them() {
         let (_root, layout) = two_projects();
-        assert_eq!(run(&layout, Some(5), None).unwrap_err(), "simulated crash");
-        assert_eq!(run(&layout, Some(3), Some("orbit-web")).unwrap_err(), "simulated crash");
+        assert_eq!(run(&layout, Some(5), None).unwrap_err().to_string(), "simulated crash");
+        assert_eq!(run(&layout, Some(3), Some("orbit-web")).unwrap_err().to_string(), "simulated crash");
         let report = run(&layout, None, Some("orbit-web")).unwrap();
         assert!(report.kept.is_empty(), "{report:?}");
         edit_story_1_and_remove_story_2(&layout, "orbit-api");

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::boundary;
+use super::error::VaultError;
 use super::intent::IntentLog;
 use crate::store::atomic::{self, FileStamp};
 
@@ -102,7 +103,7 @@ impl Manifest {
     }
 
     /// Writes the manifest durably.
-    pub fn save(&mut self, vault: &Path) -> Result<(), String> {
+    pub fn save(&mut self, vault: &Path) -> Result<(), VaultError> {
         let path = Manifest::path(vault);
         // One note per line, written directly: at 10,000 notes this runs after every change.
         let mut text = String::with_capacity(64 + self.notes.len() * 96);
@@ -114,8 +115,9 @@ impl Manifest {
         }
         text.push_str("\n}}\n");
         let bytes = text.into_bytes();
-        atomic::create_dir_durable(path.parent().expect("manifest has a parent")).map_err(|e| e.to_string())?;
-        self.stamp = Some(atomic::write_atomic(&path, &bytes).map_err(|e| e.to_string())?);
+        let failed = |cause| VaultError::Manifest { cause };
+        atomic::create_dir_durable(path.parent().expect("manifest has a parent")).map_err(failed)?;
+        self.stamp = Some(atomic::write_atomic(&path, &bytes).map_err(failed)?);
         Ok(())
     }
 }

@@ -12,6 +12,7 @@
 mod boundary;
 pub mod context;
 mod debounce;
+mod error;
 pub mod generator;
 mod intent;
 pub mod manifest;
@@ -29,6 +30,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use debounce::Bursts;
+pub use error::VaultError;
 pub use generator::Generator;
 pub use report::{Options, Report};
 
@@ -116,7 +118,7 @@ impl Vault {
     }
 
     /// Regenerates now, comparing every note with the disk (`worksync_sync`).
-    pub async fn sync_now(&self, project: Option<String>) -> Result<Report, String> {
+    pub async fn sync_now(&self, project: Option<String>) -> Result<Report, VaultError> {
         let snapshot = self.store.snapshot(project.as_deref()).await;
         let options = Options { full: true, adopt: false, project };
         self.regenerate(snapshot, options, "request", 0).await
@@ -158,7 +160,7 @@ impl Vault {
         options: Options,
         trigger: &'static str,
         changes: u64,
-    ) -> Result<Report, String> {
+    ) -> Result<Report, VaultError> {
         let generator = self.generator.clone();
         let layout = self.store.layout().clone();
         let outcome = tokio::task::spawn_blocking(move || {
@@ -170,12 +172,12 @@ impl Vault {
             slot.as_mut().expect("just set").run(&snapshot, &options)
         })
         .await
-        .unwrap_or_else(|e| Err(format!("the vault generator failed: {e}")));
+        .unwrap_or_else(|e| Err(VaultError::Crashed { cause: e.to_string() }));
         self.record(trigger, changes, &outcome);
         outcome
     }
 
-    fn record(&self, trigger: &'static str, changes: u64, outcome: &Result<Report, String>) {
+    fn record(&self, trigger: &'static str, changes: u64, outcome: &Result<Report, VaultError>) {
         let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         stats.regenerations += 1;
         stats.pending = false;
@@ -229,7 +231,7 @@ impl Vault {
             }
             Err(failure) => {
                 tracing::error!(trigger, error = %failure, "vault regeneration failed");
-                LastRun { failure: Some(failure.clone()), ..base }
+                LastRun { failure: Some(failure.to_string()), ..base }
             }
         };
         stats.last = Some(last);

@@ -13,6 +13,8 @@ use include_dir::{Dir, include_dir};
 use minijinja::value::ViaDeserialize;
 use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
 
+use super::error::VaultError;
+
 /// The built-in templates.
 static BUILT_IN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
@@ -74,7 +76,7 @@ impl Templates {
         name: &str,
         project: Option<&impl serde::Serialize>,
         context: &impl serde::Serialize,
-    ) -> Result<String, String> {
+    ) -> Result<String, VaultError> {
         let template = self.env.get_template(name).map_err(|e| describe(&e, &self.overrides_dir))?;
         let context = match project {
             Some(project) => {
@@ -104,7 +106,7 @@ impl Templates {
             }
             let path = self.overrides_dir.join(name);
             let compiled = std::fs::read_to_string(&path)
-                .map_err(|e| format!("templates/{name}: cannot be read ({e})"))
+                .map_err(|cause| VaultError::TemplateUnreadable { name: name.clone(), cause })
                 .and_then(|source| {
                     env.add_template_owned(name.clone(), source).map_err(|e| describe(&e, &self.overrides_dir))
                 });
@@ -135,12 +137,15 @@ fn scan(dir: &Path) -> Vec<(String, u64, Option<SystemTime>)> {
 }
 
 /// `templates/<name>:<line>: <what>`: where to look, in the user's terms.
-fn describe(error: &Error, overrides_dir: &Path) -> String {
+fn describe(error: &Error, overrides_dir: &Path) -> VaultError {
     let name = error.name().unwrap_or("?");
     let origin = if overrides_dir.join(name).is_file() { "templates/" } else { "built-in template " };
-    let line = error.line().map(|l| format!(":{l}")).unwrap_or_default();
     let detail = error.detail().map(|d| format!(": {d}")).unwrap_or_default();
-    format!("{origin}{name}{line}: {}{detail}", error.kind())
+    VaultError::Template {
+        template: format!("{origin}{name}"),
+        line: error.line(),
+        message: format!("{}{detail}", error.kind()),
+    }
 }
 
 /// The environment with the filters our templates use.
@@ -262,7 +267,7 @@ mod tests {
         assert!(templates.problems.is_empty());
         let out = templates.render("story.md", None::<&()>, &serde_json::json!({"story": {"id": "STORY-9"}})).unwrap();
         assert_eq!(out, "fixed STORY-9\n");
-        let error = templates.render("story.md", None::<&()>, &serde_json::json!({})).unwrap_err();
+        let error = templates.render("story.md", None::<&()>, &serde_json::json!({})).unwrap_err().to_string();
         assert!(error.starts_with("templates/story.md:1: undefined value"), "{error}");
     }
 }
