@@ -97,27 +97,41 @@ mod tests {
         }
     }
 
-    fn follow() -> (watch::Sender<u64>, Bursts, CancellationToken) {
-        let (versions, receiver) = watch::channel(0);
-        (versions, Bursts::new(receiver, DEBOUNCE), CancellationToken::new())
+    /// The store's versions, followed in bursts.
+    struct Followed {
+        versions: watch::Sender<u64>,
+        bursts: Bursts,
+        stop: CancellationToken,
+    }
+
+    impl Followed {
+        fn new() -> Followed {
+            let (versions, receiver) = watch::channel(0);
+            Followed { versions, bursts: Bursts::new(receiver, DEBOUNCE), stop: CancellationToken::new() }
+        }
+
+        /// Publishes one change and waits for the burst it begins; returns when that was.
+        async fn change_begins_a_burst(&mut self) -> Instant {
+            let start = Instant::now();
+            publish(&self.versions);
+            assert!(self.bursts.begun(&self.stop).await, "a change begins a burst");
+            start
+        }
     }
 
     /// Changes 300 ms apart are one burst, over one debounce after the last of them and
     /// covering all five; a lone change is over one debounce after it.
     #[tokio::test(start_paused = true)]
     async fn a_burst_is_over_one_debounce_after_its_last_change() {
-        let (versions, mut bursts, stop) = follow();
-        let start = Instant::now();
-        publish(&versions);
-        assert!(bursts.begun(&stop).await);
-        let (burst, ()) = tokio::join!(bursts.over(&stop), changes(&versions, 4, Duration::from_millis(300)));
+        let mut followed = Followed::new();
+        let start = followed.change_begins_a_burst().await;
+        let Followed { versions, bursts, stop } = &mut followed;
+        let (burst, ()) = tokio::join!(bursts.over(stop), changes(versions, 4, Duration::from_millis(300)));
         assert_eq!(burst, Burst { changes: 5, stopped: false });
         assert_eq!(start.elapsed(), Duration::from_millis(1200) + DEBOUNCE);
 
-        let start = Instant::now();
-        publish(&versions);
-        assert!(bursts.begun(&stop).await);
-        assert_eq!(bursts.over(&stop).await, Burst { changes: 1, stopped: false });
+        let start = followed.change_begins_a_burst().await;
+        assert_eq!(followed.bursts.over(&followed.stop).await, Burst { changes: 1, stopped: false });
         assert_eq!(start.elapsed(), DEBOUNCE);
     }
 
@@ -125,21 +139,20 @@ mod tests {
     /// after it began, covering what came until then; the changes after it make the next.
     #[tokio::test(start_paused = true)]
     async fn a_burst_that_never_pauses_is_cut_after_five_debounces() {
-        let (versions, mut bursts, stop) = follow();
-        let start = Instant::now();
-        publish(&versions);
-        assert!(bursts.begun(&stop).await);
-        let endless = changes(&versions, usize::MAX, Duration::from_millis(400));
+        let mut followed = Followed::new();
+        let start = followed.change_begins_a_burst().await;
+        let Followed { versions, bursts, stop } = &mut followed;
+        let endless = changes(versions, usize::MAX, Duration::from_millis(400));
         tokio::pin!(endless);
         let burst = tokio::select! {
-            burst = bursts.over(&stop) => burst,
+            burst = bursts.over(stop) => burst,
             () = &mut endless => unreachable!("the changes never end"),
         };
         assert_eq!(start.elapsed(), DEBOUNCE * 5);
         assert_eq!(burst, Burst { changes: 1 + 12, stopped: false }, "the first change and one every 400 ms");
 
         let next = tokio::select! {
-            begun = bursts.begun(&stop) => begun,
+            begun = bursts.begun(stop) => begun,
             () = &mut endless => unreachable!("the changes never end"),
         };
         assert!(next);
@@ -149,35 +162,32 @@ mod tests {
     /// After a burst is over, nothing begins until the store changes again.
     #[tokio::test(start_paused = true)]
     async fn a_burst_is_seen_once() {
-        let (versions, mut bursts, stop) = follow();
-        publish(&versions);
-        assert!(bursts.begun(&stop).await);
-        bursts.over(&stop).await;
-        let quiet = tokio::time::timeout(DEBOUNCE * 60, bursts.begun(&stop)).await;
+        let mut followed = Followed::new();
+        followed.change_begins_a_burst().await;
+        followed.bursts.over(&followed.stop).await;
+        let quiet = tokio::time::timeout(DEBOUNCE * 60, followed.bursts.begun(&followed.stop)).await;
         assert!(quiet.is_err(), "no burst without a change");
-        publish(&versions);
-        assert!(bursts.begun(&stop).await);
+        followed.change_begins_a_burst().await;
     }
 
     /// `stop` ends a burst at once, and says so; no burst begins after it, and the changes
     /// that came meanwhile are still counted for the last regeneration.
     #[tokio::test(start_paused = true)]
     async fn stop_ends_a_burst_and_says_so() {
-        let (versions, mut bursts, stop) = follow();
-        let start = Instant::now();
-        publish(&versions);
-        assert!(bursts.begun(&stop).await);
+        let mut followed = Followed::new();
+        let start = followed.change_begins_a_burst().await;
+        let Followed { versions, bursts, stop } = &mut followed;
         let stopping = async {
             tokio::time::sleep(Duration::from_millis(500)).await;
             stop.cancel();
         };
-        let (burst, ()) = tokio::join!(bursts.over(&stop), stopping);
+        let (burst, ()) = tokio::join!(bursts.over(stop), stopping);
         assert_eq!(burst, Burst { changes: 1, stopped: true });
         assert_eq!(start.elapsed(), Duration::from_millis(500));
 
-        assert!(!bursts.begun(&stop).await, "no burst begins after stop");
-        publish(&versions);
-        publish(&versions);
+        assert!(!bursts.begun(stop).await, "no burst begins after stop");
+        publish(versions);
+        publish(versions);
         assert_eq!(bursts.take_unseen(), 2, "changes made during the last regeneration");
         assert_eq!(bursts.take_unseen(), 0);
     }
