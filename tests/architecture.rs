@@ -35,7 +35,8 @@ fn mentions(room: &str, forbidden: &[&str]) -> Vec<String> {
 /// The store knows nothing of MCP, HTTP or the rooms above it.
 #[test]
 fn the_store_imports_no_protocol_and_no_room_above_it() {
-    let found = mentions("store", &["rmcp", "axum", "hyper", "crate::mcp", "crate::http", "crate::vault", "crate::share"]);
+    let found =
+        mentions("store", &["rmcp", "axum", "hyper", "crate::mcp", "crate::http", "crate::vault", "crate::share"]);
     assert!(found.is_empty(), "the store reaches out of its room:\n{}", found.join("\n"));
 }
 
