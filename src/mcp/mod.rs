@@ -220,7 +220,8 @@ impl ServerHandler for WorkSyncServer {
                 response = Ok(reply::argument_error(&name, &text).into());
             }
         }
-        let duration_ms = started.elapsed().as_secs_f64() * 1e3;
+        // Milliseconds to the microsecond: a float read by people, not `0.38091500000000004`.
+        let duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;
         match &response {
             Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
                 let error: String = first_text(result).chars().take(300).collect();
