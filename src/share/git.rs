@@ -48,7 +48,7 @@ enum Repo<'a> {
 pub type Oid = String;
 
 /// Configuration given to every call, overriding the user's.
-const SAFE_CONFIG: [&str; 16] = [
+const SAFE_CONFIG: [&str; 17] = [
     "core.hooksPath=/dev/null",
     "maintenance.auto=false",
     "gc.auto=0",
@@ -62,6 +62,8 @@ const SAFE_CONFIG: [&str; 16] = [
     "core.askPass=",
     "credential.interactive=never",
     "protocol.file.allow=always",
+    // A remote URL comes from config.yaml: `ext::` would run a command from it.
+    "protocol.ext.allow=never",
     "fetch.fsckObjects=true",
     "transfer.fsckObjects=true",
     "advice.detachedHead=false",

@@ -156,6 +156,11 @@ impl ChangeFeed {
         self.journals().entry(project.to_string()).or_insert_with(|| Journal::open(state_dir));
     }
 
+    /// The sequence number of `project`'s last change (0 before any).
+    pub fn last_seq(&self, project: &str) -> u64 {
+        self.journals().get(project).map_or(0, |journal| journal.last_seq)
+    }
+
     /// Records `events` made by `agent` in `project`'s journal, durably, and wakes waiters.
     pub fn record(
         &self,

@@ -28,6 +28,7 @@ pub(crate) mod merge;
 pub mod model;
 pub(crate) mod ops;
 pub(crate) mod outcome;
+pub(crate) mod plan;
 pub(crate) mod prompt_files;
 pub(crate) mod registry;
 pub(crate) mod sidecar;
@@ -53,7 +54,7 @@ pub use outcome::{Done, Item, Kind, Outcome, Registered, Unregistered};
 pub use sidecar::{ItemKey, Sidecar, SidecarFile};
 pub use snapshot::{ProjectView, Snapshot};
 pub use status::{ProjectStatus, Status};
-pub use writer::Registration;
+pub use writer::{MergeApplied, MergeToApply, Registration, Shared};
 
 use atomic::FileStamp;
 use writer::{Command, Writer};
@@ -178,6 +179,17 @@ impl Store {
     pub async fn unregister(&self, name: &str, delete_data: bool, change: Change) -> Result<Unregistered, StoreError> {
         validate::agent(&change.agent)?;
         self.call(|reply| Command::Unregister { name: name.to_string(), delete_data, change, reply }).await
+    }
+
+    /// A shared project's work index exactly as written, for its sync.
+    pub async fn shared(&self, project: &str) -> Result<Shared, StoreError> {
+        self.call(|reply| Command::Shared { project: project.to_string(), reply }).await
+    }
+
+    /// Applies a merge's result to a shared project if its work index is still what the
+    /// merge took as ours; [`StoreError::Changed`] otherwise (merge again).
+    pub async fn apply_merged(&self, project: &str, merge: MergeToApply) -> Result<MergeApplied, StoreError> {
+        self.call(|reply| Command::ApplyMerged { project: project.to_string(), merge, reply }).await
     }
 
     /// `worksync_changes`: what changed in `project` (every project when `None`) after the

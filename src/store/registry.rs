@@ -42,8 +42,47 @@ pub struct ProjectEntry {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guidance: Option<GuidanceConfig>,
+    /// Sharing the project's plan through a git remote (worksync's own setting).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<ShareConfig>,
     #[serde(flatten)]
     pub extra: Mapping,
+}
+
+/// Where a shared project's plan travels: a git remote and a branch, synced every interval.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ShareConfig {
+    /// Any git URL or a local path (a dedicated plan repository, never a code repository's
+    /// working branches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remote: Option<String>,
+    /// The branch that holds the plan (default `main`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Seconds between syncs (default 30).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_seconds: Option<f64>,
+    #[serde(flatten)]
+    pub extra: Mapping,
+}
+
+/// The default branch of a shared plan.
+pub const DEFAULT_SHARE_BRANCH: &str = "main";
+/// The default period of a shared project's sync.
+pub const DEFAULT_SHARE_INTERVAL_SECONDS: f64 = 30.0;
+
+impl ShareConfig {
+    /// The branch that holds the plan.
+    pub fn branch(&self) -> &str {
+        self.branch.as_deref().filter(|b| !b.trim().is_empty()).unwrap_or(DEFAULT_SHARE_BRANCH)
+    }
+
+    /// Time between syncs: the configured seconds (at least 0.2), else 30 s.
+    pub fn interval(&self) -> std::time::Duration {
+        let seconds =
+            self.interval_seconds.filter(|s| s.is_finite() && *s > 0.0).unwrap_or(DEFAULT_SHARE_INTERVAL_SECONDS);
+        std::time::Duration::from_secs_f64(seconds.max(0.2))
+    }
 }
 
 /// Which guidance documents a project gets: shared ones by name, and docs in its repo.
@@ -86,6 +125,9 @@ pub struct Settings {
     /// Extra browser origins accepted on `/mcp` besides loopback (`scheme://host:port`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_origins: Option<Vec<String>>,
+    /// This machine's name in shared projects (default: the host name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
     #[serde(flatten)]
     pub extra: Mapping,
 }

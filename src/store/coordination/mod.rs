@@ -27,7 +27,7 @@ use super::outcome::{Kind, Outcome};
 use super::sidecar::{HistoryMeta, ItemKey, Sidecar};
 
 pub use items::item_view;
-pub use reconcile::{EXTERNAL_EDIT, reconcile};
+pub use reconcile::{EXTERNAL_EDIT, reconcile, reconcile_as};
 
 /// Which kind of item a claim is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]

@@ -17,17 +17,28 @@ pub const EXTERNAL_EDIT: &str = "external edit";
 /// differs gets a new revision, new items start at 1, and removed items are forgotten.
 /// Returns the changes for the change feed.
 pub fn reconcile(old: &WorkIndex, new: &WorkIndex, meta: &mut Sidecar, now: DateTime<Utc>) -> Vec<Event> {
+    reconcile_as(old, new, meta, now, EXTERNAL_EDIT)
+}
+
+/// [`reconcile`], crediting the changes to `agent` (another machine, for a shared project).
+pub fn reconcile_as(
+    old: &WorkIndex,
+    new: &WorkIndex,
+    meta: &mut Sidecar,
+    now: DateTime<Utc>,
+    agent: &str,
+) -> Vec<Event> {
     let mut before: HashMap<ItemKey, Value> = items_of(old).collect();
     let mut events = Vec::new();
     for (key, value) in items_of(new) {
         match before.remove(&key) {
             Some(previous) if previous == value => {}
             Some(_) => {
-                let rev = meta.changed(&key, EXTERNAL_EDIT, now);
+                let rev = meta.changed(&key, agent, now);
                 events.push(Event::item(&key, "updated", Some(rev)));
             }
             None => {
-                let rev = meta.created(&key, EXTERNAL_EDIT, now);
+                let rev = meta.created(&key, agent, now);
                 events.push(Event::item(&key, "created", Some(rev)));
             }
         }

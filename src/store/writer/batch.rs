@@ -91,7 +91,7 @@ impl Writer {
 
     /// Checks that `project` is registered and loads its files if they changed on disk
     /// (only this project's: a refresh covers the others); refuses a broken or missing one.
-    fn prepare_project(&mut self, project: &str, check: Check) -> Result<(), StoreError> {
+    pub(super) fn prepare_project(&mut self, project: &str, check: Check) -> Result<(), StoreError> {
         self.refresh_config();
         if self.config.value().project(project).is_none() {
             return Err(StoreError::ProjectNotFound {

@@ -10,8 +10,9 @@
 //! never wait for a write in progress.
 //!
 //! This file holds the thread's loop and its commands; `batch.rs` applies and persists a
-//! project's queued mutations, `load.rs` loads files and reconciles hand edits, and
-//! `projects.rs` registers and unregisters projects.
+//! project's queued mutations, `load.rs` loads files and reconciles hand edits,
+//! `projects.rs` registers and unregisters projects, and `shared.rs` hands a shared
+//! project's text to its sync and takes a merge's result back.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,6 +23,9 @@ use tokio::sync::{mpsc, oneshot, watch};
 mod batch;
 mod load;
 mod projects;
+mod shared;
+
+pub use shared::{MergeApplied, MergeToApply, Shared};
 
 use super::atomic::{self, FileStamp};
 use super::changes::ChangeFeed;
@@ -61,6 +65,11 @@ pub enum Command {
     Register { request: Registration, change: Change, reply: Reply<Registered> },
     /// Unregister a project, optionally moving its data to the trash.
     Unregister { name: String, delete_data: bool, change: Change, reply: Reply<Unregistered> },
+    /// The work index of a shared project exactly as the writer holds it, for a sync.
+    Shared { project: String, reply: Reply<Shared> },
+    /// Replace a shared project's work index with a merge's result, if it still is what
+    /// the merge started from.
+    ApplyMerged { project: String, merge: MergeToApply, reply: Reply<MergeApplied> },
     /// Re-read whatever changed on disk and publish.
     Refresh { reply: oneshot::Sender<()> },
     /// Finish every command queued before this one, then stop; answered once all of them
@@ -211,6 +220,14 @@ impl Writer {
                             self.version += outcome.is_ok() as u64;
                             let _ = reply.send(outcome);
                         }
+                        Command::Shared { project, reply } => {
+                            let _ = reply.send(self.shared(&project));
+                        }
+                        Command::ApplyMerged { project, merge, reply } => {
+                            let outcome = self.apply_merged(&project, merge);
+                            self.version += outcome.as_ref().is_ok_and(|applied| applied.changed) as u64;
+                            let _ = reply.send(outcome);
+                        }
                         Command::Refresh { reply } => {
                             self.refresh();
                             // The caller reads the published snapshot as soon as it is
@@ -288,6 +305,12 @@ fn refuse(command: Command) {
             let _ = reply.send(Err(StoreError::ShuttingDown));
         }
         Command::Unregister { reply, .. } => {
+            let _ = reply.send(Err(StoreError::ShuttingDown));
+        }
+        Command::Shared { reply, .. } => {
+            let _ = reply.send(Err(StoreError::ShuttingDown));
+        }
+        Command::ApplyMerged { reply, .. } => {
             let _ = reply.send(Err(StoreError::ShuttingDown));
         }
         Command::Refresh { reply } | Command::Shutdown { reply } => {

@@ -180,6 +180,22 @@ where
         Ok(())
     }
 
+    /// Writes `text` exactly as given (a merge's result, which other machines hold byte for
+    /// byte too) and makes what it parses to the current value. A text that does not parse
+    /// is refused and nothing changes.
+    pub fn replace_text(&mut self, text: String) -> Result<(), StoreError> {
+        let value = parse::<T>(&self.path, &text)?;
+        let stamp = atomic::write_atomic_unless_changed(&self.path, text.as_bytes(), |p| self.holds_last_read(p))?;
+        // A merge can bring aliases in from another machine's text.
+        self.linked = aliases::is_linked(&text);
+        self.text = text;
+        self.value = Arc::new(value);
+        self.yaml = None;
+        self.appended_at = None;
+        self.stamp = Some(stamp);
+        Ok(())
+    }
+
     /// The new text of a document with aliases or merge keys, proved whole before it is
     /// written: edited in place with its aliases repaired, or else rewritten whole (which
     /// writes every alias out as its value), keeping the leading comments.

@@ -1,0 +1,181 @@
+//! The bare repository a server keeps for each shared project, and the plan's remote.
+//!
+//! `<data root>/.worksync/git/<project>.git` is used by this server alone: plumbing only, no
+//! work tree, no index. Its refs:
+//! - `refs/worksync/remote`: the remote branch's tip as last fetched;
+//! - `refs/worksync/confirmed`: the last remote tip this machine merged into its files (and,
+//!   after a push, its own commit): the common version of the next merge. It moves only by
+//!   compare-and-swap, and only forward on the remote's history.
+//!
+//! A plan is the tree of one commit: `work-index.yaml`, the plan files (`store::plan`) and
+//! `worksync/format`. Blobs are written from the bytes the writer holds, never from a work
+//! tree, so what is committed is what was written.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::format::{FORMAT_FILE, FORMAT_VERSION};
+use super::git::{Git, GitError, Oid, TreeFile};
+
+/// A plan: every file of one commit's tree, path → bytes.
+pub type Plan = BTreeMap<String, Vec<u8>>;
+
+/// Where a fetched remote tip is kept.
+const REMOTE_REF: &str = "refs/worksync/remote";
+/// The common version of the next merge.
+const CONFIRMED_REF: &str = "refs/worksync/confirmed";
+
+/// What a push did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Pushed {
+    /// The remote branch now points to the commit.
+    Yes,
+    /// The remote branch moved meanwhile (not a fast-forward): fetch, merge, try again.
+    Rejected,
+}
+
+/// A shared project's repository and remote.
+#[derive(Debug, Clone)]
+pub struct PlanRepo {
+    git: Git,
+    remote: String,
+    branch: String,
+}
+
+impl PlanRepo {
+    /// The repository at `dir` (created if missing) for the plan on `remote`'s `branch`;
+    /// commits are made as `machine`.
+    pub fn open(dir: PathBuf, remote: &str, branch: &str, machine: &str) -> Result<PlanRepo, GitError> {
+        let git = Git::new(dir, machine, &format!("{machine}@worksync"));
+        git.init()?;
+        Ok(PlanRepo { git, remote: remote.to_string(), branch: branch.to_string() })
+    }
+
+    /// The remote's URL or path.
+    pub fn remote(&self) -> &str {
+        &self.remote
+    }
+
+    /// The branch's ref on the remote.
+    fn branch_ref(&self) -> String {
+        format!("refs/heads/{}", self.branch)
+    }
+
+    /// The remote branch's tip, asked of the remote now (`None`: the branch does not exist).
+    pub fn remote_tip(&self) -> Result<Option<Oid>, GitError> {
+        let out = self.git.text(&["ls-remote", "--", &self.remote, &self.branch_ref()])?;
+        Ok(out.lines().find_map(|line| {
+            let (oid, name) = line.split_once('\t')?;
+            (name == self.branch_ref()).then(|| oid.to_string())
+        }))
+    }
+
+    /// Brings the remote branch's commits in, unless `tip` is already here.
+    pub fn fetch(&self, tip: &str) -> Result<(), GitError> {
+        if self.git.resolve(tip)?.is_none() {
+            let refspec = format!("+{}:{REMOTE_REF}", self.branch_ref());
+            self.git.run(&["fetch", "--no-tags", "--no-write-fetch-head", "--", &self.remote, &refspec], None)?;
+        }
+        Ok(())
+    }
+
+    /// The common version of the next merge, if this machine has merged the plan before.
+    pub fn confirmed(&self) -> Result<Option<Oid>, GitError> {
+        self.git.resolve(CONFIRMED_REF)
+    }
+
+    /// Moves the common version from `old` to `new` (compare-and-swap).
+    pub fn confirm(&self, new: &str, old: Option<&str>) -> Result<(), GitError> {
+        self.git.update_ref(CONFIRMED_REF, new, old)
+    }
+
+    /// Is `ancestor` on `descendant`'s history?
+    pub fn is_ancestor(&self, ancestor: &str, descendant: &str) -> Result<bool, GitError> {
+        self.git.is_ancestor(ancestor, descendant)
+    }
+
+    /// The plan a commit holds.
+    pub fn read_plan(&self, commit: &str) -> Result<Plan, GitError> {
+        let mut plan = Plan::new();
+        for (path, blob) in self.git.files(commit)? {
+            plan.insert(path, self.git.read_blob(&blob)?);
+        }
+        Ok(plan)
+    }
+
+    /// A commit of `plan` (with the format file) on top of `parent`.
+    pub fn commit(&self, plan: &Plan, parent: Option<&str>, message: &str) -> Result<Oid, GitError> {
+        let mut files = Vec::with_capacity(plan.len() + 1);
+        for (path, bytes) in plan {
+            if path != FORMAT_FILE {
+                files.push(TreeFile { path: path.clone(), blob: self.git.write_blob(bytes)? });
+            }
+        }
+        let format = format!("{FORMAT_VERSION}\n");
+        files.push(TreeFile { path: FORMAT_FILE.to_string(), blob: self.git.write_blob(format.as_bytes())? });
+        let tree = self.git.write_tree(&files)?;
+        self.git.commit(&tree, parent.as_slice(), message)
+    }
+
+    /// Pushes `commit` to the remote branch, as a fast-forward only.
+    pub fn push(&self, commit: &str) -> Result<Pushed, GitError> {
+        let refspec = format!("{commit}:{}", self.branch_ref());
+        match self.git.run(&["push", "--no-verify", "--", &self.remote, &refspec], None) {
+            Ok(_) => Ok(Pushed::Yes),
+            Err(GitError::Failed { stderr, .. }) if stderr.contains("[rejected]") => Ok(Pushed::Rejected),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Who made the commits after `from` up to `to` (their authors: machine names).
+    pub fn authors(&self, from: Option<&str>, to: &str) -> Result<Vec<String>, GitError> {
+        let range = match from {
+            Some(from) => format!("{from}..{to}"),
+            None => to.to_string(),
+        };
+        let out = self.git.text(&["log", "--format=%an", &range])?;
+        let mut authors: Vec<String> = out.lines().map(str::to_string).collect();
+        authors.sort();
+        authors.dedup();
+        Ok(authors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two repositories sharing one remote: a commit, a push, the other's fetch and read;
+    /// a push that is not a fast-forward is rejected, not forced.
+    #[test]
+    fn commit_push_fetch_and_reject() {
+        let dir = tempfile::tempdir().unwrap();
+        let remote = dir.path().join("plan.git");
+        Git::new(&remote, "t", "t@t").init().unwrap();
+        let url = remote.to_str().unwrap();
+        let a = PlanRepo::open(dir.path().join("a.git"), url, "main", "lap").unwrap();
+        let b = PlanRepo::open(dir.path().join("b.git"), url, "main", "box").unwrap();
+        assert_eq!(a.remote_tip().unwrap(), None);
+        let mut plan = Plan::new();
+        plan.insert("work-index.yaml".into(), b"sprints: []\r\n".to_vec());
+        plan.insert("PROMPTS/review.md".into(), b"# review\n".to_vec());
+        let first = a.commit(&plan, None, "first").unwrap();
+        assert_eq!(a.push(&first).unwrap(), Pushed::Yes);
+        let tip = b.remote_tip().unwrap().unwrap();
+        assert_eq!(tip, first);
+        b.fetch(&tip).unwrap();
+        let read = b.read_plan(&tip).unwrap();
+        assert_eq!(read.get("work-index.yaml").unwrap(), b"sprints: []\r\n", "the bytes exactly");
+        assert_eq!(read.get(FORMAT_FILE).unwrap(), b"1\n");
+        assert_eq!(b.authors(None, &tip).unwrap(), ["lap"]);
+        // b builds on the tip; a, still on `first`, builds a sibling: its push is rejected.
+        let second = b.commit(&read, Some(&tip), "second").unwrap();
+        assert_eq!(b.push(&second).unwrap(), Pushed::Yes);
+        let sibling = a.commit(&plan, Some(&first), "sibling").unwrap();
+        assert_eq!(a.push(&sibling).unwrap(), Pushed::Rejected);
+        b.confirm(&second, None).unwrap();
+        assert!(b.confirm(&first, Some(&first)).is_err(), "the common version moves only by compare-and-swap");
+        assert!(b.confirm(&first, None).is_err(), "the common version moves only by compare-and-swap");
+        assert_eq!(b.confirmed().unwrap(), Some(second));
+    }
+}

@@ -1,0 +1,99 @@
+//! The writer's side of a shared project's sync: the work index exactly as written (the
+//! bytes that are committed, never a re-read of the file), and a merge's result taken back
+//! only if nothing changed locally since the merge started (compare-and-swap).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{Check, Slot, Writer};
+use crate::store::coordination;
+use crate::store::error::StoreError;
+use crate::store::plan;
+
+/// A shared project's work index as the writer holds it.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    /// The text exactly as written.
+    pub text: String,
+    /// The plan's other files (see [`plan`]): path → bytes.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// The change feed's last sequence number when the text was taken: a sync that pushes
+    /// this text has synced every change up to it.
+    pub seq: u64,
+}
+
+/// A merge to apply to a shared project.
+#[derive(Debug, Clone)]
+pub struct MergeToApply {
+    /// The text the merge took as ours: applied only if the work index still is exactly it.
+    pub expected: String,
+    /// The merged text, written byte for byte (every machine holds the same bytes).
+    pub merged: String,
+    /// Plan files to write (`None`: remove), each applied only if it still holds what the
+    /// merge took as ours (`expected_files`; absent: must not exist).
+    pub files: BTreeMap<String, Option<Vec<u8>>>,
+    pub expected_files: BTreeMap<String, Vec<u8>>,
+    /// Whom the changes are credited to (another machine).
+    pub agent: String,
+}
+
+/// What applying a merge did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MergeApplied {
+    /// Whether the work index changed.
+    pub changed: bool,
+    /// How many items changed (each is in the change feed).
+    pub items: usize,
+}
+
+impl Writer {
+    /// `project`'s work index as written, re-read first if it changed on disk.
+    pub(super) fn shared(&mut self, project: &str) -> Result<Shared, StoreError> {
+        self.prepare_project(project, Check::Thorough)?;
+        let files = plan::read_files(&self.layout.project_dir(project)?)?;
+        let Some(Slot::Ready { doc, .. }) = self.projects.get(project) else {
+            return Err(StoreError::ProjectNotFound { name: project.into(), available: String::new() });
+        };
+        Ok(Shared { text: doc.text().to_string(), files, seq: self.changes.last_seq(project) })
+    }
+
+    /// Writes a merge's result if the work index still is what the merge took as ours
+    /// (else [`StoreError::Changed`]: merge again from the new text), gives every item it
+    /// changed a new revision credited to `merge.agent`, and records the changes.
+    pub(super) fn apply_merged(&mut self, project: &str, merge: MergeToApply) -> Result<MergeApplied, StoreError> {
+        self.prepare_project(project, Check::Thorough)?;
+        let (project_dir, state_dir) = (self.layout.project_dir(project)?, self.layout.state_dir(project)?);
+        let Some(Slot::Ready { doc, sidecar, sidecar_file }) = self.projects.get_mut(project) else {
+            return Err(StoreError::ProjectNotFound { name: project.into(), available: String::new() });
+        };
+        if doc.text() != merge.expected {
+            return Err(StoreError::Changed { path: doc.path().to_path_buf() });
+        }
+        if !merge.files.is_empty() {
+            let current = plan::read_files(&project_dir)?;
+            if let Some(moved) = merge.files.keys().find(|path| current.get(*path) != merge.expected_files.get(*path)) {
+                return Err(StoreError::Changed { path: project_dir.join(moved) });
+            }
+            plan::write_files(&project_dir, &merge.files)?;
+        }
+        if merge.merged == merge.expected {
+            return Ok(MergeApplied { changed: !merge.files.is_empty(), items: 0 });
+        }
+        let old = doc.value().clone();
+        doc.replace_text(merge.merged)?;
+        let mut meta = sidecar.as_ref().clone();
+        let now = chrono::Utc::now();
+        let events = coordination::reconcile_as(&old, doc.value(), &mut meta, now, &merge.agent);
+        // The merge is on disk: attribution and the feed follow, and a failure to record
+        // them is only logged, like for any change that happened.
+        if let Err(e) = sidecar_file.save(sidecar, &meta) {
+            tracing::error!(project, error = %e, "could not record the merge's revisions");
+        }
+        *sidecar = Arc::new(meta);
+        if let Err(e) = self.changes.record(project, &state_dir, &merge.agent, now, &events) {
+            tracing::error!(project, error = %e, "could not append the merge to the change journal");
+        }
+        tracing::info!(project, items = events.len(), agent = %merge.agent, "applied changes from the shared plan");
+        Ok(MergeApplied { changed: true, items: events.len() })
+    }
+}
