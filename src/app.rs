@@ -23,7 +23,8 @@ use crate::client_setup::{self, Written};
 use crate::doctor::ClientKey;
 use crate::server;
 use crate::settings::{self, Auth, ServeSettings};
-use crate::share::{driver, setup};
+use crate::share::status::SyncBoard;
+use crate::share::{commands, driver, setup, supervisor};
 use crate::store::outcome::Item;
 use crate::store::registry::ConfigFile;
 use crate::store::status::{ProjectStatus, Status};
@@ -56,6 +57,27 @@ pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<()> {
         }
         Command::Doctor(address) => doctor(&layout, &address, &env).await,
         Command::Key(args) => key(&args, &env),
+        Command::Share(args) => {
+            let request = SharingRequest::Share {
+                project: args.project,
+                remote: args.remote,
+                branch: args.branch,
+                interval: args.interval,
+            };
+            sharing_command(&layout, request, &env).await
+        }
+        Command::Join(args) => {
+            let project = args.project.unwrap_or_else(|| commands::default_project_name(&args.remote));
+            let request = SharingRequest::Join {
+                remote: args.remote,
+                project,
+                branch: args.branch,
+                repo: args.repo,
+                interval: args.interval,
+            };
+            sharing_command(&layout, request, &env).await
+        }
+        Command::Pull(args) => sharing_command(&layout, SharingRequest::Pull { project: args.project }, &env).await,
         Command::GitSetup(args) => git_setup(&args),
         // The binary runs the driver before this point, for its exit codes.
         Command::MergeDriver(args) => match merge_driver(&args) {
@@ -79,6 +101,130 @@ pub fn merge_driver(args: &MergeDriverArgs) -> u8 {
         path: args.path.clone(),
     };
     driver::run(&call, &cwd).code()
+}
+
+/// What `worksync share`, `join` and `pull` ask for.
+enum SharingRequest {
+    Share { project: String, remote: String, branch: String, interval: Option<f64> },
+    Join { remote: String, project: String, branch: String, repo: Option<String>, interval: Option<f64> },
+    Pull { project: String },
+}
+
+impl SharingRequest {
+    fn project(&self) -> &str {
+        match self {
+            SharingRequest::Share { project, .. }
+            | SharingRequest::Join { project, .. }
+            | SharingRequest::Pull { project } => project,
+        }
+    }
+}
+
+/// `worksync share`, `join`, `pull`: done by the data root's running server when there is
+/// one (it owns the files and the sync), else here, holding the data root's lock.
+async fn sharing_command(layout: &Layout, request: SharingRequest, env: &Environment) -> anyhow::Result<()> {
+    let answer = match RootLock::acquire(layout, Role::Share) {
+        Ok(lock) => sharing_here(lock, &request).await?,
+        Err(StoreError::InUse { holder, .. }) => {
+            let Some(address) = RootLock::holder_address(layout) else {
+                bail!("{holder} holds the data root and serves no address; run the command again once it has finished");
+            };
+            sharing_by_server(address, &request, env).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if answer["synced"] != Value::Bool(true) {
+        bail!("{}", answer["error"].as_str().unwrap_or("the sync did not complete"));
+    }
+    let project = request.project();
+    let commit = answer["commit"].as_str().unwrap_or_default();
+    let action = if answer["pushed"] == Value::Bool(true) { "pushed" } else { "up to date with" };
+    println!(
+        "{project}: {action} the remote at commit {}; {} item(s) changed here by the remote, {} conflict(s) resolved",
+        &commit[..commit.len().min(10)],
+        answer["pulled_items"],
+        answer["conflicts"]
+    );
+    if let Some(log) = answer["status"]["conflict_log"].as_str().filter(|_| answer["conflicts"] != 0) {
+        println!("The values that lost are in {log}");
+    }
+    Ok(())
+}
+
+/// Does the request in this process: no server runs.
+async fn sharing_here(lock: RootLock, request: &SharingRequest) -> anyhow::Result<Value> {
+    let store = Store::open_locked(lock).context("could not load the data root")?;
+    let machine =
+        supervisor::machine_name(store.published().config.settings.as_ref().and_then(|s| s.machine.as_deref()));
+    let done = match request {
+        SharingRequest::Share { project, remote, branch, interval } => {
+            commands::share(&store, project, remote, branch, *interval, &machine).await.map(drop)
+        }
+        SharingRequest::Join { remote, project, branch, repo, interval } => {
+            commands::join(&store, remote, project, branch, repo.as_deref(), *interval, &machine).await.map(drop)
+        }
+        SharingRequest::Pull { .. } => Ok(()),
+    };
+    let answer = match done {
+        Err(e) => serde_json::json!({ "synced": false, "error": e.to_string() }),
+        Ok(()) => {
+            let project = request.project();
+            let Some(config) = store.refreshed().await.config.project(project).and_then(|e| e.share.clone()) else {
+                store.close().await;
+                bail!("project '{project}' is not shared: share it first (worksync share {project} REMOTE)");
+            };
+            let board = SyncBoard::new(store.layout().share_dir());
+            let syncer = supervisor::syncer_for(&store, &board, project, &config, &machine)?;
+            match syncer.sync().await {
+                Ok(synced) => serde_json::json!({
+                    "synced": true,
+                    "commit": synced.commit,
+                    "pushed": synced.pushed,
+                    "pulled_items": synced.pulled_items,
+                    "conflicts": synced.conflicts,
+                    "status": board.get(project, store.changes_last_seq(project)),
+                }),
+                Err(e) => serde_json::json!({ "synced": false, "error": e.to_string() }),
+            }
+        }
+    };
+    store.close().await;
+    Ok(answer)
+}
+
+/// Asks the running server at `address` to do the request.
+async fn sharing_by_server(
+    address: std::net::SocketAddr,
+    request: &SharingRequest,
+    env: &Environment,
+) -> anyhow::Result<Value> {
+    let base = format!("http://{address}");
+    let (url, body) = match request {
+        SharingRequest::Share { project, remote, branch, interval } => (
+            format!("{base}/share/{project}"),
+            serde_json::json!({ "remote": remote, "branch": branch, "interval_seconds": interval }),
+        ),
+        SharingRequest::Join { remote, project, branch, repo, interval } => (
+            format!("{base}/join"),
+            serde_json::json!({
+                "remote": remote, "project": project, "branch": branch, "repo": repo, "interval_seconds": interval,
+            }),
+        ),
+        SharingRequest::Pull { project } => (format!("{base}/share/{project}/pull"), serde_json::json!({})),
+    };
+    let client = reqwest::Client::builder().build()?;
+    let mut call = client.post(&url).header("content-type", "application/json").body(body.to_string());
+    if let ClientKey::Found { key, .. } = client_key(env) {
+        call = call.bearer_auth(key);
+    }
+    let response = call.send().await.with_context(|| format!("could not reach the running server at {base}"))?;
+    if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+        bail!(
+            "the server at {base} refused the API key: set WORKSYNC_API_KEY to the server's key (worksync key --show on its machine)"
+        );
+    }
+    let text = response.text().await?;
+    serde_json::from_str(&text).with_context(|| format!("the server at {base} answered: {text}"))
 }
 
 /// `worksync git-setup`: registers the merge driver, by this binary's path, in a clone.

@@ -46,6 +46,13 @@ pub enum Command {
     Doctor(AddressArgs),
     /// Where the API key comes from; print it (--show) or replace it (--rotate).
     Key(KeyArgs),
+    /// Share a registered project's plan through a git remote (any git URL or a local path):
+    /// its first sync pushes it, then every running server keeps it in sync.
+    Share(ShareArgs),
+    /// Bring a shared plan in from a git remote as a new project, shared from then on.
+    Join(JoinArgs),
+    /// Sync a shared project now (fetch, merge, push) and say how it went.
+    Pull(PullArgs),
     /// Register worksync's merge driver in a clone of a shared plan repository, so that
     /// `git pull` there merges work-index.yaml item by item.
     GitSetup(GitSetupArgs),
@@ -65,6 +72,48 @@ it resolved is printed on stderr and appended to .git/worksync-conflicts.log. Wh
 version holds conflict markers or YAML that does not load, or the repository's
 worksync/format is one this worksync does not know, %A is left untouched and the exit
 code is 1, so git reports a conflict for a person to resolve. Exit code 2: called wrongly.";
+
+/// Flags of `worksync share`.
+#[derive(Debug, Clone, Args)]
+pub struct ShareArgs {
+    /// The registered project to share.
+    pub project: String,
+    /// The git remote: a URL (git@github.com:acme/plan.git, https://…) or a local path. A
+    /// repository of its own for the plan, never a code repository's working branches.
+    pub remote: String,
+    /// The branch that holds the plan.
+    #[arg(long, default_value = "main")]
+    pub branch: String,
+    /// Seconds between syncs [default: 30]
+    #[arg(long, value_name = "SECONDS")]
+    pub interval: Option<f64>,
+}
+
+/// Flags of `worksync join`.
+#[derive(Debug, Clone, Args)]
+pub struct JoinArgs {
+    /// The git remote holding the shared plan.
+    pub remote: String,
+    /// The project's name here [default: the remote's name without .git]
+    #[arg(long)]
+    pub project: Option<String>,
+    /// The branch that holds the plan.
+    #[arg(long, default_value = "main")]
+    pub branch: String,
+    /// The project's code repository on this machine (for its guidance and AGENTS.md).
+    #[arg(long)]
+    pub repo: Option<String>,
+    /// Seconds between syncs [default: 30]
+    #[arg(long, value_name = "SECONDS")]
+    pub interval: Option<f64>,
+}
+
+/// Flags of `worksync pull`.
+#[derive(Debug, Clone, Args)]
+pub struct PullArgs {
+    /// The shared project to sync.
+    pub project: String,
+}
 
 /// Flags of `worksync git-setup`.
 #[derive(Debug, Clone, Args)]

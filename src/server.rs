@@ -16,6 +16,7 @@ use crate::http::sessions::CappedSessions;
 use crate::http::{self, AppState};
 use crate::mcp::in_flight::InFlight;
 use crate::settings::Auth;
+use crate::share::supervisor::Sharing;
 use crate::store::Store;
 use crate::vault::{SyncSettings, Vault};
 
@@ -69,6 +70,7 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
     let vault = Vault::new(store.clone(), sync);
+    let sharing = Sharing::spawn(store.clone(), shutdown.clone());
     // Its own token: the vault must keep following changes while calls drain.
     let vault_stop = CancellationToken::new();
     let following = vault.follow(vault_stop.clone());
@@ -86,6 +88,7 @@ pub async fn run(
     let state = AppState {
         store: store.clone(),
         vault,
+        sharing,
         auth: Arc::new(auth),
         in_flight: InFlight::default(),
         sessions: CancellationToken::new(),

@@ -18,11 +18,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use subtle::ConstantTimeEq;
 use tokio_util::sync::CancellationToken;
@@ -31,6 +31,8 @@ use crate::mcp::WorkSyncServer;
 use crate::mcp::in_flight::InFlight;
 use crate::server::ServerLimits;
 use crate::settings::Auth;
+use crate::share::commands;
+use crate::share::supervisor::Sharing;
 use crate::store::Store;
 use crate::vault::Vault;
 use connections::Connections;
@@ -43,6 +45,8 @@ use sessions::CappedSessions;
 pub struct AppState {
     pub store: Store,
     pub vault: Vault,
+    /// The sync loops of shared projects.
+    pub sharing: Sharing,
     pub auth: Arc<Auth>,
     /// Tool calls in progress (graceful shutdown waits for them).
     pub in_flight: InFlight,
@@ -76,7 +80,8 @@ pub fn router(state: AppState) -> Router {
         .with_sse_keep_alive(Some(Duration::from_secs(15)));
     // One server value for every session: its tool and prompt routers are built once and
     // shared, not rebuilt (schemas and all) for each session.
-    let server = WorkSyncServer::new(state.store.clone(), state.vault.clone(), state.in_flight.clone());
+    let server =
+        WorkSyncServer::new(state.store.clone(), state.vault.clone(), state.in_flight.clone(), state.sharing.clone());
     let mcp = StreamableHttpService::new(move || Ok(server.clone()), state.mcp_sessions.clone(), config);
     let hygiene = Hygiene { sessions: state.mcp_sessions.clone(), body_timeout: state.limits.body_timeout };
     // Route layers: they guard /mcp and /status only, so other paths (e.g. OAuth discovery
@@ -85,10 +90,103 @@ pub fn router(state: AppState) -> Router {
         .nest_service("/mcp", mcp)
         .route("/status", get(status))
         .route_layer(middleware::from_fn_with_state(hygiene, hygiene::protocol_hygiene))
+        // What `worksync share`, `join` and `pull` ask of a running server: authenticated,
+        // plain JSON (not JSON-RPC).
+        .route("/share/{project}/pull", post(pull))
+        .route("/share/{project}", post(share))
+        .route("/join", post(join))
         .route_layer(middleware::from_fn_with_state(state.auth.clone(), require_bearer))
         .route("/healthz", get(healthz))
         .layer(middleware::from_fn_with_state(allowed, rebinding::check_host_and_origin))
         .with_state(state)
+}
+
+/// Every shared project's sync status.
+fn shared_status(state: &AppState) -> serde_json::Value {
+    let board = state.sharing.board();
+    let statuses: serde_json::Map<String, serde_json::Value> = board
+        .projects()
+        .into_iter()
+        .filter_map(|p| {
+            let status = board.get(&p, state.store.changes_last_seq(&p))?;
+            Some((p, serde_json::to_value(status).ok()?))
+        })
+        .collect();
+    serde_json::Value::Object(statuses)
+}
+
+/// What `worksync share` sends.
+#[derive(serde::Deserialize)]
+struct ShareRequest {
+    remote: String,
+    branch: Option<String>,
+    interval_seconds: Option<f64>,
+}
+
+/// What `worksync join` sends.
+#[derive(serde::Deserialize)]
+struct JoinRequest {
+    remote: String,
+    project: String,
+    branch: Option<String>,
+    repo: Option<String>,
+    interval_seconds: Option<f64>,
+}
+
+/// `worksync share`: makes a project shared, then syncs it (its first push).
+async fn share(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    axum::Json(request): axum::Json<ShareRequest>,
+) -> Response {
+    let branch = request.branch.as_deref().unwrap_or(crate::store::registry::DEFAULT_SHARE_BRANCH);
+    let machine = state.sharing.machine();
+    if let Err(e) =
+        commands::share(&state.store, &project, &request.remote, branch, request.interval_seconds, &machine).await
+    {
+        return refused(e);
+    }
+    pull(State(state), Path(project)).await
+}
+
+/// `worksync join`: brings a shared plan in as a project, then syncs it.
+async fn join(State(state): State<AppState>, axum::Json(request): axum::Json<JoinRequest>) -> Response {
+    let branch = request.branch.as_deref().unwrap_or(crate::store::registry::DEFAULT_SHARE_BRANCH);
+    let machine = state.sharing.machine();
+    let (remote, repo) = (&request.remote, request.repo.as_deref());
+    let joined =
+        commands::join(&state.store, remote, &request.project, branch, repo, request.interval_seconds, &machine).await;
+    if let Err(e) = joined {
+        return refused(e);
+    }
+    pull(State(state), Path(request.project)).await
+}
+
+fn refused(e: commands::Refusal) -> Response {
+    (StatusCode::CONFLICT, axum::Json(serde_json::json!({ "synced": false, "error": e.to_string() }))).into_response()
+}
+
+/// `worksync pull`: syncs a shared project now; answers with how it went and its status.
+async fn pull(State(state): State<AppState>, Path(project): Path<String>) -> Response {
+    let outcome = state.sharing.pull(&project).await;
+    let status = state.sharing.board().get(&project, state.store.changes_last_seq(&project));
+    let (code, body) = match outcome {
+        Ok(synced) => (
+            StatusCode::OK,
+            serde_json::json!({
+                "synced": true,
+                "commit": synced.commit,
+                "pushed": synced.pushed,
+                "pulled_items": synced.pulled_items,
+                "conflicts": synced.conflicts,
+                "status": status,
+            }),
+        ),
+        Err(e) => {
+            (StatusCode::CONFLICT, serde_json::json!({ "synced": false, "error": e.to_string(), "status": status }))
+        }
+    };
+    (code, axum::Json(body)).into_response()
 }
 
 /// Liveness for scripts: answers without auth and says nothing about the data.
@@ -104,6 +202,7 @@ async fn status(State(state): State<AppState>) -> impl IntoResponse {
     info["projects"] = serde_json::json!(snapshot.config.projects().map(|(name, _)| name).collect::<Vec<_>>());
     info["tool_calls_in_flight"] = serde_json::json!(state.in_flight.count());
     info["vault"] = serde_json::json!(state.vault.stats());
+    info["shared"] = shared_status(&state);
     info["connections"] = serde_json::json!({
         "open": state.connections.count(),
         "busy": state.connections.busy(),

@@ -36,6 +36,7 @@ use rmcp::model::{
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, tool_handler};
 
+use crate::share::supervisor::Sharing;
 use crate::store::{Change, Operation, Store};
 use crate::vault::Vault;
 use in_flight::InFlight;
@@ -49,6 +50,7 @@ pub const INSTRUCTIONS: &str = include_str!("instructions.md");
 pub struct WorkSyncServer {
     store: Store,
     vault: Vault,
+    sharing: Sharing,
     in_flight: InFlight,
     /// Built once: the tool schemas alone are tens of KB, too much to rebuild per session.
     routers: Arc<Routers>,
@@ -63,7 +65,7 @@ struct Routers {
 impl WorkSyncServer {
     /// A server answering from `store`, regenerating `vault` on request, counting its tool
     /// calls in `in_flight`. Clone it for each session.
-    pub fn new(store: Store, vault: Vault, in_flight: InFlight) -> Self {
+    pub fn new(store: Store, vault: Vault, in_flight: InFlight, sharing: Sharing) -> Self {
         let tools = Self::read_tools()
             + Self::history_tools()
             + Self::vault_tools()
@@ -72,7 +74,7 @@ impl WorkSyncServer {
             + Self::project_tools()
             + Self::coordination_tools();
         let routers = Arc::new(Routers { tools, prompts: Self::prompt_router() });
-        WorkSyncServer { store, vault, in_flight, routers }
+        WorkSyncServer { store, vault, in_flight, sharing, routers }
     }
 
     /// The names of every tool, for tests and diagnostics.

@@ -58,7 +58,9 @@ impl WorkSyncServer {
     #[tool(name = "worksync_projects", annotations(read_only_hint = true))]
     async fn projects(&self, Parameters(p): Parameters<ProjectsParams>) -> Result<CallToolResult, McpError> {
         let snapshot = self.store.snapshot(p.project.as_deref()).await;
-        Ok(reply::from_store(wire::projects(&snapshot, p.project.as_deref())))
+        let board = self.sharing.board();
+        let sync = |name: &str| board.get(name, self.store.changes_last_seq(name));
+        Ok(reply::from_store(wire::projects(&snapshot, p.project.as_deref(), &sync)))
     }
 
     /// Get the coding guidance for a project: the shared documents it inherits (general,

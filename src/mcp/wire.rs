@@ -10,7 +10,9 @@
 
 use serde_json::{Map, Value, json};
 
+use crate::share::status::SyncStatus;
 use crate::store::outcome::{Done, Item, Kind, Outcome, Registered, Unregistered};
+use crate::store::registry::ProjectEntry;
 use crate::store::snapshot::HistoryPage;
 use crate::store::status::{ProjectStatus, ReadyStatus, Status};
 use crate::store::{Changes, Snapshot, StoreError};
@@ -241,19 +243,31 @@ fn unreadable(error: &StoreError) -> Value {
 }
 
 /// `worksync_projects`' answer: the registry, or one project's entry.
-pub fn projects(snapshot: &Snapshot, project: Option<&str>) -> Result<Value, StoreError> {
+pub fn projects(
+    snapshot: &Snapshot,
+    project: Option<&str>,
+    sync: &dyn Fn(&str) -> Option<SyncStatus>,
+) -> Result<Value, StoreError> {
+    // A shared project's entry carries its sync status beside its `share` settings.
+    let entry = |name: &str, entry: &ProjectEntry| {
+        let mut value = to_json(entry);
+        if let (Value::Object(map), Some(status)) = (&mut value, sync(name)) {
+            map.insert("sync".into(), to_json(&status));
+        }
+        value
+    };
     match project {
         Some(name) => {
             let mut out = Map::new();
             out.insert("project".into(), json!(name));
-            if let Value::Object(fields) = to_json(snapshot.project_entry(name)?) {
+            if let Value::Object(fields) = entry(name, snapshot.project_entry(name)?) {
                 out.extend(fields);
             }
             Ok(Value::Object(out))
         }
         None => {
             let projects: Map<String, Value> =
-                snapshot.config.projects().map(|(n, e)| (n.clone(), to_json(e))).collect();
+                snapshot.config.projects().map(|(n, e)| (n.clone(), entry(n, e))).collect();
             Ok(json!({ "projects": projects }))
         }
     }

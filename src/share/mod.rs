@@ -3,13 +3,23 @@
 //! - [`git`]: the `git` command line as a child process that never prompts, never runs a
 //!   hook or filter, never waits forever, and touches only the repository it is given.
 //! - [`format`]: the plan format version a plan repository declares (`worksync/format`).
+//! - [`commands`]: `worksync share` and `worksync join`.
 //! - [`driver`]: `worksync merge-driver`, git's merge driver for a person's clone of a
 //!   plan: `work-index.yaml` item by item, the history archive as a union.
 //! - [`repo`]: the bare repository a server keeps per shared project, and its remote.
+//! - [`plan_merge`]: the three-way merge of a whole plan, file by file.
+//! - [`sync`]: one sync of a shared project (fetch, merge, apply, commit, push).
+//! - [`status`]: what is shown of each shared project's sync, and its conflict log.
+//! - [`supervisor`]: a running server's sync loops, one per shared project.
 //! - [`setup`]: `worksync git-setup`, which registers that driver in a clone.
 
+pub mod commands;
 pub mod driver;
 pub mod format;
 pub mod git;
+pub mod plan_merge;
 pub mod repo;
 pub mod setup;
+pub mod status;
+pub mod supervisor;
+pub mod sync;

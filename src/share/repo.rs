@@ -56,6 +56,16 @@ impl PlanRepo {
         &self.remote
     }
 
+    /// The branch that holds the plan.
+    pub fn branch(&self) -> &str {
+        &self.branch
+    }
+
+    /// The bare repository's directory.
+    pub fn dir(&self) -> &std::path::Path {
+        self.git.dir()
+    }
+
     /// The branch's ref on the remote.
     fn branch_ref(&self) -> String {
         format!("refs/heads/{}", self.branch)

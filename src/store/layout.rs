@@ -85,6 +85,12 @@ impl Layout {
         self.root.join(MACHINE_DIR).join("lock")
     }
 
+    /// `.worksync/git/`: the bare repositories of shared projects, with their sync status
+    /// and conflict logs (see `share::repo`).
+    pub fn share_dir(&self) -> PathBuf {
+        self.root.join(MACHINE_DIR).join("git")
+    }
+
     /// `trash/`: where unregistered projects' data goes instead of being deleted.
     pub fn trash_dir(&self) -> PathBuf {
         self.root.join("trash")

@@ -36,6 +36,8 @@ pub enum Role {
     Sync,
     /// `worksync init`: creates what is missing of the data root.
     Init,
+    /// `worksync share`, `join` or `pull` without a server: syncs a shared project.
+    Share,
 }
 
 impl Role {
@@ -44,6 +46,7 @@ impl Role {
             Role::Serve => "serve",
             Role::Sync => "sync",
             Role::Init => "init",
+            Role::Share => "share",
         }
     }
 }
@@ -83,6 +86,12 @@ impl RootLock {
         let lock = RootLock { file, layout: layout.clone(), role };
         lock.record(None)?;
         Ok(lock)
+    }
+
+    /// The address the process holding the lock listens on, if it recorded one (a running
+    /// server): how commands find the server of a data root.
+    pub fn holder_address(layout: &Layout) -> Option<SocketAddr> {
+        Holder::parse(&std::fs::read_to_string(layout.lock_file()).ok()?).address
     }
 
     /// Adds the address the server listens on to the record, so a refused rival can say

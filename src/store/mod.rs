@@ -54,7 +54,7 @@ pub use outcome::{Done, Item, Kind, Outcome, Registered, Unregistered};
 pub use sidecar::{ItemKey, Sidecar, SidecarFile};
 pub use snapshot::{ProjectView, Snapshot};
 pub use status::{ProjectStatus, Status};
-pub use writer::{MergeApplied, MergeToApply, Registration, Shared};
+pub use writer::{Joining, MergeApplied, MergeToApply, Registration, Shared};
 
 use atomic::FileStamp;
 use writer::{Command, Writer};
@@ -105,6 +105,15 @@ impl Store {
     /// The data root's layout.
     pub fn layout(&self) -> &Layout {
         &self.inner.layout
+    }
+
+    /// The snapshot after every command sent before this call (and whatever changed on disk).
+    pub async fn refreshed(&self) -> Arc<Snapshot> {
+        let (reply, done) = oneshot::channel();
+        if self.inner.commands.send(Command::Refresh { reply }).await.is_ok() {
+            let _ = done.await;
+        }
+        self.published()
     }
 
     /// The current state, re-read first if `config.yaml` or the work index of `project`
@@ -190,6 +199,38 @@ impl Store {
     /// merge took as ours; [`StoreError::Changed`] otherwise (merge again).
     pub async fn apply_merged(&self, project: &str, merge: MergeToApply) -> Result<MergeApplied, StoreError> {
         self.call(|reply| Command::ApplyMerged { project: project.to_string(), merge, reply }).await
+    }
+
+    /// Records disagreements a shared project's merge resolved (`at`, what was kept and
+    /// lost) in its change feed.
+    pub async fn note_conflicts(
+        &self,
+        project: &str,
+        agent: &str,
+        notes: Vec<(String, String)>,
+    ) -> Result<(), StoreError> {
+        self.call(|reply| Command::NoteConflicts {
+            project: project.to_string(),
+            agent: agent.to_string(),
+            notes,
+            reply,
+        })
+        .await
+    }
+
+    /// The change feed's last sequence number for `project`.
+    pub fn changes_last_seq(&self, project: &str) -> u64 {
+        self.inner.changes.last_seq(project)
+    }
+
+    /// Sets (or removes, with `None`) a registered project's `share` entry in `config.yaml`.
+    pub async fn set_share(&self, project: &str, share: Option<registry::ShareConfig>) -> Result<(), StoreError> {
+        self.call(|reply| Command::SetShare { project: project.to_string(), share, reply }).await
+    }
+
+    /// Writes a plan brought in from a remote as a new, registered project.
+    pub async fn join(&self, joining: Joining) -> Result<(), StoreError> {
+        self.call(|reply| Command::Join { joining: Box::new(joining), reply }).await
     }
 
     /// `worksync_changes`: what changed in `project` (every project when `None`) after the

@@ -15,7 +15,6 @@ use super::error::StoreError;
 /// The directories whose files travel with the plan.
 pub const PLAN_DIRS: [&str; 4] = ["PROMPTS", "SCHEMA", "BACKLOG", "COMPLETE"];
 /// The work index, relative to the project directory.
-#[allow(dead_code, reason = "the sync loop commits it (next commit)")]
 pub const WORK_INDEX: &str = "work-index.yaml";
 /// Largest file that travels (a plan file larger than this is left out, with a warning).
 pub const MAX_PLAN_FILE: u64 = 4 * 1024 * 1024;

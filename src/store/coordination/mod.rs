@@ -77,7 +77,7 @@ impl From<Mutation> for Operation {
 /// One change for the change feed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    /// `sprint`, `story`, `backlog`, `history` or `file`.
+    /// `sprint`, `story`, `backlog`, `history`, `file` or `conflict`.
     pub kind: &'static str,
     /// The item's id; a history entry's date; `work-index.yaml` for the file.
     pub id: String,
@@ -105,6 +105,20 @@ impl Event {
             action: "appended",
             rev: None,
             summary: Some(cut_at_word(summary, 120)),
+        }
+    }
+}
+
+impl Event {
+    /// A disagreement a merge of a shared plan resolved: `at` is where (`backlog/B-1/summary`),
+    /// the summary what was kept and what lost.
+    pub fn conflict(at: &str, summary: &str) -> Event {
+        Event {
+            kind: "conflict",
+            id: at.to_string(),
+            action: "resolved",
+            rev: None,
+            summary: Some(cut_at_word(summary, 240)),
         }
     }
 }

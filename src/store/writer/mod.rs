@@ -25,7 +25,7 @@ mod load;
 mod projects;
 mod shared;
 
-pub use shared::{MergeApplied, MergeToApply, Shared};
+pub use shared::{Joining, MergeApplied, MergeToApply, Shared};
 
 use super::atomic::{self, FileStamp};
 use super::changes::ChangeFeed;
@@ -37,6 +37,7 @@ use super::model::WorkIndex;
 use super::ops::Change;
 use super::outcome::{Done, Registered, Unregistered};
 use super::registry::ConfigFile;
+use super::registry::ShareConfig;
 use super::sidecar::{Sidecar, SidecarFile};
 use super::snapshot::{Problem, ProjectView, Snapshot};
 use super::yaml::Document;
@@ -70,6 +71,12 @@ pub enum Command {
     /// Replace a shared project's work index with a merge's result, if it still is what
     /// the merge started from.
     ApplyMerged { project: String, merge: MergeToApply, reply: Reply<MergeApplied> },
+    /// Record the disagreements a shared project's merge resolved in the change feed.
+    NoteConflicts { project: String, agent: String, notes: Vec<(String, String)>, reply: Reply<()> },
+    /// Set or remove a project's `share` entry in `config.yaml`.
+    SetShare { project: String, share: Option<ShareConfig>, reply: Reply<()> },
+    /// Write a plan from a remote as a new, shared project.
+    Join { joining: Box<Joining>, reply: Reply<()> },
     /// Re-read whatever changed on disk and publish.
     Refresh { reply: oneshot::Sender<()> },
     /// Finish every command queued before this one, then stop; answered once all of them
@@ -228,6 +235,15 @@ impl Writer {
                             self.version += outcome.as_ref().is_ok_and(|applied| applied.changed) as u64;
                             let _ = reply.send(outcome);
                         }
+                        Command::NoteConflicts { project, agent, notes, reply } => {
+                            let _ = reply.send(self.note_conflicts(&project, &agent, &notes));
+                        }
+                        Command::SetShare { project, share, reply } => {
+                            let _ = reply.send(self.set_share(&project, share));
+                        }
+                        Command::Join { joining, reply } => {
+                            let _ = reply.send(self.join(*joining));
+                        }
                         Command::Refresh { reply } => {
                             self.refresh();
                             // The caller reads the published snapshot as soon as it is
@@ -311,6 +327,9 @@ fn refuse(command: Command) {
             let _ = reply.send(Err(StoreError::ShuttingDown));
         }
         Command::ApplyMerged { reply, .. } => {
+            let _ = reply.send(Err(StoreError::ShuttingDown));
+        }
+        Command::SetShare { reply, .. } | Command::Join { reply, .. } | Command::NoteConflicts { reply, .. } => {
             let _ = reply.send(Err(StoreError::ShuttingDown));
         }
         Command::Refresh { reply } | Command::Shutdown { reply } => {

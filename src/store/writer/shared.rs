@@ -6,9 +6,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::{Check, Slot, Writer};
+use crate::store::atomic;
 use crate::store::coordination;
 use crate::store::error::StoreError;
 use crate::store::plan;
+use crate::store::registry::{ProjectEntry, ShareConfig};
+use crate::store::validate;
 
 /// A shared project's work index as the writer holds it.
 #[derive(Debug, Clone)]
@@ -44,6 +47,20 @@ pub struct MergeApplied {
     pub changed: bool,
     /// How many items changed (each is in the change feed).
     pub items: usize,
+    /// The change feed's last sequence number after the merge.
+    pub seq: u64,
+}
+
+/// A plan brought in from a remote, to become a registered project (`worksync join`).
+#[derive(Debug, Clone)]
+pub struct Joining {
+    pub name: String,
+    /// The work index's text, written byte for byte.
+    pub work_index: String,
+    /// The plan's other files (see [`plan`]).
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// The project's entry in `config.yaml` (its `share` included).
+    pub entry: ProjectEntry,
 }
 
 impl Writer {
@@ -77,7 +94,11 @@ impl Writer {
             plan::write_files(&project_dir, &merge.files)?;
         }
         if merge.merged == merge.expected {
-            return Ok(MergeApplied { changed: !merge.files.is_empty(), items: 0 });
+            return Ok(MergeApplied {
+                changed: !merge.files.is_empty(),
+                items: 0,
+                seq: self.changes.last_seq(project),
+            });
         }
         let old = doc.value().clone();
         doc.replace_text(merge.merged)?;
@@ -94,6 +115,76 @@ impl Writer {
             tracing::error!(project, error = %e, "could not append the merge to the change journal");
         }
         tracing::info!(project, items = events.len(), agent = %merge.agent, "applied changes from the shared plan");
-        Ok(MergeApplied { changed: true, items: events.len() })
+        Ok(MergeApplied { changed: true, items: events.len(), seq: self.changes.last_seq(project) })
+    }
+
+    /// Records disagreements a merge resolved in the change feed (`conflict` events), so
+    /// that agents following the feed see that a value of theirs lost.
+    pub(super) fn note_conflicts(
+        &mut self,
+        project: &str,
+        agent: &str,
+        notes: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        let state_dir = self.layout.state_dir(project)?;
+        let events: Vec<coordination::Event> =
+            notes.iter().map(|(at, summary)| coordination::Event::conflict(at, summary)).collect();
+        self.changes.record(project, &state_dir, agent, chrono::Utc::now(), &events)
+    }
+
+    /// Sets (or, with `None`, removes) a registered project's `share` entry in `config.yaml`.
+    pub(super) fn set_share(&mut self, project: &str, share: Option<ShareConfig>) -> Result<(), StoreError> {
+        self.refresh_config();
+        if let Some(problem) = &self.config_problem {
+            return Err(problem.to_error());
+        }
+        let mut config = self.config.value().as_ref().clone();
+        let available = config.project_names();
+        let Some(entry) = config.projects.as_mut().and_then(|p| p.get_mut(project)) else {
+            return Err(StoreError::ProjectNotFound { name: project.into(), available });
+        };
+        if entry.share == share {
+            return Ok(());
+        }
+        entry.share = share;
+        self.config.replace(config)?;
+        self.config_seen = self.config.stamp();
+        self.version += 1;
+        Ok(())
+    }
+
+    /// Writes a plan brought in from a remote as a new project and registers it. Refused if
+    /// the name is registered or its directory already holds a work index: joining never
+    /// overwrites a plan.
+    pub(super) fn join(&mut self, joining: Joining) -> Result<(), StoreError> {
+        validate::project_name(&joining.name)?;
+        self.refresh_config();
+        if let Some(problem) = &self.config_problem {
+            return Err(problem.to_error());
+        }
+        let name = joining.name;
+        let work_index = self.layout.work_index(&name)?;
+        if self.config.value().project(&name).is_some() || work_index.exists() {
+            return Err(StoreError::Duplicate {
+                message: format!("A project '{name}' is already here ({})", work_index.display()),
+                hint: "Join under another name (--project NAME), or unregister the local project first.".into(),
+                suggestion: None,
+            });
+        }
+        // Check the text before anything is written: a plan that does not load never lands.
+        crate::store::yaml::parse::<crate::store::model::WorkIndex>(&work_index, &joining.work_index)?;
+        let project_dir = self.layout.project_dir(&name)?;
+        atomic::create_dir_durable(&project_dir)?;
+        let files = joining.files.into_iter().map(|(path, bytes)| (path, Some(bytes))).collect();
+        plan::write_files(&project_dir, &files)?;
+        atomic::write_atomic(&work_index, joining.work_index.as_bytes())?;
+        let mut config = self.config.value().as_ref().clone();
+        config.projects.get_or_insert_with(Default::default).insert(name.clone(), joining.entry);
+        self.config.replace(config)?;
+        self.config_seen = self.config.stamp();
+        self.sync_projects();
+        self.version += 1;
+        tracing::info!(project = %name, "joined a shared project");
+        Ok(())
     }
 }

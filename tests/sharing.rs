@@ -1,0 +1,364 @@
+//! Shared projects across servers: real servers on their own data roots, a bare repository
+//! on local disk as the remote, real git. A server is cut off from the remote by removing
+//! the symlink its configuration names as the remote, and healed by putting it back.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{PATIENCE, TOKEN, TestServer, call_ok, eventually};
+use serde_json::{Value, json};
+
+/// Seconds between syncs in these tests.
+const INTERVAL: f64 = 0.2;
+const P: &str = "orbit-api";
+
+/// A bare remote and the symlinks through which each server reaches it.
+struct Remote {
+    dir: tempfile::TempDir,
+}
+
+impl Remote {
+    fn new() -> Remote {
+        let dir = tempfile::tempdir().unwrap();
+        git(dir.path(), &["init", "--bare", "--quiet", "-b", "main", "plan.git"]);
+        Remote { dir }
+    }
+
+    fn bare(&self) -> PathBuf {
+        self.dir.path().join("plan.git")
+    }
+
+    /// The path server `name` uses as its remote (a symlink to the bare repository).
+    fn link(&self, name: &str) -> String {
+        let link = self.dir.path().join(format!("link-{name}.git"));
+        if !link.exists() {
+            std::os::unix::fs::symlink(self.bare(), &link).unwrap();
+        }
+        link.display().to_string()
+    }
+
+    /// Cuts server `name` off the remote.
+    fn cut(&self, name: &str) {
+        std::fs::remove_file(self.dir.path().join(format!("link-{name}.git"))).unwrap();
+    }
+
+    /// A git command on the bare remote.
+    fn git(&self, args: &[&str]) -> String {
+        git(&self.bare(), args)
+    }
+}
+
+fn git(cwd: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .current_dir(cwd)
+        .args(["-c", "core.hooksPath=/dev/null", "-c", "commit.gpgSign=false"])
+        .args(["-c", "user.name=Test Person", "-c", "user.email=person@example.invalid"])
+        .args(args)
+        .env_remove("GIT_DIR")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+/// POSTs to a server's sharing endpoints; returns the status code and the JSON answer.
+async fn post(server: &TestServer, path: &str, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{}{path}", server.base))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .expect("the server answers");
+    let code = response.status().as_u16();
+    (code, response.json().await.expect("JSON"))
+}
+
+/// Starts a server that shares the example project on `remote`.
+async fn sharing_server(remote: &Remote, name: &str) -> TestServer {
+    let server = TestServer::start_with(|layout| {
+        layout.bootstrap().unwrap();
+        // Machines are told apart by name; test servers share one host name.
+        let config = std::fs::read_to_string(layout.config()).unwrap();
+        std::fs::write(layout.config(), config.replacen("settings:\n", &format!("settings:\n  machine: {name}\n"), 1))
+            .unwrap();
+    })
+    .await;
+    let (code, answer) =
+        post(&server, &format!("/share/{P}"), json!({ "remote": remote.link(name), "interval_seconds": INTERVAL }))
+            .await;
+    assert_eq!(code, 200, "share: {answer}");
+    assert_eq!(answer["pushed"], true, "{answer}");
+    server
+}
+
+/// Starts a server (with a data root of its own) that joins the plan on `remote` as `P`.
+async fn joining_server(remote: &Remote, name: &str) -> TestServer {
+    let server = TestServer::start_with(|layout| {
+        std::fs::create_dir_all(layout.root()).unwrap();
+        std::fs::write(layout.config(), format!("projects: {{}}\nsettings:\n  machine: {name}\n")).unwrap();
+    })
+    .await;
+    let body = json!({ "remote": remote.link(name), "project": P, "interval_seconds": INTERVAL });
+    let (code, answer) = post(&server, "/join", body).await;
+    assert_eq!(code, 200, "join: {answer}");
+    server
+}
+
+fn work_index(server: &TestServer) -> String {
+    std::fs::read_to_string(server.path(&format!("projects/{P}/work-index.yaml"))).unwrap()
+}
+
+fn backlog_ids(text: &str) -> Vec<String> {
+    let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).unwrap();
+    value["backlog"].as_sequence().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect()
+}
+
+/// Waits until every server holds byte-identical work indexes that `check` accepts.
+async fn converged(servers: &[&TestServer], check: impl Fn(&str) -> Result<(), String>) -> String {
+    eventually("the servers converge", PATIENCE * 2, async || {
+        let texts: Vec<String> = servers.iter().map(|s| work_index(s)).collect();
+        if texts.iter().any(|t| t != &texts[0]) {
+            return Err("the work indexes differ".to_string());
+        }
+        check(&texts[0])?;
+        Ok(texts[0].clone())
+    })
+    .await
+}
+
+/// Three servers, four agents each, adding and updating while one server is cut off from the
+/// remote; after healing, the three files are byte-identical, every acknowledged add is there
+/// exactly once, every acknowledged update is there or logged as a conflict, and the
+/// remote's history is clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_servers_converge_after_a_partition() {
+    let remote = Remote::new();
+    let a = sharing_server(&remote, "a").await;
+    let b = joining_server(&remote, "b").await;
+    let c = joining_server(&remote, "c").await;
+    let servers = [&a, &b, &c];
+    let start = converged(&servers, |_| Ok(())).await;
+    let existing = backlog_ids(&start);
+    assert!(existing.len() >= 3, "the example project has backlog items");
+
+    remote.cut("c");
+    let mut tasks = Vec::new();
+    for (s, server) in servers.iter().enumerate() {
+        for agent in 0..4 {
+            let client = server.client(&format!("agent-{s}-{agent}")).await;
+            let target = existing[(s * 4 + agent) % existing.len()].clone();
+            tasks.push(tokio::spawn(async move {
+                let mut added = Vec::new();
+                for n in 0..5 {
+                    let id = format!("item-{s}-{agent}-{n}");
+                    let summary = format!("added on server {s} by agent {agent}");
+                    call_ok(
+                        &client,
+                        "worksync_add_backlog",
+                        json!({"project": P, "id": id, "summary": summary, "theme": "sharing"}),
+                    )
+                    .await;
+                    added.push(id);
+                }
+                let summary = format!("updated on server {s} by agent {agent}");
+                call_ok(&client, "worksync_update_backlog", json!({"project": P, "id": target, "summary": summary}))
+                    .await;
+                client.cancel().await.unwrap();
+                (added, target, summary)
+            }));
+        }
+    }
+    let mut acknowledged = Vec::new();
+    for task in tasks {
+        acknowledged.push(task.await.unwrap());
+    }
+    // c wrote while cut off: its writes are local only until it heals.
+    let c_status = c.status().await;
+    assert_ne!(c_status["shared"][P]["state"], "synced", "c cannot reach the remote: {c_status}");
+    remote.link("c");
+
+    let added: BTreeSet<String> = acknowledged.iter().flat_map(|(added, _, _)| added.clone()).collect();
+    let text = converged(&servers, |text| {
+        let ids = backlog_ids(text);
+        let missing: Vec<_> = added.iter().filter(|id| !ids.contains(id)).collect();
+        if missing.is_empty() { Ok(()) } else { Err(format!("{} adds missing", missing.len())) }
+    })
+    .await;
+    let ids = backlog_ids(&text);
+    for id in &added {
+        assert_eq!(ids.iter().filter(|i| *i == id).count(), 1, "{id} is there exactly once");
+    }
+    // Each update is the item's summary now, or the value that lost a logged conflict.
+    let index: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let logs: String = servers
+        .iter()
+        .map(|s| std::fs::read_to_string(s.path(&format!(".worksync/git/{P}.conflicts.jsonl"))).unwrap_or_default())
+        .collect();
+    for (_, target, summary) in &acknowledged {
+        let item = index["backlog"].as_sequence().unwrap().iter().find(|i| i["id"] == target.as_str()).unwrap();
+        assert!(
+            item["summary"] == summary.as_str() || logs.contains(summary.as_str()),
+            "the update '{summary}' of {target} is neither there nor in a conflict log"
+        );
+    }
+    // The remote: linear history, no conflict marker ever, fsck clean.
+    let log = remote.git(&["log", "-p", "--format=%H %P", "main"]);
+    assert!(!log.contains("<<<<<<<") && !log.contains(">>>>>>>"), "a conflict marker reached the remote");
+    let merges = remote.git(&["rev-list", "--merges", "main"]);
+    assert!(merges.trim().is_empty(), "no merge commits: {merges}");
+    remote.git(&["fsck", "--strict"]);
+    let status = a.status().await;
+    assert_eq!(status["shared"][P]["state"], "synced", "{status}");
+}
+
+/// An edit pushed from a person's own clone merges into the servers, credited to its
+/// author; a commit with conflict markers pushed from a clone is refused as sync input: the
+/// server keeps serving and its file is untouched, and sync resumes once the remote is fixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_from_a_clone_merge_in_and_broken_pushes_are_refused() {
+    let remote = Remote::new();
+    let a = sharing_server(&remote, "a").await;
+    let client = a.client("watcher").await;
+    let cursor = call_ok(&client, "worksync_changes", json!({"project": P})).await["cursor"].clone();
+    let clone_dir = tempfile::tempdir().unwrap();
+    let clone = clone_dir.path().join("plan");
+    git(clone_dir.path(), &["clone", "--quiet", remote.bare().to_str().unwrap(), "plan"]);
+    let path = clone.join("work-index.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let first = backlog_ids(&text)[0].clone();
+    let edited = text.replacen(
+        "backlog:\n",
+        "backlog:\n- id: from-a-clone\n  theme: people\n  summary: pushed by a person\n  status: todo\n",
+        1,
+    );
+    assert_ne!(edited, text);
+    std::fs::write(&path, &edited).unwrap();
+    git(&clone, &["commit", "--quiet", "-am", "a person's edit"]);
+    git(&clone, &["push", "--quiet", "origin", "HEAD:main"]);
+    eventually("the clone's edit arrives", PATIENCE, async || {
+        if backlog_ids(&work_index(&a)).contains(&"from-a-clone".to_string()) { Ok(()) } else { Err("not yet") }
+    })
+    .await;
+    let changes = call_ok(&client, "worksync_changes", json!({"project": P, "since": cursor})).await;
+    assert!(
+        changes["changes"].as_array().unwrap().iter().all(|c| c["agent"] != "via git from a"),
+        "a machine never credits itself: {changes}"
+    );
+    let credited = changes["changes"].as_array().unwrap().iter().find(|c| c["id"] == "from-a-clone").cloned();
+    assert_eq!(credited.unwrap()["agent"], "via git from Test Person", "{changes}");
+
+    // A broken push: conflict markers in the work index.
+    git(&clone, &["pull", "--quiet", "--rebase", "origin", "main"]);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, format!("{text}<<<<<<< HEAD\nbacklog: []\n=======\n>>>>>>> theirs\n")).unwrap();
+    git(&clone, &["commit", "--quiet", "-am", "broken"]);
+    git(&clone, &["push", "--quiet", "origin", "HEAD:main"]);
+    let before = work_index(&a);
+    let status = eventually("the broken plan is refused", PATIENCE, async || {
+        let status = a.status().await;
+        if status["shared"][P]["state"] == "refused" { Ok(status) } else { Err(status.to_string()) }
+    })
+    .await;
+    let error = status["shared"][P]["last_error"].as_str().unwrap();
+    assert!(error.contains("conflict marker") && error.contains("refused as sync input"), "{error}");
+    assert_eq!(work_index(&a), before, "the local file is untouched");
+    // Still serving, writes included.
+    call_ok(&client, "worksync_update_backlog", json!({"project": P, "id": first, "summary": "still serving"})).await;
+    // The person fixes the remote: sync resumes and the local write travels.
+    std::fs::write(&path, text).unwrap();
+    git(&clone, &["commit", "--quiet", "-am", "fixed"]);
+    git(&clone, &["push", "--quiet", "origin", "HEAD:main"]);
+    eventually("sync resumes", PATIENCE, async || {
+        let tip = remote.git(&["show", "main:work-index.yaml"]);
+        if tip.contains("still serving") { Ok(()) } else { Err("the local write has not reached the remote") }
+    })
+    .await;
+}
+
+/// A remote whose branch is force-pushed to an old commit, or deleted, stops sync with an
+/// error that says what happened; nothing is merged, so nothing is duplicated.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rewritten_or_deleted_remote_stops_sync() {
+    let remote = Remote::new();
+    let a = sharing_server(&remote, "a").await;
+    let first = remote.git(&["rev-parse", "main"]).trim().to_string();
+    let client = a.client("agent").await;
+    call_ok(&client, "worksync_add_backlog", json!({"project": P, "id": "after-first", "summary": "s", "theme": "t"}))
+        .await;
+    eventually("the add is pushed", PATIENCE, async || {
+        if remote.git(&["show", "main:work-index.yaml"]).contains("after-first") { Ok(()) } else { Err("not yet") }
+    })
+    .await;
+    remote.git(&["update-ref", "refs/heads/main", &first]);
+    let status = eventually("sync stops", PATIENCE, async || {
+        let status = a.status().await;
+        if status["shared"][P]["state"] == "stopped" { Ok(status) } else { Err(status.to_string()) }
+    })
+    .await;
+    let error = status["shared"][P]["last_error"].as_str().unwrap();
+    assert!(error.contains("rewritten") && error.contains("push --force"), "{error}");
+    assert_eq!(remote.git(&["rev-parse", "main"]).trim(), first, "the server did not push over the rewrite");
+    let ids = backlog_ids(&work_index(&a));
+    assert_eq!(ids.iter().filter(|i| *i == "after-first").count(), 1);
+
+    remote.git(&["update-ref", "-d", "refs/heads/main"]);
+    eventually("sync reports the deleted branch", PATIENCE, async || {
+        let status = a.status().await;
+        let error = status["shared"][P]["last_error"].as_str().unwrap_or_default().to_string();
+        if error.contains("no longer exists") { Ok(()) } else { Err(error) }
+    })
+    .await;
+}
+
+/// The same field changed on two servers while they cannot see each other: both converge on
+/// one value by the documented rule, and the losing value is in the conflict log and in the
+/// change feed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn same_field_conflict_is_resolved_and_logged() {
+    let remote = Remote::new();
+    let a = sharing_server(&remote, "a").await;
+    let b = joining_server(&remote, "b").await;
+    let start = converged(&[&a, &b], |_| Ok(())).await;
+    let id = backlog_ids(&start)[0].clone();
+    remote.cut("a");
+    remote.cut("b");
+    let (ca, cb) = (a.client("alice").await, b.client("bob").await);
+    let cursors = [
+        call_ok(&ca, "worksync_changes", json!({"project": P})).await["cursor"].clone(),
+        call_ok(&cb, "worksync_changes", json!({"project": P})).await["cursor"].clone(),
+    ];
+    call_ok(&ca, "worksync_update_backlog", json!({"project": P, "id": id, "summary": "alpha wording"})).await;
+    call_ok(&cb, "worksync_update_backlog", json!({"project": P, "id": id, "summary": "beta wording"})).await;
+    remote.link("a");
+    remote.link("b");
+    let text = converged(&[&a, &b], |text| {
+        if text.contains("alpha wording") || text.contains("beta wording") { Ok(()) } else { Err("no update".into()) }
+    })
+    .await;
+    // The rule: the greater value wins ("beta…" > "alpha…").
+    assert!(text.contains("beta wording") && !text.contains("alpha wording"), "{text}");
+    // The merge is applied before it is pushed, and logged once pushed.
+    eventually("the losing value is logged", PATIENCE, async || {
+        let logs: String = [&a, &b]
+            .iter()
+            .map(|s| std::fs::read_to_string(s.path(&format!(".worksync/git/{P}.conflicts.jsonl"))).unwrap_or_default())
+            .collect();
+        if logs.contains("alpha wording") && logs.contains("same field") { Ok(()) } else { Err(logs) }
+    })
+    .await;
+    let names_loser =
+        |c: &Value| c["kind"] == "conflict" && c["summary"].as_str().unwrap_or_default().contains("alpha wording");
+    eventually("a conflict event names the losing value", PATIENCE, async || {
+        let mut feeds = Vec::new();
+        for (client, cursor) in [(&ca, &cursors[0]), (&cb, &cursors[1])] {
+            feeds.push(call_ok(client, "worksync_changes", json!({"project": P, "since": cursor})).await);
+        }
+        let found = feeds.iter().any(|f| f["changes"].as_array().unwrap().iter().any(names_loser));
+        if found { Ok(()) } else { Err(format!("{feeds:?}")) }
+    })
+    .await;
+}
