@@ -93,6 +93,7 @@ pub async fn run(layout: &Layout, base_url: &str, key: ClientKey) -> Vec<Check> 
     };
     if let Some(config) = &config {
         project_checks(layout, config, &mut checks);
+        checks.extend(sharing_checks(layout, config));
         checks.push(vault_check(layout, config));
     }
     checks.extend(other_yaml_checks(layout));
@@ -201,6 +202,45 @@ fn collect_yaml(dir: &Path, files: &mut Vec<PathBuf>) {
             files.push(path);
         }
     }
+}
+
+/// Each shared project's sync as its server last saw it (`.worksync/git/<project>.status.json`).
+fn sharing_checks(layout: &Layout, config: &ConfigFile) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for (name, entry) in config.projects() {
+        let Some(remote) = entry.share.as_ref().and_then(|s| s.remote.as_deref()) else { continue };
+        let label = format!("shared {name}");
+        let Some(status) = crate::share::status::read_status(&layout.share_dir(), name) else {
+            checks.push(check(
+                Outcome::Warn,
+                label,
+                format!("shared on {remote}; not synced yet (no server has run its sync)"),
+            ));
+            continue;
+        };
+        let synced =
+            status.last_synced_at.map_or("never".to_string(), |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
+        let detail = format!(
+            "{} on {remote} ({}), synced through change {} at {synced}, {} change(s) pending, {} conflict(s) logged in {}",
+            status.state,
+            status.branch,
+            status.synced_through,
+            status.pending_changes,
+            status.conflicts,
+            status.conflict_log
+        );
+        let outcome = match status.state.as_str() {
+            "synced" | "syncing" | "starting" => Outcome::Ok,
+            "retrying" => Outcome::Warn,
+            _ => Outcome::Fail,
+        };
+        let detail = match status.last_error {
+            Some(error) => format!("{detail}; last error: {error}"),
+            None => detail,
+        };
+        checks.push(check(outcome, label, detail));
+    }
+    checks
 }
 
 fn templates_check(layout: &Layout) -> Check {

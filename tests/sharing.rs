@@ -362,3 +362,84 @@ async fn same_field_conflict_is_resolved_and_logged() {
     })
     .await;
 }
+
+#[path = "git_lab/mod.rs"]
+mod git_lab;
+
+/// `worksync join` and `worksync pull` without a server, under a hostile git setup: a global
+/// config with autocrlf, failing hooks, gpg signing with no key and an LFS filter that
+/// fails, `GIT_DIR` pointing elsewhere. No hook or filter runs, nothing prompts, and the
+/// bytes on the remote are the bytes of the files. A plan whose attributes ask for a filter
+/// is refused at join.
+#[test]
+fn join_and_pull_under_a_hostile_git_setup() {
+    let lab = git_lab::Lab::new();
+    let gitconfig = lab.home.join(".gitconfig");
+    let mut config = std::fs::read_to_string(&gitconfig).unwrap();
+    config.push_str("[filter \"lfs\"]\n\tclean = false\n\tsmudge = false\n\tprocess = false\n\trequired = true\n");
+    std::fs::write(&gitconfig, config).unwrap();
+    let root = lab.dir.path().join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("config.yaml"), "projects: {}\nsettings:\n  machine: lap\n").unwrap();
+    let remote = lab.remote.to_str().unwrap();
+    let worksync = |args: &[&str]| {
+        let output = lab
+            .command(git_lab::BIN)
+            .env("GIT_DIR", lab.dir.path().join("nowhere"))
+            .env("GIT_INDEX_FILE", lab.dir.path().join("nowhere/index"))
+            .arg("--data-root")
+            .arg(&root)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = git_lab::text(&output);
+        assert!(!text.contains("hostile hook"), "a hook ran: {text}");
+        (output.status.success(), text)
+    };
+    let (ok, text) = worksync(&["join", remote, "--project", "plan"]);
+    assert!(ok, "join: {text}");
+    let local = root.join("projects/plan/work-index.yaml");
+    let remote_bytes = |path: &str| lab.git_ok(&lab.remote, &["show", &format!("main:{path}")]);
+    assert_eq!(std::fs::read_to_string(&local).unwrap(), remote_bytes("work-index.yaml"));
+    assert_eq!(std::fs::read_to_string(root.join("projects/plan/PROMPTS/review.md")).unwrap(), "# Review\n");
+
+    // A hand edit with CRLF line endings travels byte for byte.
+    let edited =
+        std::fs::read_to_string(&local).unwrap().replace("summary: one", "summary: one, edited").replace('\n', "\r\n");
+    std::fs::write(&local, &edited).unwrap();
+    let (ok, text) = worksync(&["pull", "plan"]);
+    assert!(ok && text.contains("pushed"), "pull: {text}");
+    assert_eq!(remote_bytes("work-index.yaml"), edited, "the remote holds the file's bytes");
+    assert_eq!(
+        lab.git_ok(&lab.remote, &["log", "-1", "--format=%an %G?", "main"]).trim(),
+        "lap N",
+        "unsigned, by the machine"
+    );
+
+    // A plan that asks for a filter is refused at join.
+    let seed = lab.dir.path().join("seed");
+    lab.git_ok(&seed, &["pull", "--quiet", "origin", "main"]);
+    git_lab::write(&seed.join(".gitattributes"), "* filter=lfs diff=lfs merge=lfs -text\n");
+    // The person's own git gets a harmless filter for these commands.
+    let harmless = [
+        "-c",
+        "filter.lfs.process=",
+        "-c",
+        "filter.lfs.clean=cat",
+        "-c",
+        "filter.lfs.smudge=cat",
+        "-c",
+        "filter.lfs.required=false",
+    ];
+    lab.git_ok(&seed, &[&harmless[..], &["add", ".gitattributes"]].concat());
+    lab.git_ok(&seed, &[&harmless[..], &["commit", "--quiet", "-m", "lfs"]].concat());
+    lab.git_ok(&seed, &[&harmless[..], &["push", "--quiet", "origin", "HEAD:main"]].concat());
+    let (ok, text) = worksync(&["join", remote, "--project", "again"]);
+    assert!(!ok && text.contains("filter"), "join of a filtered plan: {text}");
+    assert!(!root.join("projects/again").exists());
+    // The project already joined keeps syncing; no filter runs on its bytes.
+    let (ok, text) = worksync(&["pull", "plan"]);
+    assert!(ok, "pull after .gitattributes arrived: {text}");
+    assert_eq!(std::fs::read_to_string(&local).unwrap(), remote_bytes("work-index.yaml"));
+}
