@@ -211,8 +211,16 @@ async fn three_servers_converge_after_a_partition() {
     let merges = remote.git(&["rev-list", "--merges", "main"]);
     assert!(merges.trim().is_empty(), "no merge commits: {merges}");
     remote.git(&["fsck", "--strict"]);
-    let status = a.status().await;
-    assert_eq!(status["shared"][P]["state"], "synced", "{status}");
+    for server in servers {
+        eventually("every change is synced", PATIENCE, async || {
+            let status = server.status().await;
+            let shared = &status["shared"][P];
+            let state = shared["state"].as_str().unwrap_or_default();
+            let settled = ["synced", "syncing"].contains(&state) && shared["pending_changes"] == 0;
+            if settled && shared["last_error"].is_null() { Ok(()) } else { Err(status.to_string()) }
+        })
+        .await;
+    }
 }
 
 /// An edit pushed from a person's own clone merges into the servers, credited to its
@@ -442,4 +450,71 @@ fn join_and_pull_under_a_hostile_git_setup() {
     let (ok, text) = worksync(&["pull", "plan"]);
     assert!(ok, "pull after .gitattributes arrived: {text}");
     assert_eq!(std::fs::read_to_string(&local).unwrap(), remote_bytes("work-index.yaml"));
+}
+
+/// Eight agents on three servers ask for the next work with a claim at once: eight
+/// different items, each held by one agent, and the remote holds one claim ref per item.
+/// A claim another machine holds is refused naming the agent and the machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn next_with_claim_across_servers_gives_every_agent_its_own_item() {
+    let remote = Remote::new();
+    let a = sharing_server(&remote, "a").await;
+    // Enough free work for everyone.
+    let adder = a.client("planner").await;
+    for n in 0..10 {
+        let id = format!("work-{n}");
+        call_ok(&adder, "worksync_add_backlog", json!({"project": P, "id": id, "summary": "to do", "theme": "t"}))
+            .await;
+    }
+    let (code, answer) = post(&a, &format!("/share/{P}/pull"), json!({})).await;
+    assert_eq!(code, 200, "{answer}");
+    let b = joining_server(&remote, "b").await;
+    let c = joining_server(&remote, "c").await;
+    let mut clients = Vec::new();
+    for (s, server, count) in [(0, &a, 3), (1, &b, 3), (2, &c, 2)] {
+        for n in 0..count {
+            clients.push(server.client(&format!("agent-{s}-{n}")).await);
+        }
+    }
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(clients.len()));
+    let mut tasks = Vec::new();
+    for client in clients {
+        let barrier = barrier.clone();
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let answer = call_ok(&client, "worksync_next", json!({"project": P, "claim": true})).await;
+            client.cancel().await.unwrap();
+            answer
+        }));
+    }
+    let mut items = BTreeSet::new();
+    for task in tasks {
+        let answer = task.await.unwrap();
+        assert_eq!(answer["claimed"], true, "{answer}");
+        assert_eq!(answer["remote_claim"], "won", "{answer}");
+        assert!(items.insert(format!("{}/{}", answer["kind"], answer["id"])), "an item was given twice: {answer}");
+    }
+    assert_eq!(items.len(), 8);
+    let refs = remote.git(&["for-each-ref", "--format=%(refname)", &format!("refs/worksync/claims/{P}/")]);
+    assert_eq!(refs.lines().count(), 8, "one claim ref per item: {refs}");
+
+    // Claiming an item another machine holds is refused with its holder and machine.
+    let (kind, id) = items.iter().next().unwrap().split_once('/').unwrap();
+    let (kind, id) = (kind.trim_matches('"').to_string(), id.trim_matches('"').to_string());
+    let holders: Vec<&TestServer> = vec![&a, &b, &c];
+    let mut refused = 0;
+    for server in holders {
+        let client = server.client("late-agent").await;
+        let result = common::call(&client, "worksync_claim", json!({"project": P, "kind": kind, "id": id})).await;
+        if result.is_error == Some(true) {
+            let body = common::err(result);
+            let error = body["error"].as_str().unwrap();
+            assert!(
+                error.contains("claimed by") && error.contains("on machine") || error.contains("claimed by"),
+                "{body}"
+            );
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 3, "every server refuses the late agent");
 }

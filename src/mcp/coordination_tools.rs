@@ -100,6 +100,10 @@ impl WorkSyncServer {
         Parameters(p): Parameters<ClaimParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
+        if let Some(claimer) = self.sharing.claimer(&p.project) {
+            let agent = reply::agent_of(p.agent, &context);
+            return Ok(shared(claimer.claim(p.kind, &p.id, p.lease_minutes, &agent).await));
+        }
         let operation = Operation::Claim { target: p.kind, id: p.id, lease_minutes: p.lease_minutes };
         self.mutate(&p.project, operation, p.agent, &context).await
     }
@@ -111,6 +115,10 @@ impl WorkSyncServer {
         Parameters(p): Parameters<ReleaseParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
+        if let Some(claimer) = self.sharing.claimer(&p.project) {
+            let agent = reply::agent_of(p.agent, &context);
+            return Ok(shared(claimer.release(p.kind, &p.id, p.force, &agent).await));
+        }
         let operation = Operation::Release { target: p.kind, id: p.id, force: p.force };
         self.mutate(&p.project, operation, p.agent, &context).await
     }
@@ -124,7 +132,13 @@ impl WorkSyncServer {
         Parameters(p): Parameters<NextParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
-        let operation = Operation::Next { claim: p.claim, lease_minutes: p.lease_minutes };
+        if p.claim
+            && let Some(claimer) = self.sharing.claimer(&p.project)
+        {
+            let agent = reply::agent_of(p.agent, &context);
+            return Ok(shared(claimer.next(p.lease_minutes, &agent).await));
+        }
+        let operation = Operation::Next { claim: p.claim, lease_minutes: p.lease_minutes, spread: 0 };
         self.mutate(&p.project, operation, p.agent, &context).await
     }
 
@@ -152,6 +166,16 @@ impl WorkSyncServer {
 /// The wait a `worksync_changes` call gets: `wait_seconds` within 0 to 25 s, and a note for the
 /// agent when what it asked for was not what it gets (it would otherwise wonder why an empty
 /// answer came back before its wait was over).
+/// The answer of a claim, release or `next(claim)` in a shared project: the usual answer, and
+/// `remote_claim` saying whether the claim holds on every machine.
+fn shared(result: Result<crate::share::coordination::SharedClaim, crate::store::StoreError>) -> CallToolResult {
+    reply::from_store(result.map(|claimed| {
+        let mut answer = wire::done(&claimed.done);
+        answer["remote_claim"] = serde_json::json!(claimed.remote);
+        answer
+    }))
+}
+
 fn capped_wait(asked: Option<f64>) -> (std::time::Duration, Option<String>) {
     let cap = MAX_WAIT.as_secs_f64();
     match asked {

@@ -89,7 +89,7 @@ proptest! {
             let _ = Operation::Claim { target: p.kind, id: p.id, lease_minutes: p.lease_minutes }.validate();
         }
         if let Some(p) = parse::<NextParams>(&args) {
-            let _ = Operation::Next { claim: p.claim, lease_minutes: p.lease_minutes }.validate();
+            let _ = Operation::Next { claim: p.claim, lease_minutes: p.lease_minutes, spread: 0 }.validate();
         }
         if let Some(p) = parse::<RegisterParams>(&args) {
             let _ = crate::store::validate::project_name(&p.name);

@@ -3,7 +3,9 @@
 //! - [`git`]: the `git` command line as a child process that never prompts, never runs a
 //!   hook or filter, never waits forever, and touches only the repository it is given.
 //! - [`format`]: the plan format version a plan repository declares (`worksync/format`).
+//! - [`claims`]: claims across machines, won by a compare-and-swap on a ref of the remote.
 //! - [`commands`]: `worksync share` and `worksync join`.
+//! - [`coordination`]: claims, releases and `next(claim)` in a shared project.
 //! - [`driver`]: `worksync merge-driver`, git's merge driver for a person's clone of a
 //!   plan: `work-index.yaml` item by item, the history archive as a union.
 //! - [`repo`]: the bare repository a server keeps per shared project, and its remote.
@@ -13,7 +15,9 @@
 //! - [`supervisor`]: a running server's sync loops, one per shared project.
 //! - [`setup`]: `worksync git-setup`, which registers that driver in a clone.
 
+pub mod claims;
 pub mod commands;
+pub mod coordination;
 pub mod driver;
 pub mod format;
 pub mod git;

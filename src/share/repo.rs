@@ -137,6 +137,53 @@ impl PlanRepo {
         }
     }
 
+    /// A commit holding only `message` (an empty tree, no parent): the value of a claim ref.
+    pub fn claim_commit(&self, message: &str) -> Result<Oid, GitError> {
+        let tree = self.git.write_tree(&[])?;
+        self.git.commit(&tree, &[], message)
+    }
+
+    /// The value of the remote's ref `name`, asked of the remote now.
+    pub fn remote_ref(&self, name: &str) -> Result<Option<Oid>, GitError> {
+        let out = self.git.text(&["ls-remote", "--", &self.remote, name])?;
+        Ok(out.lines().find_map(|line| {
+            let (oid, found) = line.split_once('\t')?;
+            (found == name).then(|| oid.to_string())
+        }))
+    }
+
+    /// Sets the remote's ref `name` to `new` (`None`: deletes it) only if it is `expected`
+    /// there now (`None`: only if it does not exist). `Ok(false)`: it was not.
+    pub fn push_ref(&self, name: &str, new: Option<&str>, expected: Option<&str>) -> Result<bool, GitError> {
+        let lease = format!("--force-with-lease={name}:{}", expected.unwrap_or_default());
+        let refspec = format!("{}:{name}", new.unwrap_or_default());
+        match self.git.run(&["push", "--no-verify", &lease, "--", &self.remote, &refspec], None) {
+            Ok(_) => Ok(true),
+            Err(GitError::Failed { stderr, .. })
+                if stderr.contains("[rejected]")
+                    || stderr.contains("stale info")
+                    || stderr.contains("already exists") =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The message of the commit `oid` that the remote's ref `name` points to, fetched if it
+    /// is not here yet.
+    pub fn fetch_ref_message(&self, name: &str, oid: &str) -> Result<String, GitError> {
+        if self.git.resolve(oid)?.is_none() {
+            // A local ref of its own per remote ref: fetches of different claims never meet.
+            let local = name.replacen("refs/worksync/", "refs/worksync/seen/", 1);
+            let refspec = format!("+{name}:{local}");
+            self.git.run(&["fetch", "--no-tags", "--no-write-fetch-head", "--", &self.remote, &refspec], None)?;
+        }
+        let raw = self.git.run(&["cat-file", "commit", oid], None)?;
+        let raw = String::from_utf8_lossy(&raw);
+        Ok(raw.split_once("\n\n").map(|(_, message)| message.to_string()).unwrap_or_default())
+    }
+
     /// Who made the commits after `from` up to `to` (their authors: machine names).
     pub fn authors(&self, from: Option<&str>, to: &str) -> Result<Vec<String>, GitError> {
         let range = match from {

@@ -13,6 +13,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
+use super::claims::ClaimRefs;
+use super::coordination::Claimer;
 use super::git::GitError;
 use super::repo::PlanRepo;
 use super::status::{ConflictLog, SyncBoard};
@@ -37,6 +39,7 @@ pub struct Sharing {
 
 struct Loop {
     config: ShareConfig,
+    claims: ClaimRefs,
     machine: String,
     pulls: mpsc::UnboundedSender<PullRequest>,
     stop: CancellationToken,
@@ -66,6 +69,20 @@ impl Sharing {
     /// This machine's name in shared plans.
     pub fn machine(&self) -> String {
         machine_name(self.store.published().config.settings.as_ref().and_then(|s| s.machine.as_deref()))
+    }
+
+    /// Claims in `project` go through its remote when it is shared: the claimer, else `None`.
+    pub fn claimer(&self, project: &str) -> Option<Claimer> {
+        let loops = self.loops.lock().unwrap_or_else(|e| e.into_inner());
+        let running = loops.get(project)?;
+        let settings = self.store.published().config.settings.clone().unwrap_or_default();
+        Some(Claimer {
+            store: self.store.clone(),
+            refs: running.claims.clone(),
+            project: project.to_string(),
+            machine: running.machine.clone(),
+            strict: settings.shared_claims_offline.as_deref() == Some("refuse"),
+        })
     }
 
     /// The sync status of every shared project.
@@ -132,8 +149,9 @@ impl Sharing {
             };
             let (pulls, requests) = mpsc::unbounded_channel();
             let stop = shutdown.child_token();
+            let claims = ClaimRefs::new(syncer.repo.clone(), &name);
             tokio::spawn(run_loop(syncer, config.interval(), requests, stop.clone()));
-            loops.insert(name, Loop { config, machine: machine.clone(), pulls, stop });
+            loops.insert(name, Loop { config, claims, machine: machine.clone(), pulls, stop });
         }
     }
 }

@@ -125,6 +125,10 @@ pub struct Settings {
     /// Extra browser origins accepted on `/mcp` besides loopback (`scheme://host:port`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_origins: Option<Vec<String>>,
+    /// `refuse`: a claim in a shared project whose remote cannot be reached is refused
+    /// instead of held locally only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_claims_offline: Option<String>,
     /// This machine's name in shared projects (default: the host name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine: Option<String>,

@@ -63,10 +63,11 @@ pub(super) fn next(
     meta: &mut Sidecar,
     take: bool,
     lease_minutes: Option<f64>,
+    spread: usize,
     policy: &Policy,
     change: &Change,
 ) -> Result<Executed, StoreError> {
-    let Some((key, reason)) = pick_next(index, meta, change) else {
+    let Some((key, reason)) = pick_next(index, meta, change, spread) else {
         let outcome = Outcome::Next { pick: None };
         return Ok(Executed { outcome, forced_over: None, events: Vec::new(), index_changed: false });
     };
@@ -140,7 +141,12 @@ fn claim(
 /// The next work for the agent: planned stories of active sprints first (file order), then
 /// todo backlog items by priority (1 highest, default 3; file order breaks ties). Items with
 /// a live claim by another agent are skipped.
-fn pick_next(index: &WorkIndex, meta: &Sidecar, change: &Change) -> Option<(ItemKey, String)> {
+///
+/// `spread` skips that many of the first free items (wrapping among the first
+/// [`SPREAD_WINDOW`]): machines of a shared project asking at once start at different items.
+fn pick_next(index: &WorkIndex, meta: &Sidecar, change: &Change, spread: usize) -> Option<(ItemKey, String)> {
+    let mut candidates = Vec::new();
+    let window = if spread == 0 { 1 } else { SPREAD_WINDOW };
     let free = |key: &ItemKey| meta.claim(key, change.now).is_none_or(|c| c.agent == change.agent);
     for sprint in index.sprints().iter().filter(|s| s.status() == "active") {
         for story in sprint.stories().iter().filter(|s| s.status() == StoryStatus::Planned.as_str()) {
@@ -150,7 +156,10 @@ fn pick_next(index: &WorkIndex, meta: &Sidecar, change: &Change) -> Option<(Item
                     "the first unclaimed planned story of active sprint '{}' (stories come before backlog)",
                     sprint.id
                 );
-                return Some((key, reason));
+                candidates.push((key, reason));
+                if candidates.len() == window {
+                    return candidates.into_iter().nth(spread % window);
+                }
             }
         }
     }
@@ -166,14 +175,21 @@ fn pick_next(index: &WorkIndex, meta: &Sidecar, change: &Change) -> Option<(Item
         .filter(|(_, _, key)| free(key))
         .collect();
     backlog.sort();
-    let (priority, _, key) = backlog.into_iter().next()?;
-    Some((
-        key,
-        format!(
+    for (priority, _, key) in backlog.into_iter().take(window - candidates.len()) {
+        let reason = format!(
             "no planned story is free in an active sprint; the todo backlog item with the highest priority (P{priority}) that nobody holds"
-        ),
-    ))
+        );
+        candidates.push((key, reason));
+    }
+    let count = candidates.len();
+    if count == 0 {
+        return None;
+    }
+    candidates.into_iter().nth(spread % count)
 }
+
+/// How many of the first free items `next` spreads machines over.
+const SPREAD_WINDOW: usize = 4;
 
 fn story_status<'a>(index: &'a WorkIndex, id: &str) -> &'a str {
     index.sprint_of_story(id).and_then(|s| s.stories().iter().find(|st| st.id == id)).map_or("", |st| st.status())

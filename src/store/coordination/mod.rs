@@ -62,10 +62,27 @@ impl Default for Policy {
 /// What the writer executes for a tool.
 #[derive(Debug, Clone)]
 pub enum Operation {
-    Edit { edit: Mutation, guard: Guard },
-    Claim { target: Target, id: String, lease_minutes: Option<f64> },
-    Release { target: Target, id: String, force: bool },
-    Next { claim: bool, lease_minutes: Option<f64> },
+    Edit {
+        edit: Mutation,
+        guard: Guard,
+    },
+    Claim {
+        target: Target,
+        id: String,
+        lease_minutes: Option<f64>,
+    },
+    Release {
+        target: Target,
+        id: String,
+        force: bool,
+    },
+    /// `spread`: start that many items down the list of free work (0 in a project of one
+    /// machine; see `claims::pick_next`).
+    Next {
+        claim: bool,
+        lease_minutes: Option<f64>,
+        spread: usize,
+    },
 }
 
 impl From<Mutation> for Operation {
@@ -191,8 +208,8 @@ impl Operation {
                 claims::claim_item(index, meta, *target, id, claims::lease_of(*lease_minutes, policy), change)
             }
             Operation::Release { target, id, force } => claims::release(index, meta, *target, id, *force, change),
-            Operation::Next { claim, lease_minutes } => {
-                claims::next(index, meta, *claim, *lease_minutes, policy, change)
+            Operation::Next { claim, lease_minutes, spread } => {
+                claims::next(index, meta, *claim, *lease_minutes, *spread, policy, change)
             }
         }
     }

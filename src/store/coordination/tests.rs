@@ -91,7 +91,11 @@ impl Project {
 
     /// The id `worksync_next` offers `agent` at `now` (without claiming it).
     fn next_for(&mut self, agent: &str, now: DateTime<Utc>) -> Option<String> {
-        match self.run(agent, now, Operation::Next { claim: false, lease_minutes: None }).expect("next").outcome {
+        match self
+            .run(agent, now, Operation::Next { claim: false, lease_minutes: None, spread: 0 })
+            .expect("next")
+            .outcome
+        {
             Outcome::Next { pick } => pick.map(|pick| pick.item.id),
             other => panic!("next answered {other:?}"),
         }
@@ -277,11 +281,14 @@ fn next_takes_active_sprints_stories_then_the_backlog_by_priority() {
 #[test]
 fn next_gives_its_reason() {
     let mut project = Project::new();
-    let reason =
-        |project: &mut Project| match project.run("a", at(0), Operation::Next { claim: true, lease_minutes: None }) {
-            Ok(Executed { outcome: Outcome::Next { pick: Some(Pick { reason, .. }) }, .. }) => reason,
-            other => panic!("expected a pick, got {other:?}"),
-        };
+    let reason = |project: &mut Project| match project.run(
+        "a",
+        at(0),
+        Operation::Next { claim: true, lease_minutes: None, spread: 0 },
+    ) {
+        Ok(Executed { outcome: Outcome::Next { pick: Some(Pick { reason, .. }) }, .. }) => reason,
+        other => panic!("expected a pick, got {other:?}"),
+    };
     assert!(reason(&mut project).contains("active sprint 's1'"));
     for _ in 0..2 {
         reason(&mut project);
@@ -316,7 +323,7 @@ fn next_skips_what_others_hold_but_not_the_agents_own() {
 #[test]
 fn next_with_claim_takes_the_item_in_progress() {
     let mut project = Project::new();
-    let next = Operation::Next { claim: true, lease_minutes: Some(15.0) };
+    let next = Operation::Next { claim: true, lease_minutes: Some(15.0), spread: 0 };
     let executed = project.run("agent-a", at(0), next.clone()).unwrap();
     let Outcome::Next { pick: Some(pick) } = &executed.outcome else { panic!("{:?}", executed.outcome) };
     assert_eq!(pick.item.id, "STORY-3");
