@@ -518,3 +518,48 @@ async fn next_with_claim_across_servers_gives_every_agent_its_own_item() {
     }
     assert_eq!(refused, 3, "every server refuses the late agent");
 }
+
+/// New stories on two servers at once get different numbers (reserved on the remote); a
+/// server cut off from the remote gives a machine-suffixed id. After healing every story is
+/// there once, under the id its server answered, and no merge had to rename one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn story_ids_never_collide_across_servers() {
+    let remote = Remote::new();
+    let a = sharing_server(&remote, "a").await;
+    let b = joining_server(&remote, "b").await;
+    let (ca, cb) = (a.client("alice").await, b.client("bob").await);
+    async fn add(client: &common::Client, notes: &str) -> rmcp::model::CallToolResult {
+        let args = json!({"project": P, "sprint_id": "web-fleet-map", "notes": notes});
+        common::call(client, "worksync_add_story", args).await
+    }
+    let mut answered = Vec::new();
+    for round in 0..3 {
+        let (na, nb) = (format!("a{round}"), format!("b{round}"));
+        let (x, y) = tokio::join!(add(&ca, &na), add(&cb, &nb));
+        for result in [x, y] {
+            answered.push(common::ok(result)["id"].as_str().unwrap().to_string());
+        }
+    }
+    remote.cut("b");
+    let offline = common::ok(add(&cb, "offline").await);
+    let offline_id = offline["id"].as_str().unwrap().to_string();
+    assert!(offline_id.ends_with("-b"), "a machine-suffixed id: {offline}");
+    assert!(offline["story_id_note"].as_str().unwrap().contains("could not be reached"), "{offline}");
+    answered.push(offline_id);
+    let unique: BTreeSet<&String> = answered.iter().collect();
+    assert_eq!(unique.len(), answered.len(), "every story got its own id: {answered:?}");
+    remote.link("b");
+    let text = converged(&[&a, &b], |text| {
+        let missing: Vec<_> = answered.iter().filter(|id| !text.contains(&format!("id: {id}\n"))).collect();
+        if missing.is_empty() { Ok(()) } else { Err(format!("missing {missing:?}")) }
+    })
+    .await;
+    for id in &answered {
+        assert_eq!(text.matches(&format!("id: {id}\n")).count(), 1, "{id} once");
+    }
+    for server in [&a, &b] {
+        let log =
+            std::fs::read_to_string(server.path(&format!(".worksync/git/{P}.conflicts.jsonl"))).unwrap_or_default();
+        assert!(!log.contains("one id given to two different items"), "no story was renamed: {log}");
+    }
+}

@@ -7,7 +7,8 @@ use rmcp::{ErrorData as McpError, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::WorkSyncServer;
+use super::{WorkSyncServer, reply, wire};
+use crate::share::ids::StoryId;
 use crate::store::model::{SprintStatus, StoryStatus};
 use crate::store::{Guard, Mutation, Operation};
 
@@ -194,13 +195,29 @@ impl WorkSyncServer {
         Parameters(p): Parameters<AddStoryParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResult, McpError> {
+        // In a shared project a new story's number is reserved on the remote first, so no
+        // other machine hands it out too.
+        let reserved = match &p.story_id {
+            None => self.sharing.story_id(&p.project).await,
+            Some(_) => None,
+        };
         let mutation = Mutation::AddStory {
             sprint_id: p.sprint_id,
-            story_id: p.story_id,
+            story_id: p.story_id.or_else(|| reserved.as_ref().map(|r| r.id().to_string())),
             status: p.status.unwrap_or(StoryStatus::Planned),
             notes: p.notes.unwrap_or_default(),
         };
-        self.mutate(&p.project, mutation, p.agent, &context).await
+        let change = self.change(reply::agent_of(p.agent, &context));
+        let done = self.store.mutate(&p.project, mutation, change).await;
+        Ok(reply::from_store(done.map(|done| {
+            let mut answer = wire::done(&done);
+            if let Some(StoryId::Offline(_, why)) = &reserved {
+                answer["story_id_note"] = serde_json::json!(format!(
+                    "The shared plan's remote could not be reached ({why}), so the story got an id with this machine's name: it cannot collide with another machine's stories."
+                ));
+            }
+            answer
+        })))
     }
 
     /// Update a story's status and/or notes (notes replace; append_notes adds a paragraph).

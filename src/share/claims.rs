@@ -60,6 +60,11 @@ impl ClaimRefs {
         ClaimRefs { repo, project: project.to_string(), seen: Arc::default(), turn: Arc::default() }
     }
 
+    /// The plan repository the claims go through.
+    pub fn repo(&self) -> &PlanRepo {
+        &self.repo
+    }
+
     /// The ref of an item's claim.
     pub fn ref_name(&self, kind: &str, id: &str) -> String {
         let hex: String = id.bytes().map(|b| format!("{b:02x}")).collect();

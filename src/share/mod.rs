@@ -9,6 +9,7 @@
 //! - [`driver`]: `worksync merge-driver`, git's merge driver for a person's clone of a
 //!   plan: `work-index.yaml` item by item, the history archive as a union.
 //! - [`repo`]: the bare repository a server keeps per shared project, and its remote.
+//! - [`ids`]: story ids reserved on the remote (or machine-suffixed offline).
 //! - [`plan_merge`]: the three-way merge of a whole plan, file by file.
 //! - [`sync`]: one sync of a shared project (fetch, merge, apply, commit, push).
 //! - [`status`]: what is shown of each shared project's sync, and its conflict log.
@@ -21,6 +22,7 @@ pub mod coordination;
 pub mod driver;
 pub mod format;
 pub mod git;
+pub mod ids;
 pub mod plan_merge;
 pub mod repo;
 pub mod setup;

@@ -152,6 +152,13 @@ impl PlanRepo {
         }))
     }
 
+    /// The names of the remote's refs under `prefix` (which ends with `/`).
+    pub fn remote_refs(&self, prefix: &str) -> Result<Vec<String>, GitError> {
+        let pattern = format!("{prefix}*");
+        let out = self.git.text(&["ls-remote", "--", &self.remote, &pattern])?;
+        Ok(out.lines().filter_map(|line| Some(line.split_once('\t')?.1.to_string())).collect())
+    }
+
     /// Sets the remote's ref `name` to `new` (`None`: deletes it) only if it is `expected`
     /// there now (`None`: only if it does not exist). `Ok(false)`: it was not.
     pub fn push_ref(&self, name: &str, new: Option<&str>, expected: Option<&str>) -> Result<bool, GitError> {

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use super::claims::ClaimRefs;
 use super::coordination::Claimer;
 use super::git::GitError;
+use super::ids::{self, StoryId};
 use super::repo::PlanRepo;
 use super::status::{ConflictLog, SyncBoard};
 use super::sync::{SyncError, Synced, Syncer, repo_dir};
@@ -83,6 +84,25 @@ impl Sharing {
             machine: running.machine.clone(),
             strict: settings.shared_claims_offline.as_deref() == Some("refuse"),
         })
+    }
+
+    /// A new story id for `project` if it is shared (`None`: not shared; the store picks).
+    pub async fn story_id(&self, project: &str) -> Option<StoryId> {
+        let (repo, machine) = {
+            let loops = self.loops.lock().unwrap_or_else(|e| e.into_inner());
+            let running = loops.get(project)?;
+            (running.claims.repo().clone(), running.machine.clone())
+        };
+        let snapshot = self.store.published();
+        let (index, _) = snapshot.project(project).ok()?;
+        let index = index.clone();
+        let local_next = index.next_story_id().trim_start_matches("STORY-").parse::<u64>().unwrap_or(1);
+        let project = project.to_string();
+        tokio::task::spawn_blocking(move || {
+            ids::reserve(&repo, &project, local_next, &machine, |id| index.sprint_of_story(id).is_some())
+        })
+        .await
+        .ok()
     }
 
     /// The sync status of every shared project.
