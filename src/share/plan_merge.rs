@@ -115,13 +115,18 @@ fn merge_archive(
     b: Option<&Vec<u8>>,
     conflicts: &mut Vec<Conflict>,
 ) -> Result<Option<Vec<u8>>, PlanMergeError> {
-    if a.is_none() && b.is_none() {
-        return Ok(None);
+    // One side unchanged (as when only one machine rotated history): the other side's file.
+    if a == b || b == o {
+        return Ok(a.cloned());
     }
-    let side = |bytes: Option<&Vec<u8>>| -> Result<String, PlanMergeError> {
-        bytes.map_or(Ok(String::new()), |b| text(b, ARCHIVE).map(str::to_string).map_err(PlanMergeError::Local))
+    if a == o {
+        return Ok(b.cloned());
+    }
+    let side = |bytes: Option<&Vec<u8>>, missing: &str| -> Result<String, PlanMergeError> {
+        bytes.map_or(Ok(missing.to_string()), |b| text(b, ARCHIVE).map(str::to_string).map_err(PlanMergeError::Local))
     };
-    let (o, a, b) = (side(o)?, side(a)?, side(b)?);
+    // A missing common version is empty; a side without the file has no entries.
+    let (o, a, b) = (side(o, "")?, side(a, "history: []\n")?, side(b, "history: []\n")?);
     let result =
         merge::merge_archive(Path::new(ARCHIVE), &o, &a, &b).map_err(|e| PlanMergeError::Local(e.to_string()))?;
     conflicts.extend(result.conflicts);
@@ -206,6 +211,18 @@ mod tests {
             assert!(error.to_string().contains(why), "{why}: {error}");
         }
         check_incoming(&plan(&[(WORK_INDEX, BASE), (FORMAT_FILE, "1\n")]), "here").unwrap();
+    }
+
+    /// An archive that only one side has (only one machine rotated) is taken as it is.
+    #[test]
+    fn archive_on_one_side_only() {
+        let o = plan(&[(WORK_INDEX, BASE)]);
+        let archive = "history:\n- date: '2026-01-01'\n  summary: s\n";
+        let a = plan(&[(WORK_INDEX, BASE), (ARCHIVE, archive)]);
+        let b = plan(&[(WORK_INDEX, "backlog:\n- id: A\n  summary: a2\n  status: planned\n")]);
+        let ab = merge_plans(&o, &a, &b).unwrap();
+        assert_eq!(ab, merge_plans(&o, &b, &a).unwrap());
+        assert_eq!(ab.plan[ARCHIVE], archive.as_bytes());
     }
 
     /// The archive merges as a union, also when it is new on both sides.
