@@ -627,7 +627,11 @@ async fn sigkill_during_sync_loses_nothing() {
         tokio::time::sleep(Duration::from_millis(100 + seed % 500)).await;
         server.signal("KILL");
         let mut server = server;
-        tokio::task::spawn_blocking(move || drop(server.wait(Duration::from_secs(10)))).await.unwrap();
+        tokio::task::spawn_blocking(move || {
+            server.wait(Duration::from_secs(10));
+        })
+        .await
+        .unwrap();
         for writer in writers {
             writer.abort();
         }
