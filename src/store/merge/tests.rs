@@ -196,7 +196,12 @@ mod properties {
     /// Applies `edits` (made by `side`) to the sample; returns the text the server would
     /// write and the ids it added.
     fn apply(side: &str, edits: &[Edit]) -> (String, Vec<String>) {
-        let base: WorkIndex = serde_yaml_ng::from_str(SAMPLE).unwrap();
+        apply_to(SAMPLE, side, edits)
+    }
+
+    /// Applies `edits` to the plan `start`.
+    fn apply_to(start: &str, side: &str, edits: &[Edit]) -> (String, Vec<String>) {
+        let base: WorkIndex = serde_yaml_ng::from_str(start).unwrap();
         let mut index = base.clone();
         let mut added = Vec::new();
         for (n, edit) in edits.iter().enumerate() {
@@ -259,8 +264,49 @@ mod properties {
             }
         }
         let old = serde_yaml_ng::to_value(&base).unwrap();
-        let (text, _) = crate::store::yaml::render(SAMPLE, &old, &index).unwrap();
+        let (text, _) = crate::store::yaml::render(start, &old, &index).unwrap();
         (text, added)
+    }
+
+    /// The ids of a plan's backlog items and stories.
+    fn ids_of(text: &str) -> HashSet<String> {
+        let index: WorkIndex = serde_yaml_ng::from_str(text).unwrap();
+        index
+            .backlog()
+            .iter()
+            .map(|b| b.id.clone())
+            .chain(index.sprints().iter().flat_map(|s| s.stories()).map(|s| s.id.clone()))
+            .collect()
+    }
+
+    /// One step of three replicas sharing a plan: replica `.0` edits its copy, or syncs.
+    #[derive(Debug, Clone)]
+    enum Step {
+        Edit(u8, Vec<Edit>),
+        Sync(u8),
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0..3u8, proptest::collection::vec(edit(), 1..4)).prop_map(|(r, e)| Step::Edit(r, e)),
+            (0..3u8).prop_map(Step::Sync),
+        ]
+    }
+
+    /// A replica as the sync loop keeps it: its files, and the remote commit it last merged.
+    #[derive(Clone)]
+    struct Replica {
+        local: String,
+        confirmed: String,
+    }
+
+    /// The sync loop's merge against a linear remote: (last confirmed, local, remote tip),
+    /// then the result is both the new remote tip and the replica's files.
+    fn sync(replica: &mut Replica, remote: &mut String) {
+        let text = merged(&replica.confirmed, &replica.local, remote).text;
+        *remote = text.clone();
+        replica.local = text.clone();
+        replica.confirmed = text;
     }
 
     proptest! {
@@ -289,6 +335,46 @@ mod properties {
             prop_assert_eq!(new, expected);
             // Merging a side with itself is that side.
             prop_assert_eq!(merged(SAMPLE, &ours, &ours).text, ours);
+        }
+    }
+
+    proptest! {
+        // Each case runs dozens of merges of the whole sample plan.
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// Three replicas editing and syncing in a random order through one linear remote
+        /// end byte-identical once each has synced, with every id any of them added (ids
+        /// added on two replicas under one name may be kept under a suffixed id).
+        #[test]
+        fn three_replicas_synced_in_any_order_end_identical(steps in proptest::collection::vec(step(), 1..24)) {
+            let start = Replica { local: SAMPLE.to_string(), confirmed: SAMPLE.to_string() };
+            let mut replicas = [start.clone(), start.clone(), start];
+            let mut remote = SAMPLE.to_string();
+            let mut added = Vec::new();
+            let mut removed = HashSet::new();
+            for (n, step) in steps.iter().enumerate() {
+                match step {
+                    Step::Edit(r, edits) => {
+                        let replica = &mut replicas[*r as usize];
+                        let before = ids_of(&replica.local);
+                        let (text, ids) = apply_to(&replica.local, &format!("r{r}s{n}"), edits);
+                        removed.extend(before.difference(&ids_of(&text)).cloned());
+                        replica.local = text;
+                        added.extend(ids.into_iter().filter(|id| !id.starts_with("both-")));
+                    }
+                    Step::Sync(r) => sync(&mut replicas[*r as usize], &mut remote),
+                }
+            }
+            for r in [0, 1, 2, 0, 1] {
+                sync(&mut replicas[r], &mut remote);
+            }
+            prop_assert_eq!(&replicas[0].local, &replicas[1].local);
+            prop_assert_eq!(&replicas[1].local, &replicas[2].local);
+            // Every id added is there, unless a replica removed it on purpose.
+            let ids = ids_of(&remote);
+            for id in added.iter().filter(|id| !removed.contains(*id)) {
+                prop_assert!(ids.contains(id), "{} lost", id);
+            }
         }
     }
 }
