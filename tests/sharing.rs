@@ -716,3 +716,26 @@ async fn history_rotation_on_one_machine_keeps_every_entry_once() {
         );
     }
 }
+
+/// A local write is pushed soon after it is made, not at the end of the interval (here ten
+/// minutes): the remote has it long before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_write_is_pushed_without_waiting_for_the_interval() {
+    let remote = Remote::new();
+    let a = TestServer::start_with(|layout| {
+        layout.bootstrap().unwrap();
+        let config = std::fs::read_to_string(layout.config()).unwrap();
+        std::fs::write(layout.config(), config.replacen("settings:\n", "settings:\n  machine: a\n", 1)).unwrap();
+    })
+    .await;
+    let body = json!({ "remote": remote.link("a"), "interval_seconds": 600 });
+    let (code, answer) = post(&a, &format!("/share/{P}"), body).await;
+    assert_eq!(code, 200, "{answer}");
+    let client = a.client("agent").await;
+    call_ok(&client, "worksync_add_backlog", json!({"project": P, "id": "pushed-soon", "summary": "s", "theme": "t"}))
+        .await;
+    eventually("the write reaches the remote", PATIENCE, async || {
+        if remote.git(&["show", "main:work-index.yaml"]).contains("pushed-soon") { Ok(()) } else { Err("not yet") }
+    })
+    .await;
+}

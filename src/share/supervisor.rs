@@ -1,9 +1,10 @@
 //! The sync loops of a running server: one per shared project, started, restarted and
 //! stopped as `config.yaml` says which projects are shared and how.
 //!
-//! A loop syncs at once, then every `interval_seconds`, and at once when asked
-//! ([`Sharing::pull`], which waits for a sync that started after the request, so that a
-//! caller sees its own writes pushed). Each loop owns its project's bare repository; the
+//! A loop syncs at once, then every `interval_seconds`, 50 ms after a local write (so a
+//! write reaches the remote without waiting for the interval; other machines see it at their
+//! next fetch), and at once when asked ([`Sharing::pull`], which waits for a sync that
+//! started after the request, so that a caller sees its own writes pushed). Each loop owns its project's bare repository; the
 //! data root's lock guarantees no other process syncs it.
 
 use std::collections::BTreeMap;
@@ -206,24 +207,53 @@ async fn run_loop(
 ) {
     tracing::info!(project = %syncer.project, remote = %syncer.repo.remote(), ?interval, "sharing the project's plan");
     let mut waiting: Vec<PullRequest> = Vec::new();
+    let mut versions = syncer.store.versions();
     loop {
         while let Ok(request) = requests.try_recv() {
             waiting.push(request);
         }
         let outcome = syncer.sync().await;
+        let synced_through = match &outcome {
+            Ok(synced) => Some(synced.synced_through),
+            Err(_) => None,
+        };
         for request in waiting.drain(..) {
             let _ = request.send(outcome.clone());
         }
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            _ = tokio::time::sleep(interval) => {}
-            request = requests.recv() => match request {
-                Some(request) => waiting.push(request),
-                None => break,
-            },
+        let next_interval = tokio::time::sleep(interval);
+        tokio::pin!(next_interval);
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = &mut next_interval => break,
+                request = requests.recv() => match request {
+                    Some(request) => {
+                        waiting.push(request);
+                        break;
+                    }
+                    None => return,
+                },
+                changed = versions.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    // A local write to push: sync soon (writes arriving meanwhile go along),
+                    // not at the end of the interval. Changes the last sync brought in are
+                    // synced already and do not wake it.
+                    let written = syncer.store.changes_last_seq(&syncer.project);
+                    if synced_through.is_some_and(|through| written > through) {
+                        tokio::time::sleep(PUSH_DELAY.min(interval)).await;
+                        break;
+                    }
+                }
+            }
         }
     }
 }
+
+/// How long a sync waits after a local write before it pushes, so that a burst of writes
+/// travels in one commit.
+const PUSH_DELAY: Duration = Duration::from_millis(50);
 
 /// This machine's name in shared plans: `settings.machine`, else the host name, reduced to
 /// letters, digits and `-` (it becomes part of ids made offline and of commit authors).
