@@ -12,7 +12,7 @@
 # Figures vary with the machine: quote medians of several runs, not one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --bin worksync --example loadgen --example vaultbench
+cargo build --release --quiet --bin worksync --example loadgen --example vaultbench --example mergebench
 BIN=target/release/worksync
 LOADGEN=target/release/examples/loadgen
 export WORKSYNC_API_KEY=bench-key
@@ -96,3 +96,6 @@ fresh_root "$WORK/d"
 python3 bench/gen_project.py "$WORK/d/projects/orbit-api/work-index.yaml" --backlog 10000 --sprints 50 --stories-per-sprint 10
 echo "vault, 10,000 backlog items + 500 stories:"
 target/release/examples/vaultbench --root "$WORK/d" --runs 5
+
+# The three-way merge of a shared project's work index: 5,000 items, 1,000 changes a side.
+target/release/examples/mergebench --runs 5
