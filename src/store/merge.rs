@@ -114,7 +114,10 @@ pub fn merge(path: &Path, base: &str, ours: &str, theirs: &str) -> Result<Merged
     if b == o && theirs == base {
         return Ok(Merged { text: ours.to_string(), index: a, conflicts: Vec::new() });
     }
-    let value = |index: &WorkIndex| serde_yaml_ng::to_value(index).ok().and_then(|v| v.as_mapping().cloned());
+    let value = |index: &WorkIndex| match serde_yaml_ng::to_value(index) {
+        Ok(Value::Mapping(mapping)) => Some(mapping),
+        _ => None,
+    };
     let (Some(vo), Some(va), Some(vb)) = (value(&o), value(&a), value(&b)) else {
         let error = StoreError::io("represent", path, std::io::Error::other("the work index is not a mapping"));
         return Err(MergeError::Unreadable { side: "the common version", error: Box::new(error) });
@@ -125,7 +128,7 @@ pub fn merge(path: &Path, base: &str, ours: &str, theirs: &str) -> Result<Merged
         side: "the merged version",
         error: Box::new(StoreError::io("merge", path, std::io::Error::other(e.to_string()))),
     })?;
-    let text = render(path, base, &o, &index);
+    let text = render(path, base, &Value::Mapping(vo), &index);
     merger.conflicts.sort_by(|x, y| (&x.at, x.kind).cmp(&(&y.at, y.kind)));
     Ok(Merged { text, index, conflicts: merger.conflicts })
 }
@@ -140,16 +143,15 @@ fn conflict_marker_line(text: &str) -> Option<usize> {
         .map(|n| n + 1)
 }
 
-/// The merged index as text, edited from the common version's text; rewritten whole only if
-/// no edit of that text proves.
-fn render(path: &Path, base_text: &str, base: &WorkIndex, merged: &WorkIndex) -> String {
+/// The merged index as text, edited from the common version's text (whose index, in YAML
+/// value form, is `base`); rewritten whole only if no edit of that text proves.
+fn render(path: &Path, base_text: &str, base: &Value, merged: &WorkIndex) -> String {
     let proves = |text: &str| yaml::parse::<WorkIndex>(path, text).is_ok_and(|parsed| &parsed == merged);
-    let values = serde_yaml_ng::to_value(base).ok().zip(serde_yaml_ng::to_value(merged).ok());
-    let edited = values.and_then(|(old, new)| {
+    let edited = serde_yaml_ng::to_value(merged).ok().and_then(|new| {
         if yaml::is_linked(base_text) {
-            yaml::render_linked(base_text, &old, &new, proves)
+            yaml::render_linked(base_text, base, &new, proves)
         } else {
-            yaml::patch_document(base_text, &old, &new).filter(|text| proves(text))
+            yaml::patch_document(base_text, base, &new).filter(|text| proves(text))
         }
     });
     let text = edited.or_else(|| yaml::full_render(base_text, merged).ok()).unwrap_or_else(|| base_text.to_string());
@@ -262,21 +264,24 @@ impl Merger {
 
     /// Merges a list of items with ids (sprints, stories, backlog items).
     fn items(&mut self, at: &str, o: &[Value], a: &[Value], b: &[Value], nested: Option<&str>) -> Vec<Value> {
-        let (Some(io), Some(ia), Some(ib)) = (by_id(o), by_id(a), by_id(b)) else {
+        let (Some((ids_o, io)), Some((ids_a, ia)), Some((ids_b, ib))) = (by_id(o), by_id(a), by_id(b)) else {
             // Ids missing or repeated within one version: the list merges as one value.
             let merged = self.value(at, Some(&Value::Sequence(o.to_vec())), Some(&seq_value(a)), Some(&seq_value(b)));
             return merged.and_then(|v| v.as_sequence().cloned()).unwrap_or_default();
         };
-        let mut merged: HashMap<String, Value> = HashMap::new();
-        let mut renamed: Vec<(String, String)> = Vec::new();
-        let all: Vec<&str> = ids(o).chain(ids(a)).chain(ids(b)).collect();
-        let mut seen = HashSet::new();
-        for id in all.into_iter().filter(|id| seen.insert(*id)) {
-            let here = format!("{at}/{id}");
+        let mut merged: HashMap<&str, Value> = HashMap::with_capacity(io.len().max(ia.len()).max(ib.len()));
+        // The second of two different items added under one id, under its new id, by the id
+        // it was added under: it follows the first.
+        let mut renamed: HashMap<&str, Value> = HashMap::new();
+        let mut seen = HashSet::with_capacity(merged.capacity());
+        for &id in ids_o.iter().chain(&ids_a).chain(&ids_b).filter(|id| seen.insert(**id)) {
+            let here = || format!("{at}/{id}");
             let (vo, va, vb) = (io.get(id).copied(), ia.get(id).copied(), ib.get(id).copied());
             let item = match (vo, va, vb) {
-                (Some(vo), Some(va), Some(vb)) => Some(self.item(&here, Some(vo), va, vb, nested)),
-                (None, Some(va), Some(vb)) if va != vb => {
+                // The same on both sides (most items of a large plan): nothing to merge.
+                (_, Some(va), Some(vb)) if va == vb => Some(va.clone()),
+                (Some(vo), Some(va), Some(vb)) => Some(self.item(&here(), Some(vo), va, vb, nested)),
+                (None, Some(va), Some(vb)) => {
                     // Two different items under one id: both are kept, the one that sorts
                     // second under a new id.
                     let (first, second) = ordered(va, vb);
@@ -285,35 +290,29 @@ impl Merger {
                     });
                     let mut moved = second.clone();
                     if let Some(map) = moved.as_mapping_mut() {
-                        map.insert("id".into(), Value::String(new_id.clone()));
+                        map.insert("id".into(), Value::String(new_id));
                     }
                     self.conflicts.push(Conflict {
-                        at: here.clone(),
+                        at: here(),
                         kind: ConflictKind::IdCollision,
                         kept: Some(moved.clone()),
                         lost: None,
                     });
-                    merged.insert(new_id.clone(), moved);
-                    renamed.push((id.to_string(), new_id));
+                    renamed.insert(id, moved);
                     Some(first.clone())
                 }
-                (vo, va, vb) => self.value(&here, vo, va, vb),
+                (vo, va, vb) => self.value(&here(), vo, va, vb),
             };
             if let Some(item) = item {
-                merged.insert(id.to_string(), item);
+                merged.insert(id, item);
             }
         }
-        let kept: HashSet<&str> = merged.keys().map(String::as_str).collect();
-        let order =
-            merged_order(&ids(o).collect::<Vec<_>>(), &ids(a).collect::<Vec<_>>(), &ids(b).collect::<Vec<_>>(), &kept);
-        let mut out = Vec::with_capacity(merged.len());
+        let kept: HashSet<&str> = merged.keys().copied().collect();
+        let order = merged_order(&ids_o, &ids_a, &ids_b, &kept);
+        let mut out = Vec::with_capacity(merged.len() + renamed.len());
         for id in order {
-            out.extend(merged.get(id).cloned());
-            for (from, to) in &renamed {
-                if from == id {
-                    out.extend(merged.get(to).cloned());
-                }
-            }
+            out.extend(merged.remove(id));
+            out.extend(renamed.remove(id));
         }
         out
     }
@@ -402,19 +401,18 @@ fn id_of(item: &Value) -> Option<&str> {
     item.get("id")?.as_str()
 }
 
-fn ids(items: &[Value]) -> impl Iterator<Item = &str> {
-    items.iter().filter_map(id_of)
-}
-
-/// Items by id, if every item has one and none repeats.
-fn by_id(items: &[Value]) -> Option<HashMap<&str, &Value>> {
+/// The items' ids in order, and the items by id, if every item has one and none repeats.
+fn by_id(items: &[Value]) -> Option<(Vec<&str>, HashMap<&str, &Value>)> {
+    let mut ids = Vec::with_capacity(items.len());
     let mut map = HashMap::with_capacity(items.len());
     for item in items {
-        if map.insert(id_of(item)?, item).is_some() {
+        let id = id_of(item)?;
+        if map.insert(id, item).is_some() {
             return None;
         }
+        ids.push(id);
     }
-    Some(map)
+    Some((ids, map))
 }
 
 /// `id-2`, `id-3`, … the first that `taken` does not know.

@@ -123,6 +123,47 @@ fn id_collision_keeps_both() {
     assert_eq!(m.conflicts[0].kind, ConflictKind::IdCollision);
 }
 
+/// Several ids each given to two different items: every item is kept, each renamed one
+/// right after the one that kept the id, and a suffix already taken is skipped.
+#[test]
+fn several_id_collisions_keep_their_order() {
+    let item = |id: &str, summary: &str| format!("- id: {id}\n  theme: t\n  summary: {summary}\n  status: todo\n");
+    let x = BASE
+        .replace("- id: b2\n", &format!("{}- id: b2\n", item("n1", "x one")))
+        .replace("history:", &format!("{}{}history:", item("n2", "x two"), item("n2-2", "x three")));
+    let y = BASE
+        .replace("- id: b2\n", &format!("{}- id: b2\n", item("n1", "y one")))
+        .replace("history:", &format!("{}history:", item("n2", "y two")));
+    let m = merged(BASE, &x, &y);
+    let items: Vec<(&str, &str)> =
+        m.index.backlog().iter().map(|b| (b.id.as_str(), b.summary.as_deref().unwrap_or_default())).collect();
+    assert_eq!(
+        items,
+        [
+            ("b1", "one"),
+            ("n1", "x one"),
+            ("n1-2", "y one"),
+            ("b2", "two"),
+            ("n2", "x two"),
+            ("n2-3", "y two"),
+            ("n2-2", "x three")
+        ]
+    );
+    let collisions: Vec<&str> = m.conflicts.iter().map(|c| c.at.as_str()).collect();
+    assert_eq!(collisions, ["backlog/n1", "backlog/n2"]);
+}
+
+/// History entries both sides added on one date: each side's own order is kept, the two
+/// sides' next entries compare by their text, whichever side is ours.
+#[test]
+fn history_additions_on_one_date_are_ordered_by_text() {
+    let x = format!("{BASE}- date: '2026-01-03'\n  summary: zeta\n- date: '2026-01-03'\n  summary: alpha\n");
+    let y = format!("{BASE}- date: '2026-01-03'\n  summary: mu\n");
+    let m = merged(BASE, &x, &y);
+    let summaries: Vec<&str> = m.index.history().iter().filter_map(|h| h.summary.as_deref()).collect();
+    assert_eq!(summaries, ["started", "second day", "mu", "zeta", "alpha"]);
+}
+
 /// History: entries rotated away on one side and appended on both: each entry once, new
 /// ones in date order.
 #[test]
