@@ -83,58 +83,34 @@ pub(super) fn history(o: &[Value], a: &[Value], b: &[Value]) -> Vec<Value> {
     if b == o {
         return a.to_vec();
     }
-    let count = |list: &[Value]| {
-        let mut counts: HashMap<String, usize> = HashMap::new();
-        for entry in list {
-            *counts.entry(canonical(entry)).or_default() += 1;
-        }
-        counts
-    };
-    let (co, ca, cb) = (count(o), count(a), count(b));
-    let get = |counts: &HashMap<String, usize>, key: &str| counts.get(key).copied().unwrap_or(0);
+    // An entry is known by its text; each entry's text is made once (a serializer per
+    // entry is most of the cost of merging thousands of them).
+    let keyed = |list: &[Value]| -> Vec<String> { list.iter().map(canonical).collect() };
+    let (ko, ka, kb) = (keyed(o), keyed(a), keyed(b));
+    let (co, ca, cb) = (counts(&ko), counts(&ka), counts(&kb));
     // Entries of the common version that both sides still have, oldest removals first.
-    let mut kept_of_o: HashMap<String, usize> = HashMap::new();
-    for (key, n) in &co {
-        kept_of_o.insert(key.clone(), (*n).min(get(&ca, key)).min(get(&cb, key)));
-    }
+    let mut skip: HashMap<&str, usize> =
+        co.iter().map(|(key, n)| (*key, n - (*n).min(get(&ca, key)).min(get(&cb, key)))).collect();
     let mut out: Vec<Value> = Vec::new();
-    let mut skip: HashMap<String, usize> = co.iter().map(|(k, n)| (k.clone(), n - kept_of_o[k])).collect();
-    for entry in o {
-        let key = canonical(entry);
-        match skip.get_mut(&key) {
+    for (entry, key) in o.iter().zip(&ko) {
+        match skip.get_mut(key.as_str()) {
             Some(n) if *n > 0 => *n -= 1,
             _ => out.push(entry.clone()),
         }
     }
-    // What each side added beyond the common version, in that side's order.
-    let added = |side: &[Value], counts: &HashMap<String, usize>| -> Vec<(String, Value)> {
-        let mut extra: HashMap<String, usize> =
-            counts.iter().map(|(k, n)| (k.clone(), n.saturating_sub(get(&co, k)))).collect();
-        let mut list = Vec::new();
-        for entry in side.iter().rev() {
-            let key = canonical(entry);
-            if let Some(n) = extra.get_mut(&key).filter(|n| **n > 0) {
-                *n -= 1;
-                list.push((key, entry.clone()));
-            }
-        }
-        list.reverse();
-        list
-    };
     // Both sides' additions merged by (date, content): the smaller head goes next, and equal
     // heads are one entry (an entry both sides added is one event that reached both, e.g. a
     // merge applied on one side already), kept as many times as the side with more has it.
-    let (from_a, from_b) = (added(a, &ca), added(b, &cb));
-    let extra = |counts: &HashMap<String, usize>, key: &str| get(counts, key).saturating_sub(get(&co, key));
+    let (from_a, from_b) = (additions(a, &ka, &ca, &co), additions(b, &kb, &cb, &co));
+    let extra = |counts: &HashMap<&str, usize>, key: &str| get(counts, key).saturating_sub(get(&co, key));
     let wanted = |key: &str| extra(&ca, key).max(extra(&cb, key));
-    let date = |entry: &Value| entry.get("date").map(canonical).unwrap_or_default();
     let mut emitted: HashMap<&str, usize> = HashMap::new();
     let (mut j, mut k) = (0, 0);
     loop {
         let (head_a, head_b) = (from_a.get(j), from_b.get(k));
-        let (key, entry) = match (head_a, head_b) {
+        let (_, key, entry) = match (head_a, head_b) {
             (Some(x), Some(y)) => {
-                if (date(&y.1), &y.0) < (date(&x.1), &x.0) {
+                if (&y.0, y.1) < (&x.0, x.1) {
                     y
                 } else {
                     x
@@ -144,13 +120,47 @@ pub(super) fn history(o: &[Value], a: &[Value], b: &[Value]) -> Vec<Value> {
             (None, Some(y)) => y,
             (None, None) => break,
         };
-        j += usize::from(head_a.is_some_and(|(ka, _)| ka == key));
-        k += usize::from(head_b.is_some_and(|(kb, _)| kb == key));
-        let copies = emitted.entry(key.as_str()).or_default();
+        j += usize::from(head_a.is_some_and(|(_, ka, _)| ka == key));
+        k += usize::from(head_b.is_some_and(|(_, kb, _)| kb == key));
+        let copies = emitted.entry(key).or_default();
         if *copies < wanted(key) {
             *copies += 1;
-            out.push(entry.clone());
+            out.push((*entry).clone());
         }
     }
     out
+}
+
+/// How many copies of each entry (known by its text) a list holds.
+fn counts(keys: &[String]) -> HashMap<&str, usize> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for key in keys {
+        *counts.entry(key.as_str()).or_default() += 1;
+    }
+    counts
+}
+
+fn get(counts: &HashMap<&str, usize>, key: &str) -> usize {
+    counts.get(key).copied().unwrap_or(0)
+}
+
+/// What a side added beyond the common version (its last copies of each entry beyond the
+/// common version's count), in the side's order, each with its date, text and value.
+fn additions<'s>(
+    side: &'s [Value],
+    keys: &'s [String],
+    counts: &HashMap<&str, usize>,
+    common: &HashMap<&str, usize>,
+) -> Vec<(String, &'s str, &'s Value)> {
+    let mut extra: HashMap<&str, usize> =
+        counts.iter().map(|(key, n)| (*key, n.saturating_sub(get(common, key)))).collect();
+    let mut list = Vec::new();
+    for (entry, key) in side.iter().zip(keys).rev() {
+        if let Some(n) = extra.get_mut(key.as_str()).filter(|n| **n > 0) {
+            *n -= 1;
+            list.push((entry.get("date").map(canonical).unwrap_or_default(), key.as_str(), entry));
+        }
+    }
+    list.reverse();
+    list
 }
