@@ -14,19 +14,15 @@ pub(super) struct SequencePlan {
 /// The `id` of every item, if all items are mappings with distinct scalar ids.
 pub(super) fn ids_of(items: &[Value]) -> Option<Vec<String>> {
     let mut ids = Vec::with_capacity(items.len());
-    let mut seen = std::collections::HashSet::with_capacity(items.len());
     for item in items {
-        let id = match item.get("id")? {
+        ids.push(match item.get("id")? {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
             _ => return None,
-        };
-        if !seen.insert(id.clone()) {
-            return None;
-        }
-        ids.push(id);
+        });
     }
-    Some(ids)
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    ids.iter().all(|id| seen.insert(id.as_str())).then_some(ids)
 }
 
 /// Matches items by id; `None` if surviving items changed order (the caller rewrites the
@@ -78,8 +74,68 @@ pub(super) fn parse_key(line: &str) -> Option<String> {
     if !rest.starts_with(':') || raw.starts_with(['?', '&', '*', '!', '{', '[', '-']) || raw.contains(" #") {
         return None;
     }
+    // The keys of our files are plain words, which read as themselves: no need to start a
+    // parser for each (a merge reads tens of thousands of keys).
+    if is_plain_word(raw) {
+        return Some(raw.to_string());
+    }
     match serde_yaml_ng::from_str::<Value>(raw).ok()? {
         Value::String(s) => Some(s),
         _ => None,
+    }
+}
+
+/// A lowercase word (`related_sprints`, `status`) that YAML reads as the string it spells:
+/// letters, digits and `_`, starting with a letter, and not `null`, `true` or `false`.
+/// (`inf` and `nan` are strings too: only `.inf` and `.nan` are numbers.)
+fn is_plain_word(raw: &str) -> bool {
+    raw.starts_with(|c: char| c.is_ascii_lowercase())
+        && raw.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        && !matches!(raw, "null" | "true" | "false")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key read without the parser is the key the parser reads.
+    #[test]
+    fn plain_words_read_as_the_parser_reads_them() {
+        let words = [
+            "id",
+            "status",
+            "related_sprints",
+            "x1",
+            "null",
+            "true",
+            "false",
+            "inf",
+            "nan",
+            "infinity",
+            "e5",
+            "y",
+            "n",
+            "yes",
+            "no",
+            "on",
+            "off",
+            "Null",
+            "TRUE",
+            "a_b_c",
+            "é",
+            "0x1f",
+            "1e3",
+            "_x",
+        ];
+        for word in words {
+            let parsed = match serde_yaml_ng::from_str::<Value>(word).unwrap() {
+                Value::String(s) => Some(s),
+                _ => None,
+            };
+            assert_eq!(parse_key(&format!("{word}: 1")), parsed, "{word}");
+            if is_plain_word(word) {
+                assert_eq!(parsed.as_deref(), Some(word), "{word}");
+            }
+        }
     }
 }

@@ -25,6 +25,7 @@
 
 use std::ops::Range;
 
+use serde::Deserialize;
 use serde_yaml_ng::{Mapping, Value};
 
 use super::matching::{ids_of, match_by_ends, match_by_id, parse_key};
@@ -187,11 +188,31 @@ impl<'a> Walker<'a> {
 
     /// Do all recorded texts parse to their values? Each check is local (the size of one
     /// entry), so this costs what the change costs, not what the file costs.
+    ///
+    /// The texts are parsed as the documents of one stream (each after a `---` line of its
+    /// own), which reads each exactly as it reads alone: starting a parser costs more than
+    /// parsing one entry, and a merge of thousands of items checks thousands of entries.
     fn verified(&self) -> bool {
-        !self.prove
-            || self.checks.iter().all(|check| {
-                serde_yaml_ng::from_str::<Value>(&check.text).is_ok_and(|parsed| same(&parsed, &check.expected))
-            })
+        if !self.prove || self.checks.is_empty() {
+            return true;
+        }
+        let length = self.checks.iter().map(|check| check.text.len() + 5).sum();
+        let mut stream = String::with_capacity(length);
+        for check in &self.checks {
+            stream.push_str("---\n");
+            stream.push_str(&check.text);
+            if !check.text.ends_with('\n') {
+                stream.push('\n');
+            }
+        }
+        let mut expected = self.checks.iter();
+        for document in serde_yaml_ng::Deserializer::from_str(&stream) {
+            let parsed = Value::deserialize(document);
+            if !expected.next().is_some_and(|check| parsed.is_ok_and(|parsed| same(&parsed, &check.expected))) {
+                return false;
+            }
+        }
+        expected.next().is_none()
     }
 
     fn first_content_line(&self, range: Range<usize>) -> Option<usize> {
@@ -623,6 +644,41 @@ mod tests {
         let text = "a:\n  notes: |\n    # not a comment\n  status: x\nb: 1\n";
         let out = patched(text, |v| v["a"]["status"] = "z".into());
         assert_eq!(out, "a:\n  notes: |\n    # not a comment\n  status: z\nb: 1\n");
+    }
+
+    /// The local proofs are read as one stream of documents: one wrong proof among many
+    /// still makes the walker give up, wherever it is in the stream.
+    #[test]
+    fn one_failed_proof_among_many_gives_up() {
+        let text: String = (0..50).map(|n| format!("- id: i{n}\n  status: todo\n")).collect();
+        let text = format!("backlog:\n{text}");
+        let old = value(&text);
+        let mut new = old.clone();
+        for item in new["backlog"].as_sequence_mut().unwrap().iter_mut().step_by(2) {
+            item["status"] = "done".into();
+        }
+        assert!(patch_document(&text, &old, &new).is_some());
+        for stale in [0, 24, 48] {
+            // The text no longer says what `old` says about one changed item.
+            let mut wrong = old.clone();
+            wrong["backlog"][stale]["status"] = "in_progress".into();
+            assert_eq!(patch_document(&text, &wrong, &new), None, "item {stale}");
+        }
+    }
+
+    /// A proof whose text is a whole document of its own (no trailing newline, a comment
+    /// line, a quoted key) reads in the stream as it reads alone.
+    #[test]
+    fn proofs_read_in_a_stream_as_alone() {
+        let text = "a: 1\n# about b\n\"b c\": 2\nd:\n  - x\n  # inner\n  - y";
+        let old = value(text);
+        let mut new = old.clone();
+        new["a"] = 10.into();
+        new["b c"] = 20.into();
+        new["d"] = Value::Sequence(vec!["x".into(), "z".into()]);
+        let out = patch_document(text, &old, &new).unwrap();
+        assert_eq!(value(&out), new);
+        assert!(out.starts_with("a: 10\n# about b\n") && out.ends_with("\n  - x\n  # inner\n  - z"), "{out}");
     }
 
     /// A layout the walker does not handle falls back to a full render with the header kept.
