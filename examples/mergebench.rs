@@ -17,7 +17,9 @@
 //! serde_yaml_ng into a `Value` (the reference, timed in the same runs, interleaved). A
 //! merge parses three versions and proves its result by parsing it, so ~4–5× the reference
 //! is its floor. Before timing, each case checks that `merge(O, A, B)` and
-//! `merge(O, B, A)` are the same bytes and that the result holds what the case expects.
+//! `merge(O, B, A)` are the same bytes and that the result holds what the case expects; it
+//! prints a digest of the merged text, so that a change to the merge that should not change
+//! its results can be seen not to.
 
 use std::path::Path;
 use std::time::Instant;
@@ -333,7 +335,7 @@ fn main() -> anyhow::Result<()> {
             parses.push(timed(parse)?);
             merges.push(timed(|| merge(path, &base_text, &ours, &theirs).map(drop))?);
         }
-        let note = format!("{} conflicts, {} KB", one.conflicts.len(), one.text.len() / 1024);
+        let note = format!("{} conflicts, {} KB, {}", one.conflicts.len(), one.text.len() / 1024, digest(&one.text));
         rows.push((case.name.to_string(), merges, parses, note));
     }
 
@@ -353,7 +355,7 @@ fn main() -> anyhow::Result<()> {
             parses.push(timed(parse_archive)?);
             merges.push(timed(|| merge_archive(Path::new("history.yaml"), &o, &a, &b).map(drop))?);
         }
-        let note = format!("5,000 entries, {} KB", one.text.len() / 1024);
+        let note = format!("5,000 entries, {} KB, {}", one.text.len() / 1024, digest(&one.text));
         rows.push(("archive, appended on both sides".into(), merges, parses, note));
     }
 
@@ -371,6 +373,12 @@ fn main() -> anyhow::Result<()> {
         println!("{name:34} {m:8.1} ({min:5.1}-{max:6.1}) {p:12.1} {:6.1}x  {note}", m / p);
     }
     Ok(())
+}
+
+/// A short digest of a merged text: two versions of the merge that print the same digests
+/// wrote the same bytes.
+fn digest(text: &str) -> String {
+    format!("xxh3 {:016x}", xxhash_rust::xxh3::xxh3_64(text.as_bytes()))
 }
 
 fn timed<E: Into<anyhow::Error>>(run: impl FnOnce() -> Result<(), E>) -> anyhow::Result<f64> {
