@@ -12,7 +12,7 @@
 # Figures vary with the machine: quote medians of several runs, not one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --bin worksync --example loadgen --example vaultbench --example mergebench
+cargo build --release --quiet --bin worksync --example loadgen --example vaultbench --example mergebench --example sharebench
 BIN=target/release/worksync
 LOADGEN=target/release/examples/loadgen
 export WORKSYNC_API_KEY=bench-key
@@ -99,3 +99,7 @@ target/release/examples/vaultbench --root "$WORK/d" --runs 5
 
 # The three-way merge of a shared project's work index: 5,000 items, 1,000 changes a side.
 target/release/examples/mergebench --runs 5
+
+# Shared projects: a write's visibility on another server (interval 1 s, local bare remote),
+# an idle sync, and a claim in a shared project against one in a local-only project.
+target/release/examples/sharebench

@@ -142,6 +142,34 @@ impl Git {
     }
 
     /// The bytes of a blob.
+    /// The bytes of several blobs, read by one `git cat-file --batch`.
+    pub fn read_blobs(&self, blobs: &[&str]) -> Result<Vec<Vec<u8>>, GitError> {
+        let input: String = blobs.iter().map(|b| format!("{b}\n")).collect();
+        let out = self.run(&["cat-file", "--batch"], Some(input.as_bytes()))?;
+        let mut contents = Vec::with_capacity(blobs.len());
+        let mut rest = &out[..];
+        for blob in blobs {
+            // `<oid> <type> <size>\n<contents>\n`, or `<oid> missing\n`.
+            let line_end = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+            let header = String::from_utf8_lossy(&rest[..line_end]).to_string();
+            let size = header
+                .rsplit(' ')
+                .next()
+                .and_then(|s| s.parse::<usize>().ok())
+                .filter(|_| header.split(' ').nth(1) == Some("blob"));
+            let Some(size) = size.filter(|size| rest.len() > line_end + *size) else {
+                return Err(GitError::Failed {
+                    command: "cat-file --batch".into(),
+                    status: None,
+                    stderr: format!("blob {blob} could not be read: {header}"),
+                });
+            };
+            contents.push(rest[line_end + 1..line_end + 1 + size].to_vec());
+            rest = &rest[(line_end + 2 + size).min(rest.len())..];
+        }
+        Ok(contents)
+    }
+
     pub fn read_blob(&self, blob: &str) -> Result<Vec<u8>, GitError> {
         self.run(&["cat-file", "blob", blob], None)
     }

@@ -40,7 +40,13 @@ pub struct PlanRepo {
     git: Git,
     remote: String,
     branch: String,
+    /// The plans of the last commits read (a commit never changes): most syncs read the
+    /// same confirmed commit again.
+    plans: std::sync::Arc<std::sync::Mutex<Vec<(Oid, Plan)>>>,
 }
+
+/// How many commits' plans [`PlanRepo::read_plan`] keeps.
+const PLANS_KEPT: usize = 3;
 
 impl PlanRepo {
     /// The repository at `dir` (created if missing) for the plan on `remote`'s `branch`;
@@ -48,7 +54,7 @@ impl PlanRepo {
     pub fn open(dir: PathBuf, remote: &str, branch: &str, machine: &str) -> Result<PlanRepo, GitError> {
         let git = Git::new(dir, machine, &format!("{machine}@worksync"));
         git.init()?;
-        Ok(PlanRepo { git, remote: remote.to_string(), branch: branch.to_string() })
+        Ok(PlanRepo { git, remote: remote.to_string(), branch: branch.to_string(), plans: Default::default() })
     }
 
     /// The remote's URL or path.
@@ -106,10 +112,17 @@ impl PlanRepo {
 
     /// The plan a commit holds.
     pub fn read_plan(&self, commit: &str) -> Result<Plan, GitError> {
-        let mut plan = Plan::new();
-        for (path, blob) in self.git.files(commit)? {
-            plan.insert(path, self.git.read_blob(&blob)?);
+        let cached = self.plans.lock().unwrap_or_else(|e| e.into_inner()).iter().find(|(c, _)| c == commit).cloned();
+        if let Some((_, plan)) = cached {
+            return Ok(plan);
         }
+        let files = self.git.files(commit)?;
+        let blobs: Vec<&str> = files.values().map(String::as_str).collect();
+        let contents = if blobs.is_empty() { Vec::new() } else { self.git.read_blobs(&blobs)? };
+        let plan: Plan = files.into_keys().zip(contents).collect();
+        let mut plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+        plans.insert(0, (commit.to_string(), plan.clone()));
+        plans.truncate(PLANS_KEPT);
         Ok(plan)
     }
 

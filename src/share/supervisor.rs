@@ -212,6 +212,7 @@ async fn run_loop(
         while let Ok(request) = requests.try_recv() {
             waiting.push(request);
         }
+        let started = tokio::time::Instant::now();
         let outcome = syncer.sync().await;
         let synced_through = match &outcome {
             Ok(synced) => Some(synced.synced_through),
@@ -220,7 +221,8 @@ async fn run_loop(
         for request in waiting.drain(..) {
             let _ = request.send(outcome.clone());
         }
-        let next_interval = tokio::time::sleep(interval);
+        // Syncs start every interval (the time a sync takes is not added to it).
+        let next_interval = tokio::time::sleep_until(started + interval);
         tokio::pin!(next_interval);
         loop {
             tokio::select! {
