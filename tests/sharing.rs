@@ -739,3 +739,37 @@ async fn a_local_write_is_pushed_without_waiting_for_the_interval() {
     })
     .await;
 }
+
+/// A backlog priority set on one server (kept beside the file, where the Python schema has
+/// no room for it) reaches the other through that machine's own metadata file; when both
+/// set one item's priority, the later setting wins on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn priorities_travel_in_each_machines_file() {
+    let remote = Remote::new();
+    let a = sharing_server(&remote, "a").await;
+    let b = joining_server(&remote, "b").await;
+    let text = converged(&[&a, &b], |_| Ok(())).await;
+    let ids = backlog_ids(&text);
+    let (ca, cb) = (a.client("alice").await, b.client("bob").await);
+    let priority = |server: &TestServer, id: &str| {
+        let sidecar = worksync::store::SidecarFile::load(&server.path(&format!("projects/{P}/.worksync")));
+        sidecar.items.get(format!("backlog/{id}").as_str()).and_then(|m| m.priority)
+    };
+    call_ok(&ca, "worksync_update_backlog", json!({"project": P, "id": ids[0], "priority": 1})).await;
+    eventually("a's priority reaches b", PATIENCE, async || {
+        if priority(&b, &ids[0]) == Some(1) { Ok(()) } else { Err(format!("{:?}", priority(&b, &ids[0]))) }
+    })
+    .await;
+    // b sets it later: its setting wins on both, and a's file still holds a's value.
+    call_ok(&cb, "worksync_update_backlog", json!({"project": P, "id": ids[0], "priority": 5})).await;
+    eventually("b's later priority wins on a", PATIENCE, async || {
+        if priority(&a, &ids[0]) == Some(5) { Ok(()) } else { Err(format!("{:?}", priority(&a, &ids[0]))) }
+    })
+    .await;
+    let a_file = remote.git(&["show", "main:worksync/machines/a.json"]);
+    assert!(a_file.contains("\"value\": 1"), "{a_file}");
+    assert!(
+        !remote.git(&["show", "main:work-index.yaml"]).contains("priority"),
+        "the work index stays in the Python schema"
+    );
+}

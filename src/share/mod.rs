@@ -10,6 +10,7 @@
 //!   plan: `work-index.yaml` item by item, the history archive as a union.
 //! - [`repo`]: the bare repository a server keeps per shared project, and its remote.
 //! - [`ids`]: story ids reserved on the remote (or machine-suffixed offline).
+//! - [`machines`]: what travels beside the work index (priorities), one file per machine.
 //! - [`plan_merge`]: the three-way merge of a whole plan, file by file.
 //! - [`sync`]: one sync of a shared project (fetch, merge, apply, commit, push).
 //! - [`status`]: what is shown of each shared project's sync, and its conflict log.
@@ -23,6 +24,7 @@ pub mod driver;
 pub mod format;
 pub mod git;
 pub mod ids;
+pub mod machines;
 pub mod plan_merge;
 pub mod repo;
 pub mod setup;

@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use super::git::GitError;
+use super::machines;
 use super::plan_merge::{PlanMergeError, check_incoming, merge_plans};
 use super::repo::{Plan, PlanRepo, Pushed};
 use super::status::{ConflictLog, SyncBoard};
@@ -161,6 +162,11 @@ impl Syncer {
                 }
             }
         }
+        // This machine's priorities travel in its own file (see `machines`).
+        let empty = Plan::new();
+        if let Some(file) = machines::ours(base.as_ref().unwrap_or(&empty), &self.machine, &local.priorities) {
+            ours.insert(machines::file_of(&self.machine), file);
+        }
         let (merged, conflicts) = match (&base, &theirs) {
             (Some(base), Some(theirs)) if tip != confirmed => {
                 let place = format!("in commit {}", short(tip.as_deref().unwrap_or_default()));
@@ -180,7 +186,9 @@ impl Syncer {
         let merged_index = String::from_utf8(merged.get(WORK_INDEX).cloned().unwrap_or_default())
             .map_err(|_| SyncError::Failed("the merged work index is not UTF-8".into()))?;
         let file_changes = local_file_changes(&local.files, &merged);
-        if merged_index != local.text || !file_changes.is_empty() {
+        let priorities = machines::combined(&merged);
+        let reprioritized = priorities.iter().any(|(key, value)| local.priorities.get(key) != Some(value));
+        if merged_index != local.text || !file_changes.is_empty() || reprioritized {
             let authors = match (&confirmed, &tip) {
                 (Some(from), Some(to)) => {
                     let (repo, from, to) = (self.repo.clone(), from.clone(), to.clone());
@@ -193,6 +201,8 @@ impl Syncer {
                 merged: merged_index,
                 files: file_changes,
                 expected_files: local.files.clone(),
+                priorities,
+                expected_priorities: local.priorities.clone(),
                 agent: self.credit(&authors),
             };
             match self.store.apply_merged(&self.project, merge).await {

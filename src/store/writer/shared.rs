@@ -11,6 +11,7 @@ use crate::store::coordination;
 use crate::store::error::StoreError;
 use crate::store::plan;
 use crate::store::registry::{ProjectEntry, ShareConfig};
+use crate::store::sidecar::{ItemMeta, Sidecar};
 use crate::store::validate;
 
 /// A shared project's work index as the writer holds it.
@@ -23,6 +24,8 @@ pub struct Shared {
     /// The change feed's last sequence number when the text was taken: a sync that pushes
     /// this text has synced every change up to it.
     pub seq: u64,
+    /// Backlog priorities set here (kept beside the file): item storage key → priority.
+    pub priorities: BTreeMap<String, u8>,
 }
 
 /// A merge to apply to a shared project.
@@ -36,6 +39,10 @@ pub struct MergeToApply {
     /// merge took as ours (`expected_files`; absent: must not exist).
     pub files: BTreeMap<String, Option<Vec<u8>>>,
     pub expected_files: BTreeMap<String, Vec<u8>>,
+    /// Priorities to hold (item storage key → priority), applied only if the priorities
+    /// here still are `expected_priorities`.
+    pub priorities: BTreeMap<String, u8>,
+    pub expected_priorities: BTreeMap<String, u8>,
     /// Whom the changes are credited to (another machine).
     pub agent: String,
 }
@@ -68,10 +75,11 @@ impl Writer {
     pub(super) fn shared(&mut self, project: &str) -> Result<Shared, StoreError> {
         self.prepare_project(project, Check::Thorough)?;
         let files = plan::read_files(&self.layout.project_dir(project)?)?;
-        let Some(Slot::Ready { doc, .. }) = self.projects.get(project) else {
+        let Some(Slot::Ready { doc, sidecar, .. }) = self.projects.get(project) else {
             return Err(StoreError::ProjectNotFound { name: project.into(), available: String::new() });
         };
-        Ok(Shared { text: doc.text().to_string(), files, seq: self.changes.last_seq(project) })
+        let priorities = priorities_of(sidecar);
+        Ok(Shared { text: doc.text().to_string(), files, seq: self.changes.last_seq(project), priorities })
     }
 
     /// Writes a merge's result if the work index still is what the merge took as ours
@@ -83,7 +91,7 @@ impl Writer {
         let Some(Slot::Ready { doc, sidecar, sidecar_file }) = self.projects.get_mut(project) else {
             return Err(StoreError::ProjectNotFound { name: project.into(), available: String::new() });
         };
-        if doc.text() != merge.expected {
+        if doc.text() != merge.expected || priorities_of(sidecar) != merge.expected_priorities {
             return Err(StoreError::Changed { path: doc.path().to_path_buf() });
         }
         if !merge.files.is_empty() {
@@ -93,18 +101,28 @@ impl Writer {
             }
             plan::write_files(&project_dir, &merge.files)?;
         }
+        let now = chrono::Utc::now();
+        let mut meta = sidecar.as_ref().clone();
+        let reprioritized =
+            merge.priorities.iter().filter(|(key, value)| merge.expected_priorities.get(*key) != Some(value)).count();
         if merge.merged == merge.expected {
+            if reprioritized > 0 {
+                hold_priorities(&mut meta, &merge.priorities, now, &merge.agent);
+                if let Err(e) = sidecar_file.save(sidecar, &meta) {
+                    tracing::error!(project, error = %e, "could not record the priorities from the shared plan");
+                }
+                *sidecar = Arc::new(meta);
+            }
             return Ok(MergeApplied {
-                changed: !merge.files.is_empty(),
+                changed: !merge.files.is_empty() || reprioritized > 0,
                 items: 0,
                 seq: self.changes.last_seq(project),
             });
         }
         let old = doc.value().clone();
         doc.replace_text(merge.merged)?;
-        let mut meta = sidecar.as_ref().clone();
-        let now = chrono::Utc::now();
         let events = coordination::reconcile_as(&old, doc.value(), &mut meta, now, &merge.agent);
+        hold_priorities(&mut meta, &merge.priorities, now, &merge.agent);
         // The merge is on disk: attribution and the feed follow, and a failure to record
         // them is only logged, like for any change that happened.
         if let Err(e) = sidecar_file.save(sidecar, &meta) {
@@ -186,5 +204,35 @@ impl Writer {
         self.version += 1;
         tracing::info!(project = %name, "joined a shared project");
         Ok(())
+    }
+}
+
+/// The backlog priorities a sidecar holds, by item storage key.
+fn priorities_of(sidecar: &Sidecar) -> BTreeMap<String, u8> {
+    sidecar.items.iter().filter_map(|(key, meta)| Some((key.to_string(), meta.priority?))).collect()
+}
+
+/// Gives every item in `priorities` that priority (items the server never changed get
+/// metadata for it).
+fn hold_priorities(
+    meta: &mut Sidecar,
+    priorities: &BTreeMap<String, u8>,
+    now: chrono::DateTime<chrono::Utc>,
+    agent: &str,
+) {
+    for (key, value) in priorities {
+        let entry = meta.items.entry(Arc::from(key.as_str())).or_insert_with(|| {
+            Arc::new(ItemMeta {
+                rev: 1,
+                created_at: None,
+                created_by: None,
+                updated_at: now,
+                updated_by: agent.to_string(),
+                priority: None,
+            })
+        });
+        if entry.priority != Some(*value) {
+            Arc::make_mut(entry).priority = Some(*value);
+        }
     }
 }
