@@ -14,13 +14,11 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use serde_yaml_ng::Value;
-
 use super::format::{self, FORMAT_FILE};
 use super::git::{GitError, WorkTree};
 use crate::store::atomic;
 use crate::store::history_archive::ARCHIVE;
-use crate::store::merge::{self, Conflict, ConflictKind};
+use crate::store::merge::{self, Conflict};
 
 /// The log of resolved disagreements, in the clone's git directory.
 pub const CONFLICT_LOG: &str = "worksync-conflicts.log";
@@ -231,7 +229,7 @@ impl Repository {
             Err(_) => (usize::MAX, String::new()),
         };
         for conflict in conflicts {
-            eprintln!("worksync: {path}: {}{whole}", describe(conflict, width));
+            eprintln!("worksync: {path}: {}{whole}", conflict.describe(width));
         }
         if let Err(e) = logged {
             eprintln!("worksync: could not append these to {}: {e}; the values above are complete", log.display());
@@ -254,37 +252,11 @@ fn append_log(log: &Path, path: &str, conflicts: &[Conflict]) -> std::io::Result
     let now = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ");
     let mut lines = String::new();
     for conflict in conflicts {
-        lines.push_str(&format!("{now} {path}: {}\n", describe(conflict, usize::MAX)));
+        lines.push_str(&format!("{now} {path}: {}\n", conflict.describe(usize::MAX)));
     }
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
     file.write_all(lines.as_bytes())?;
     file.sync_data()
-}
-
-/// `<where>: <kind>; kept <value>; lost <value>`, values cut to `width` characters.
-fn describe(conflict: &Conflict, width: usize) -> String {
-    let kept = match &conflict.kept {
-        Some(value) => one_line(value, width),
-        None => "nothing (removed)".to_string(),
-    };
-    let lost = match (&conflict.lost, conflict.kind) {
-        (Some(value), _) => one_line(value, width),
-        (None, ConflictKind::RemovedChanged) => "the other side's removal".to_string(),
-        (None, ConflictKind::IdCollision) => "nothing (both items kept, this one under a new id)".to_string(),
-        (None, ConflictKind::SameField) => "nothing (both changes kept)".to_string(),
-    };
-    format!("{}: {}; kept {kept}; lost {lost}", conflict.at, conflict.kind.as_str())
-}
-
-/// A value on one line (JSON: strings quoted, newlines escaped), cut to `width` characters.
-fn one_line(value: &Value, width: usize) -> String {
-    let text = serde_json::to_string(value).unwrap_or_else(|_| format!("{value:?}"));
-    if text.chars().count() <= width {
-        return text;
-    }
-    let mut cut: String = text.chars().take(width).collect();
-    cut.push('…');
-    cut
 }
 
 #[cfg(test)]
@@ -300,23 +272,5 @@ mod tests {
         assert_eq!(Kind::of("NOTCOMPLETE/history.yaml"), None);
         assert_eq!(Kind::of("work-index.yaml.orig"), None);
         assert_eq!(Kind::of("PROMPTS/review.md"), None);
-    }
-
-    /// A disagreement is one line: where, what kind, kept and lost, long values cut.
-    #[test]
-    fn describe_is_one_line() {
-        let conflict = Conflict {
-            at: "backlog/b1/summary".into(),
-            kind: ConflictKind::SameField,
-            kept: Some(Value::String("two (x)".into())),
-            lost: Some(Value::String(format!("deux\n{}", "long ".repeat(50)))),
-        };
-        let line = describe(&conflict, 40);
-        assert!(!line.contains('\n'), "{line}");
-        assert!(
-            line.starts_with("backlog/b1/summary: same field changed on both sides; kept \"two (x)\"; lost \"deux\\n")
-        );
-        assert!(line.ends_with('…'), "{line}");
-        assert!(describe(&conflict, usize::MAX).ends_with("long \""));
     }
 }

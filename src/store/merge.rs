@@ -36,6 +36,7 @@ use super::yaml;
 use lists::{history, merged_order, set_merge};
 
 mod archive;
+mod describe;
 pub use archive::{MergedArchive, merge_archive};
 
 /// The result of a merge.
