@@ -1,11 +1,15 @@
 //! What the writer reads: `config.yaml` and each project's files, loaded when new or changed
-//! on disk, and a hand edit reconciled into the sidecar (new revisions, the change feed).
+//! on disk, and a hand edit settled (taken as saved, or merged when it was made from an
+//! older version: `stale.rs`) and reconciled into the sidecar (new revisions, the change
+//! feed).
 
 use std::sync::Arc;
 
+use super::stale::Settled;
+use super::versions::Version;
 use super::{Check, Slot, Writer};
 use crate::store::atomic::{self, FileStamp};
-use crate::store::coordination;
+use crate::store::coordination::{self, Event};
 use crate::store::model::WorkIndex;
 use crate::store::registry::{ConfigFile, invalid_project_error};
 use crate::store::sidecar::{Sidecar, SidecarFile};
@@ -55,6 +59,7 @@ impl Writer {
     pub(super) fn sync_projects(&mut self) {
         let names: Vec<String> = self.config.value().projects().map(|(n, _)| n.clone()).collect();
         self.projects.retain(|name, _| names.contains(name));
+        self.recent_versions.retain(|name, _| names.contains(name));
         for name in names {
             self.sync_project(name, Check::Thorough);
         }
@@ -64,6 +69,12 @@ impl Writer {
     pub(super) fn sync_project(&mut self, name: String, check: Check) {
         // Names come from the registry, which hands out only names that can be paths.
         let Ok(path) = self.layout.work_index(&name) else { return };
+        // Every write of the writer starts with a look here, and so does the discovery of a
+        // hand edit: remembering what the writer holds at each look remembers every
+        // version that was on disk, before an edit is traced back to one of them.
+        if let Some(Slot::Ready { doc, .. }) = self.projects.get(&name) {
+            self.recent_versions.entry(name.clone()).or_default().remember(doc.text(), doc.value());
+        }
         let stale = match self.projects.get(&name) {
             None => true,
             Some(Slot::Ready { doc, .. }) if check == Check::Stamp => doc.stamp_changed().unwrap_or(true),
@@ -71,35 +82,62 @@ impl Writer {
             Some(Slot::Broken { stamp, .. }) => FileStamp::of(&path).ok().flatten() != *stamp,
             Some(Slot::Missing { .. }) => path.exists(),
         };
-        if stale {
-            self.version += 1;
-            let previous = self.projects.remove(&name);
-            let mut slot = self.load_project(&name);
-            if previous.is_some() {
+        if !stale {
+            return;
+        }
+        self.version += 1;
+        let slot = self.load_project(&name);
+        match self.projects.remove(&name) {
+            Some(previous) => {
                 tracing::warn!(project = %name, path = %path.display(), "external edit detected; reloaded the file (the edit is kept)");
+                self.take_reload(name, previous, slot);
             }
-            match (&previous, &mut slot) {
-                (Some(Slot::Ready { doc: old, .. }), Slot::Ready { doc: new, sidecar, sidecar_file }) => {
-                    self.reconcile(&name, old.value(), new.value(), sidecar, sidecar_file);
-                }
-                (Some(Slot::Ready { doc: old, .. }), Slot::Missing { .. } | Slot::Broken { .. }) => {
-                    let action = if matches!(slot, Slot::Missing { .. }) { "deleted" } else { "unparseable" };
-                    self.last_good.insert(name.clone(), old.value().clone());
-                    self.file_event(&name, action);
-                }
-                (Some(Slot::Missing { .. } | Slot::Broken { .. }), Slot::Ready { doc: new, sidecar, sidecar_file }) => {
-                    self.file_event(&name, "restored");
-                    if let Some(old) = self.last_good.remove(&name) {
-                        self.reconcile(&name, &old, new.value(), sidecar, sidecar_file);
-                    }
-                }
-                _ => {}
+            None => {
+                self.projects.insert(name, slot);
             }
-            self.projects.insert(name, slot);
         }
     }
 
-    /// Gives every item a hand edit changed a new revision, and records that durably.
+    /// Puts `slot`, the file just reloaded, in place of `previous`: a hand edit is settled
+    /// (taken as saved, or merged) and reconciled; a file that went or came back is said in
+    /// the change feed.
+    fn take_reload(&mut self, name: String, previous: Slot, mut slot: Slot) {
+        let held = match (&previous, &slot) {
+            (Slot::Ready { doc, .. }, Slot::Ready { .. }) => Some(Version::of(doc)),
+            (Slot::Ready { doc, .. }, Slot::Missing { .. } | Slot::Broken { .. }) => {
+                let action = if matches!(slot, Slot::Missing { .. }) { "deleted" } else { "unparseable" };
+                self.last_good.insert(name.clone(), Version::of(doc));
+                self.file_event(&name, action);
+                None
+            }
+            (Slot::Missing { .. } | Slot::Broken { .. }, Slot::Ready { .. }) => self.last_good.remove(&name),
+            _ => None,
+        };
+        let restored = !matches!(previous, Slot::Ready { .. }) && matches!(slot, Slot::Ready { .. });
+        if let (Some(held), Slot::Ready { doc: edit, sidecar, sidecar_file }) = (held, &mut slot) {
+            let settled = self.settle_edit(&name, &held, edit);
+            if let Settled::SavedAgain = settled {
+                // Saved once more while the merge was written: the writer keeps what it held
+                // and the next look settles the newest save.
+                if !matches!(previous, Slot::Ready { .. }) {
+                    self.last_good.insert(name.clone(), held);
+                }
+                self.projects.insert(name, previous);
+                return;
+            }
+            if restored {
+                self.file_event(&name, "restored");
+            }
+            let conflicts = settled.conflict_events();
+            self.reconcile(&name, &held.value, edit.value(), sidecar, sidecar_file, conflicts);
+        } else if restored {
+            self.file_event(&name, "restored");
+        }
+        self.projects.insert(name, slot);
+    }
+
+    /// Gives every item a hand edit changed a new revision, and records that durably, with
+    /// `conflicts` (a merged stale save's disagreements) in the same append.
     fn reconcile(
         &self,
         project: &str,
@@ -107,10 +145,11 @@ impl Writer {
         new: &WorkIndex,
         sidecar: &mut Arc<Sidecar>,
         sidecar_file: &mut SidecarFile,
+        conflicts: Vec<Event>,
     ) {
         let mut meta = sidecar.as_ref().clone();
-        let events = coordination::reconcile(old, new, &mut meta, chrono::Utc::now());
-        if events.is_empty() {
+        let mut events = coordination::reconcile(old, new, &mut meta, chrono::Utc::now());
+        if events.is_empty() && conflicts.is_empty() {
             return;
         }
         tracing::info!(project, changed = events.len(), "items changed by the external edit");
@@ -118,6 +157,7 @@ impl Writer {
             tracing::error!(project, error = %e, "could not record the external edit's revisions");
         }
         *sidecar = Arc::new(meta);
+        events.extend(conflicts);
         let now = chrono::Utc::now();
         let recorded = self
             .layout

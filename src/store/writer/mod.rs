@@ -11,8 +11,10 @@
 //!
 //! This file holds the thread's loop and its commands; `batch.rs` applies and persists a
 //! project's queued mutations, `load.rs` loads files and reconciles hand edits,
-//! `projects.rs` registers and unregisters projects, and `shared.rs` hands a shared
-//! project's text to its sync and takes a merge's result back.
+//! `projects.rs` registers and unregisters projects, `shared.rs` hands a shared
+//! project's text to its sync and takes a merge's result back, `versions.rs` keeps the
+//! versions of each work index the writer held lately, and `stale.rs` merges a hand save
+//! made from an older one.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,8 +26,11 @@ mod batch;
 mod load;
 mod projects;
 mod shared;
+mod stale;
+mod versions;
 
 pub use shared::{Joining, MergeApplied, MergeToApply, Shared};
+use versions::{RecentVersions, Version};
 
 use super::atomic::{self, FileStamp};
 use super::changes::ChangeFeed;
@@ -122,9 +127,11 @@ pub struct Writer {
     /// changes again.
     config_seen: Option<FileStamp>,
     projects: BTreeMap<String, Slot>,
-    /// The last good model of projects whose file is now missing or broken: when the file
-    /// comes back, items it changed meanwhile get new revisions like any hand edit.
-    last_good: BTreeMap<String, Arc<WorkIndex>>,
+    /// The last good version of projects whose file is now missing or broken: when the file
+    /// comes back, it is settled like any hand edit of that version.
+    last_good: BTreeMap<String, Version>,
+    /// Each project's recent versions, to tell what a hand edit was made from.
+    recent_versions: BTreeMap<String, RecentVersions>,
     published: Published,
     /// The change journals; the writer appends, readers query.
     changes: Arc<ChangeFeed>,
@@ -156,6 +163,7 @@ impl Writer {
             config_seen,
             projects: BTreeMap::new(),
             last_good: BTreeMap::new(),
+            recent_versions: BTreeMap::new(),
             published: published.clone(),
             changes,
             version: 0,
