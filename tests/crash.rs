@@ -47,13 +47,7 @@ async fn sigkill_under_load_loses_nothing() {
         // waits for no condition: any moment must be safe.
         let delay = Duration::from_millis(30 + seed % 400);
         tokio::time::sleep(delay).await;
-        server.signal("KILL");
-        let mut server = server;
-        tokio::task::spawn_blocking(move || {
-            server.wait(Duration::from_secs(10));
-        })
-        .await
-        .unwrap();
+        server.kill_and_wait().await;
         // Calls cut off by the kill may never be answered; what was acknowledged is recorded.
         for writer in writers {
             writer.abort();

@@ -625,13 +625,7 @@ async fn sigkill_during_sync_loses_nothing() {
         seed ^= seed << 17;
         // Any moment must be safe: the sleep picks one, it waits for no condition.
         tokio::time::sleep(Duration::from_millis(100 + seed % 500)).await;
-        server.signal("KILL");
-        let mut server = server;
-        tokio::task::spawn_blocking(move || {
-            server.wait(Duration::from_secs(10));
-        })
-        .await
-        .unwrap();
+        server.kill_and_wait().await;
         for writer in writers {
             writer.abort();
         }

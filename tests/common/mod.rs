@@ -343,6 +343,16 @@ impl Process {
         }
     }
 
+    /// Kills the process with SIGKILL and waits (off the async threads) until it is gone.
+    pub async fn kill_and_wait(mut self) {
+        self.signal("KILL");
+        tokio::task::spawn_blocking(move || {
+            self.wait(Duration::from_secs(10));
+        })
+        .await
+        .unwrap();
+    }
+
     /// A client of this process.
     pub async fn client(&self, name: &str) -> Client {
         connect(&self.url, name, HashMap::new()).await

@@ -114,7 +114,25 @@ impl Sidecar {
 
     /// Records that `agent` changed `key` at `now`; returns the new revision.
     pub fn changed(&mut self, key: &ItemKey, agent: &str, now: DateTime<Utc>) -> u64 {
-        let entry = self.items.entry(key.as_storage_key().into()).or_insert_with(|| {
+        let meta = Arc::make_mut(self.meta_of(&key.as_storage_key(), agent, now));
+        meta.rev += 1;
+        meta.updated_at = now;
+        meta.updated_by = agent.to_string();
+        meta.rev
+    }
+
+    /// Gives the item stored under `storage_key` a priority that came from elsewhere (another
+    /// machine of a shared project); an item without metadata gets some, at revision 1.
+    pub fn hold_priority(&mut self, storage_key: &str, priority: u8, agent: &str, now: DateTime<Utc>) {
+        let meta = self.meta_of(storage_key, agent, now);
+        if meta.priority != Some(priority) {
+            Arc::make_mut(meta).priority = Some(priority);
+        }
+    }
+
+    /// The metadata of an item, made (revision 1, by `agent` at `now`) if it has none.
+    fn meta_of(&mut self, storage_key: &str, agent: &str, now: DateTime<Utc>) -> &mut Arc<ItemMeta> {
+        self.items.entry(storage_key.into()).or_insert_with(|| {
             Arc::new(ItemMeta {
                 rev: 1,
                 created_at: None,
@@ -123,12 +141,7 @@ impl Sidecar {
                 updated_by: agent.to_string(),
                 priority: None,
             })
-        });
-        let meta = Arc::make_mut(entry);
-        meta.rev += 1;
-        meta.updated_at = now;
-        meta.updated_by = agent.to_string();
-        meta.rev
+        })
     }
 
     /// Forgets a removed item (and any claim on it).

@@ -11,7 +11,7 @@ use crate::store::coordination;
 use crate::store::error::StoreError;
 use crate::store::plan;
 use crate::store::registry::{ProjectEntry, ShareConfig};
-use crate::store::sidecar::{ItemMeta, Sidecar};
+use crate::store::sidecar::Sidecar;
 use crate::store::validate;
 
 /// A shared project's work index as the writer holds it.
@@ -212,8 +212,7 @@ fn priorities_of(sidecar: &Sidecar) -> BTreeMap<String, u8> {
     sidecar.items.iter().filter_map(|(key, meta)| Some((key.to_string(), meta.priority?))).collect()
 }
 
-/// Gives every item in `priorities` that priority (items the server never changed get
-/// metadata for it).
+/// Gives every item in `priorities` that priority.
 fn hold_priorities(
     meta: &mut Sidecar,
     priorities: &BTreeMap<String, u8>,
@@ -221,18 +220,6 @@ fn hold_priorities(
     agent: &str,
 ) {
     for (key, value) in priorities {
-        let entry = meta.items.entry(Arc::from(key.as_str())).or_insert_with(|| {
-            Arc::new(ItemMeta {
-                rev: 1,
-                created_at: None,
-                created_by: None,
-                updated_at: now,
-                updated_by: agent.to_string(),
-                priority: None,
-            })
-        });
-        if entry.priority != Some(*value) {
-            Arc::make_mut(entry).priority = Some(*value);
-        }
+        meta.hold_priority(key, *value, agent, now);
     }
 }
