@@ -767,3 +767,97 @@ async fn priorities_travel_in_each_machines_file() {
         "the work index stays in the Python schema"
     );
 }
+
+/// Two servers cut off from each other add different items under one caller-chosen id, and
+/// one removes an item the other changes: after healing both items are kept (the second
+/// under a suffixed id), the removed-but-changed item is kept, and both are in the conflict
+/// log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn id_collisions_and_removals_of_changed_items_are_kept_and_reported() {
+    let remote = Remote::new();
+    let a = sharing_server(&remote, "a").await;
+    let b = joining_server(&remote, "b").await;
+    let start = converged(&[&a, &b], |_| Ok(())).await;
+    let existing = backlog_ids(&start)[1].clone();
+    remote.cut("a");
+    remote.cut("b");
+    let (ca, cb) = (a.client("alice").await, b.client("bob").await);
+    let add = |summary: &str| json!({"project": P, "id": "same-name", "summary": summary, "theme": "t"});
+    call_ok(&ca, "worksync_add_backlog", add("alice's item")).await;
+    call_ok(&cb, "worksync_add_backlog", add("bob's item")).await;
+    call_ok(&ca, "worksync_remove_backlog", json!({"project": P, "id": existing})).await;
+    call_ok(&cb, "worksync_update_backlog", json!({"project": P, "id": existing, "summary": "changed while removed"}))
+        .await;
+    remote.link("a");
+    remote.link("b");
+    let text = converged(&[&a, &b], |text| {
+        let both = text.contains("alice's item") && text.contains("bob's item");
+        if both && text.contains("changed while removed") { Ok(()) } else { Err("not merged yet".into()) }
+    })
+    .await;
+    let ids = backlog_ids(&text);
+    assert_eq!(ids.iter().filter(|id| id.starts_with("same-name")).count(), 2, "{ids:?}");
+    assert!(ids.contains(&"same-name".to_string()) && ids.contains(&existing));
+    eventually("both disagreements are logged", PATIENCE, async || {
+        let logs: String = [&a, &b]
+            .iter()
+            .map(|s| std::fs::read_to_string(s.path(&format!(".worksync/git/{P}.conflicts.jsonl"))).unwrap_or_default())
+            .collect();
+        let collision = logs.contains("one id given to two different items");
+        let removal = logs.contains("removed on one side, changed on the other");
+        if collision && removal { Ok(()) } else { Err(logs) }
+    })
+    .await;
+}
+
+/// With the remote unreachable a claim is held here only and the answer says so; with
+/// `settings.shared_claims_offline: refuse` it is refused and nothing stays claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claims_while_the_remote_is_unreachable() {
+    let remote = Remote::new();
+    let a = sharing_server(&remote, "a").await;
+    let other_remote = Remote::new();
+    let strict = sharing_server_with(&other_remote, "s", "  shared_claims_offline: refuse\n").await;
+    let text = work_index(&a);
+    let id = backlog_ids(&text)[0].clone();
+    remote.cut("a");
+    let client = a.client("agent").await;
+    let claimed = call_ok(&client, "worksync_claim", json!({"project": P, "kind": "backlog", "id": id})).await;
+    let note = claimed["remote_claim"].as_str().unwrap();
+    assert!(note.starts_with("local only") && note.contains("could not be reached"), "{claimed}");
+    other_remote.cut("s");
+    let client = strict.client("agent").await;
+    let refused = common::call_err(&client, "worksync_claim", json!({"project": P, "kind": "backlog", "id": id})).await;
+    assert!(refused["error"].as_str().unwrap().contains("could not be reached"), "{refused}");
+    let sidecar = worksync::store::SidecarFile::load(&strict.path(&format!("projects/{P}/.worksync")));
+    assert!(sidecar.claims.is_empty(), "nothing stays claimed: {:?}", sidecar.claims);
+}
+
+/// `share` refuses a remote that already holds an unrelated plan and a shallow clone; `join`
+/// refuses a name that is taken and a remote without the branch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_and_join_refuse_what_would_merge_wrongly() {
+    let remote = Remote::new();
+    let _a = sharing_server(&remote, "a").await;
+    // Another server's own project cannot be shared onto that plan.
+    let other = TestServer::start_with(|layout| drop(layout.bootstrap().unwrap())).await;
+    let (code, answer) = post(&other, &format!("/share/{P}"), json!({ "remote": remote.link("o") })).await;
+    assert_eq!(code, 409, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("unrelated"), "{answer}");
+    // A shallow clone of the plan is no remote to share on.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", remote.bare().display());
+    git(dir.path(), &["clone", "--quiet", "--bare", "--depth", "1", &url, "shallow.git"]);
+    let shallow = dir.path().join("shallow.git").display().to_string();
+    let (code, answer) = post(&other, "/join", json!({ "remote": shallow, "project": "plan" })).await;
+    assert_eq!(code, 409, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("shallow"), "{answer}");
+    // Joining under a name that is taken, or a branch that does not exist.
+    let (code, answer) = post(&other, "/join", json!({ "remote": remote.link("o"), "project": P })).await;
+    assert_eq!(code, 409, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("already here"), "{answer}");
+    let body = json!({ "remote": remote.link("o"), "project": "plan", "branch": "nope" });
+    let (code, answer) = post(&other, "/join", body).await;
+    assert_eq!(code, 409, "{answer}");
+    assert!(answer["error"].as_str().unwrap().contains("no branch 'nope'"), "{answer}");
+}
