@@ -371,12 +371,13 @@ async fn same_field_conflict_is_resolved_and_logged() {
     .await;
     let names_loser =
         |c: &Value| c["kind"] == "conflict" && c["summary"].as_str().unwrap_or_default().contains("alpha wording");
-    eventually("a conflict event names the losing value", PATIENCE, async || {
+    eventually("a conflict event names the losing value on both servers", PATIENCE, async || {
         let mut feeds = Vec::new();
         for (client, cursor) in [(&ca, &cursors[0]), (&cb, &cursors[1])] {
             feeds.push(call_ok(client, "worksync_changes", json!({"project": P, "since": cursor})).await);
         }
-        let found = feeds.iter().any(|f| f["changes"].as_array().unwrap().iter().any(names_loser));
+        // Both: the machine that merged, and the one that fetched its merge (whose value lost).
+        let found = feeds.iter().all(|f| f["changes"].as_array().unwrap().iter().any(names_loser));
         if found { Ok(()) } else { Err(format!("{feeds:?}")) }
     })
     .await;

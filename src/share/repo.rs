@@ -204,6 +204,28 @@ impl PlanRepo {
         Ok(raw.split_once("\n\n").map(|(_, message)| message.to_string()).unwrap_or_default())
     }
 
+    /// The messages of the commits after `from` up to `to` whose author is not `machine`:
+    /// (author, message), oldest first.
+    pub fn messages_of_others(
+        &self,
+        from: Option<&str>,
+        to: &str,
+        machine: &str,
+    ) -> Result<Vec<(String, String)>, GitError> {
+        let range = match from {
+            Some(from) => format!("{from}..{to}"),
+            None => to.to_string(),
+        };
+        let out = self.git.run(&["log", "--reverse", "--format=%an%x00%B%x1e", &range], None)?;
+        Ok(String::from_utf8_lossy(&out)
+            .split('\x1e')
+            .filter_map(|entry| {
+                let (author, message) = entry.trim_start_matches('\n').split_once('\0')?;
+                (author != machine).then(|| (author.to_string(), message.to_string()))
+            })
+            .collect())
+    }
+
     /// Who made the commits after `from` up to `to` (their authors: machine names).
     pub fn authors(&self, from: Option<&str>, to: &str) -> Result<Vec<String>, GitError> {
         let range = match from {

@@ -218,12 +218,20 @@ impl Syncer {
         }
 
         // Publish the merge, unless the remote holds exactly it already.
-        let up_to_date = theirs.as_ref().is_some_and(|theirs| without_format(theirs) == merged);
+        // A merge that resolved disagreements is pushed even when the remote already holds its
+        // files: its message tells the other machines, whose values may be the ones that lost.
+        let up_to_date = conflicts.is_empty() && theirs.as_ref().is_some_and(|theirs| without_format(theirs) == merged);
         let (commit, pushed) = if up_to_date {
             (tip.clone().unwrap_or_default(), false)
         } else {
             let (repo, parent) = (self.repo.clone(), tip.clone());
-            let message = format!("{}: {} synced from {}", self.project, describe(&conflicts), self.machine);
+            let message = format!(
+                "{}: {} synced from {}\n{}",
+                self.project,
+                describe(&conflicts),
+                self.machine,
+                conflict_trailers(&conflicts)
+            );
             let commit = blocking(move || Ok(repo.commit(&merged, parent.as_deref(), &message)?)).await?;
             let (repo, to_push) = (self.repo.clone(), commit.clone());
             match blocking(move || Ok(repo.push(&to_push)?)).await? {
@@ -236,11 +244,32 @@ impl Syncer {
         if !conflicts.is_empty() {
             self.conflicts.append(&self.project, &self.machine, &commit, &conflicts);
             let notes = conflicts.iter().map(|c| (c.at.clone(), conflict_summary(c))).collect();
-            if let Err(e) = self.store.note_conflicts(&self.project, "via git", notes).await {
-                tracing::warn!(project = %self.project, error = %e, "could not record the merge's conflicts in the change feed");
+            self.note(notes, "via git").await;
+        }
+        // Disagreements other machines resolved in the commits that came in: this machine's
+        // agents hear of them too (a value of theirs may be the one that lost).
+        if let (Some(from), Some(to)) = (&confirmed, &tip)
+            && from != to
+        {
+            let (repo, from, to, machine) = (self.repo.clone(), from.clone(), to.clone(), self.machine.clone());
+            let messages =
+                blocking(move || Ok(repo.messages_of_others(Some(&from), &to, &machine)?)).await.unwrap_or_default();
+            for (author, message) in messages {
+                let resolved = parse_trailers(&message);
+                if !resolved.is_empty() {
+                    self.conflicts.append(&self.project, &author, &commit, &resolved);
+                    let notes = resolved.iter().map(|c| (c.at.clone(), conflict_summary(c))).collect();
+                    self.note(notes, &format!("via git from {author}")).await;
+                }
             }
         }
         Ok(Attempt::Done(Synced { commit, synced_through, pulled_items, pushed, conflicts: conflicts.len() }))
+    }
+
+    async fn note(&self, notes: Vec<(String, String)>, agent: &str) {
+        if let Err(e) = self.store.note_conflicts(&self.project, agent, notes).await {
+            tracing::warn!(project = %self.project, error = %e, "could not record the merge's conflicts in the change feed");
+        }
     }
 
     /// Whom changes from the remote are credited to.
@@ -309,6 +338,42 @@ fn local_file_changes(local: &BTreeMap<String, Vec<u8>>, merged: &Plan) -> BTree
     }
     changes
 }
+
+/// The trailer lines of a commit message naming each disagreement the merge resolved, so that
+/// every machine that fetches the commit can tell its agents (at most [`MAX_TRAILERS`]).
+fn conflict_trailers(conflicts: &[crate::store::merge::Conflict]) -> String {
+    conflicts
+        .iter()
+        .take(MAX_TRAILERS)
+        .filter_map(|c| {
+            let json = serde_json::json!({ "at": c.at, "kind": c.kind.name(), "kept": c.kept, "lost": c.lost });
+            Some(format!("{TRAILER}{}\n", serde_json::to_string(&json).ok()?))
+        })
+        .collect()
+}
+
+/// The disagreements a commit message's trailers name.
+fn parse_trailers(message: &str) -> Vec<crate::store::merge::Conflict> {
+    message
+        .lines()
+        .filter_map(|line| {
+            let json: serde_json::Value = serde_json::from_str(line.strip_prefix(TRAILER)?).ok()?;
+            let value =
+                |key: &str| serde_json::from_value::<Option<serde_yaml_ng::Value>>(json[key].clone()).ok().flatten();
+            Some(crate::store::merge::Conflict {
+                at: json["at"].as_str()?.to_string(),
+                kind: crate::store::merge::ConflictKind::from_name(json["kind"].as_str()?)?,
+                kept: value("kept"),
+                lost: value("lost"),
+            })
+        })
+        .collect()
+}
+
+/// How a resolved disagreement is named in a commit message.
+const TRAILER: &str = "worksync-conflict: ";
+/// Disagreements named in one commit message at most (the conflict log has them all).
+const MAX_TRAILERS: usize = 200;
 
 /// What the change feed says of a resolved disagreement.
 fn conflict_summary(conflict: &crate::store::merge::Conflict) -> String {

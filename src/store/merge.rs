@@ -74,6 +74,23 @@ pub enum ConflictKind {
 }
 
 impl ConflictKind {
+    /// A stable name for machines (commit messages): `same_field`, `removed_changed`,
+    /// `id_collision`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ConflictKind::SameField => "same_field",
+            ConflictKind::RemovedChanged => "removed_changed",
+            ConflictKind::IdCollision => "id_collision",
+        }
+    }
+
+    /// The kind a [`ConflictKind::name`] names.
+    pub fn from_name(name: &str) -> Option<ConflictKind> {
+        [ConflictKind::SameField, ConflictKind::RemovedChanged, ConflictKind::IdCollision]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
+
     /// A short name for reports and the change feed.
     pub fn as_str(self) -> &'static str {
         match self {
