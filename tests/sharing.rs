@@ -436,6 +436,10 @@ fn join_and_pull_under_a_hostile_git_setup() {
         "lap N",
         "unsigned, by the machine"
     );
+    // doctor shows the project's sync as the last sync left it (no server needed).
+    let (_, doctor) = worksync(&["doctor", "--port", "1"]);
+    let line = doctor.lines().find(|l| l.contains("shared plan:")).unwrap_or_else(|| panic!("{doctor}"));
+    assert!(line.starts_with("ok") && line.contains("synced on") && line.contains("0 change(s) pending"), "{line}");
 
     // A plan that asks for a filter is refused at join.
     let seed = lab.dir.path().join("seed");
