@@ -119,6 +119,14 @@ fn work_index(server: &TestServer) -> String {
     std::fs::read_to_string(server.path(&format!("projects/{P}/work-index.yaml"))).unwrap()
 }
 
+/// The conflict logs of `servers`, one after the other.
+fn conflict_logs(servers: &[&TestServer]) -> String {
+    servers
+        .iter()
+        .map(|s| std::fs::read_to_string(s.path(&format!(".worksync/git/{P}.conflicts.jsonl"))).unwrap_or_default())
+        .collect()
+}
+
 fn backlog_ids(text: &str) -> Vec<String> {
     let value: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).unwrap();
     value["backlog"].as_sequence().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()).collect()
@@ -205,10 +213,7 @@ async fn three_servers_converge_after_a_partition() {
     }
     // Each update is the item's summary now, or the value that lost a logged conflict.
     let index: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
-    let logs: String = servers
-        .iter()
-        .map(|s| std::fs::read_to_string(s.path(&format!(".worksync/git/{P}.conflicts.jsonl"))).unwrap_or_default())
-        .collect();
+    let logs = conflict_logs(&servers);
     for (_, target, summary) in &acknowledged {
         let item = index["backlog"].as_sequence().unwrap().iter().find(|i| i["id"] == target.as_str()).unwrap();
         assert!(
@@ -362,10 +367,7 @@ async fn same_field_conflict_is_resolved_and_logged() {
     assert!(text.contains("beta wording") && !text.contains("alpha wording"), "{text}");
     // The merge is applied before it is pushed, and logged once pushed.
     eventually("the losing value is logged", PATIENCE, async || {
-        let logs: String = [&a, &b]
-            .iter()
-            .map(|s| std::fs::read_to_string(s.path(&format!(".worksync/git/{P}.conflicts.jsonl"))).unwrap_or_default())
-            .collect();
+        let logs = conflict_logs(&[&a, &b]);
         if logs.contains("alpha wording") && logs.contains("same field") { Ok(()) } else { Err(logs) }
     })
     .await;
@@ -574,8 +576,7 @@ async fn story_ids_never_collide_across_servers() {
         assert_eq!(text.matches(&format!("id: {id}\n")).count(), 1, "{id} once");
     }
     for server in [&a, &b] {
-        let log =
-            std::fs::read_to_string(server.path(&format!(".worksync/git/{P}.conflicts.jsonl"))).unwrap_or_default();
+        let log = conflict_logs(&[server]);
         assert!(!log.contains("one id given to two different items"), "no story was renamed: {log}");
     }
 }
@@ -804,10 +805,7 @@ async fn id_collisions_and_removals_of_changed_items_are_kept_and_reported() {
     assert_eq!(ids.iter().filter(|id| id.starts_with("same-name")).count(), 2, "{ids:?}");
     assert!(ids.contains(&"same-name".to_string()) && ids.contains(&existing));
     eventually("both disagreements are logged", PATIENCE, async || {
-        let logs: String = [&a, &b]
-            .iter()
-            .map(|s| std::fs::read_to_string(s.path(&format!(".worksync/git/{P}.conflicts.jsonl"))).unwrap_or_default())
-            .collect();
+        let logs = conflict_logs(&[&a, &b]);
         let collision = logs.contains("one id given to two different items");
         let removal = logs.contains("removed on one side, changed on the other");
         if collision && removal { Ok(()) } else { Err(logs) }
