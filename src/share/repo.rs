@@ -24,6 +24,9 @@ pub type Plan = BTreeMap<String, Vec<u8>>;
 const REMOTE_REF: &str = "refs/worksync/remote";
 /// The common version of the next merge.
 const CONFIRMED_REF: &str = "refs/worksync/confirmed";
+/// A commit being pushed: if the process dies after the push landed and before the
+/// confirmed ref moved, the next sync finds the commit on the remote and confirms it.
+const PUSHING_REF: &str = "refs/worksync/pushing";
 
 /// What a push did.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,6 +106,33 @@ impl PlanRepo {
     /// Moves the common version from `old` to `new` (compare-and-swap).
     pub fn confirm(&self, new: &str, old: Option<&str>) -> Result<(), GitError> {
         self.git.update_ref(CONFIRMED_REF, new, old)
+    }
+
+    /// Notes that `commit` is about to be pushed.
+    pub fn mark_pushing(&self, commit: &str) -> Result<(), GitError> {
+        self.git.run(&["update-ref", PUSHING_REF, commit], None).map(drop)
+    }
+
+    /// Completes a push that a crash interrupted: if the commit noted by
+    /// [`PlanRepo::mark_pushing`] reached `tip`'s history (and descends from the confirmed
+    /// commit), it becomes the confirmed commit. Returns the confirmed commit after that.
+    pub fn recover_push(&self, confirmed: Option<Oid>, tip: Option<&str>) -> Result<Option<Oid>, GitError> {
+        let Some(pushing) = self.git.resolve(PUSHING_REF)? else { return Ok(confirmed) };
+        let mut result = confirmed.clone();
+        if let Some(tip) = tip {
+            self.fetch(tip)?;
+            let landed = self.is_ancestor(&pushing, tip)?;
+            let after_confirmed = match &confirmed {
+                Some(confirmed) => confirmed != &pushing && self.is_ancestor(confirmed, &pushing)?,
+                None => true,
+            };
+            if landed && after_confirmed {
+                self.confirm(&pushing, confirmed.as_deref())?;
+                result = Some(pushing);
+            }
+        }
+        self.git.run(&["update-ref", "-d", PUSHING_REF], None)?;
+        Ok(result)
     }
 
     /// Is `ancestor` on `descendant`'s history?
@@ -276,5 +306,32 @@ mod tests {
         assert!(b.confirm(&first, Some(&first)).is_err(), "the common version moves only by compare-and-swap");
         assert!(b.confirm(&first, None).is_err(), "the common version moves only by compare-and-swap");
         assert_eq!(b.confirmed().unwrap(), Some(second));
+    }
+
+    /// A process killed after its push landed and before it confirmed it: the next sync's
+    /// recovery confirms the pushed commit (else the remote would hold a plan this machine
+    /// "never merged"); a push that did not land is forgotten.
+    #[test]
+    fn an_interrupted_push_is_confirmed_by_the_next_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let remote = dir.path().join("plan.git");
+        Git::new(&remote, "t", "t@t").init().unwrap();
+        let url = remote.to_str().unwrap();
+        let a = PlanRepo::open(dir.path().join("a.git"), url, "main", "lap").unwrap();
+        let mut plan = Plan::new();
+        plan.insert("work-index.yaml".into(), b"sprints: []\n".to_vec());
+        let first = a.commit(&plan, None, "first").unwrap();
+        a.mark_pushing(&first).unwrap();
+        assert_eq!(a.push(&first).unwrap(), Pushed::Yes);
+        // killed here: nothing confirmed
+        let restarted = PlanRepo::open(dir.path().join("a.git"), url, "main", "lap").unwrap();
+        let tip = restarted.remote_tip().unwrap();
+        assert_eq!(restarted.recover_push(None, tip.as_deref()).unwrap(), Some(first.clone()));
+        assert_eq!(restarted.confirmed().unwrap(), Some(first.clone()));
+        // A sibling that never landed is dropped, and the confirmed commit stays.
+        let sibling = restarted.commit(&plan, None, "never pushed").unwrap();
+        restarted.mark_pushing(&sibling).unwrap();
+        assert_eq!(restarted.recover_push(Some(first.clone()), tip.as_deref()).unwrap(), Some(first.clone()));
+        assert_eq!(restarted.recover_push(Some(first.clone()), tip.as_deref()).unwrap(), Some(first), "noted once");
     }
 }

@@ -123,7 +123,13 @@ impl Syncer {
 
     async fn attempt(&self) -> Result<Attempt, SyncError> {
         let repo = self.repo.clone();
-        let (tip, confirmed) = blocking(move || Ok((repo.remote_tip()?, repo.confirmed()?))).await?;
+        let (tip, confirmed) = blocking(move || {
+            let tip = repo.remote_tip()?;
+            // A push a crash interrupted before it was confirmed is confirmed now.
+            let confirmed = repo.recover_push(repo.confirmed()?, tip.as_deref())?;
+            Ok((tip, confirmed))
+        })
+        .await?;
         let local = self.store.shared(&self.project).await?;
         let mut ours: Plan = local.files.clone();
         ours.insert(WORK_INDEX.to_string(), local.text.clone().into_bytes());
@@ -234,7 +240,11 @@ impl Syncer {
             );
             let commit = blocking(move || Ok(repo.commit(&merged, parent.as_deref(), &message)?)).await?;
             let (repo, to_push) = (self.repo.clone(), commit.clone());
-            match blocking(move || Ok(repo.push(&to_push)?)).await? {
+            let pushed = blocking(move || {
+                repo.mark_pushing(&to_push)?;
+                Ok(repo.push(&to_push)?)
+            });
+            match pushed.await? {
                 Pushed::Yes => (commit, true),
                 Pushed::Rejected => return Ok(Attempt::Again("the remote moved during the push".into())),
             }
