@@ -642,7 +642,13 @@ async fn sigkill_during_sync_loses_nothing() {
     let text = eventually("both servers hold every acknowledged add", PATIENCE * 2, async || {
         let (ta, tb) = (std::fs::read_to_string(&a_index).unwrap(), work_index(&b));
         if ta != tb {
-            return Err("the servers differ".to_string());
+            let status_b = b.status().await;
+            let status_a = reqwest::Client::new().get(format!("{}/status", last.base)).bearer_auth(TOKEN).send().await;
+            let status_a = match status_a {
+                Ok(response) => response.text().await.unwrap_or_default(),
+                Err(e) => e.to_string(),
+            };
+            return Err(format!("the servers differ; a: {status_a}; b: {}", status_b["shared"]));
         }
         let ids = backlog_ids(&ta);
         let missing = acknowledged.iter().filter(|id| !ids.contains(id)).count();
@@ -791,6 +797,9 @@ async fn id_collisions_and_removals_of_changed_items_are_kept_and_reported() {
     let add = |summary: &str| json!({"project": P, "id": "same-name", "summary": summary, "theme": "t"});
     call_ok(&ca, "worksync_add_backlog", add("alice's item")).await;
     call_ok(&cb, "worksync_add_backlog", add("bob's item")).await;
+    for client in [&ca, &cb] {
+        call_ok(client, "worksync_claim", json!({"project": P, "kind": "backlog", "id": "same-name"})).await;
+    }
     call_ok(&ca, "worksync_remove_backlog", json!({"project": P, "id": existing})).await;
     call_ok(&cb, "worksync_update_backlog", json!({"project": P, "id": existing, "summary": "changed while removed"}))
         .await;
@@ -804,6 +813,28 @@ async fn id_collisions_and_removals_of_changed_items_are_kept_and_reported() {
     let ids = backlog_ids(&text);
     assert_eq!(ids.iter().filter(|id| id.starts_with("same-name")).count(), 2, "{ids:?}");
     assert!(ids.contains(&"same-name".to_string()) && ids.contains(&existing));
+    // The machine whose item got the new id: its agent is told, naming both ids, and its
+    // claim moved with its item; the other machine's agent goes on as before.
+    let index: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let items = index["backlog"].as_sequence().unwrap();
+    let moved = items.iter().find(|i| i["id"].as_str().unwrap().starts_with("same-name-")).unwrap();
+    let new_id = moved["id"].as_str().unwrap().to_string();
+    let (renamed, renamed_agent, agent, kept_client) =
+        if moved["summary"] == "alice's item" { (&a, &ca, "alice", &cb) } else { (&b, &cb, "bob", &ca) };
+    let update = |id: &str| json!({"project": P, "id": id, "summary": "after the merge"});
+    let refused = common::call_err(renamed_agent, "worksync_update_backlog", update("same-name")).await;
+    let error = format!("{} {}", refused["error"], refused["hint"]);
+    assert!(error.contains("'same-name'") && error.contains(&format!("'{new_id}'")), "{refused}");
+    call_ok(renamed_agent, "worksync_update_backlog", update(&new_id)).await;
+    call_ok(kept_client, "worksync_update_backlog", update("same-name")).await;
+    let sidecar = worksync::store::SidecarFile::load(&renamed.path(&format!("projects/{P}/.worksync")));
+    assert_eq!(
+        sidecar.claims.get(&format!("backlog/{new_id}")).map(|c| c.agent.as_str()),
+        Some(agent),
+        "{:?}",
+        sidecar.claims
+    );
+    assert!(!sidecar.claims.contains_key("backlog/same-name"), "the other machine's item is not claimed here");
     eventually("both disagreements are logged", PATIENCE, async || {
         let logs = conflict_logs(&[&a, &b]);
         let collision = logs.contains("one id given to two different items");

@@ -27,7 +27,7 @@ use super::outcome::{Kind, Outcome};
 use super::sidecar::{HistoryMeta, ItemKey, Sidecar};
 
 pub use items::item_view;
-pub use reconcile::{EXTERNAL_EDIT, reconcile, reconcile_as};
+pub use reconcile::{EXTERNAL_EDIT, carry_renamed, reconcile, reconcile_as, renames};
 
 /// Which kind of item a claim is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
@@ -176,6 +176,29 @@ impl Operation {
             Operation::Claim { .. } => "claim",
             Operation::Release { .. } => "release",
             Operation::Next { .. } => "next",
+        }
+    }
+
+    /// The items the operation names by id (what a refusal of an ambiguous id looks at).
+    pub fn targets(&self) -> Vec<ItemKey> {
+        let key = |target: &Target, id: &str| match target {
+            Target::Story => ItemKey::Story(id.to_string()),
+            Target::Backlog => ItemKey::Backlog(id.to_string()),
+        };
+        match self {
+            Operation::Edit { edit, .. } => match edit {
+                Mutation::UpdateBacklog { id, .. } | Mutation::RemoveBacklog { id } => {
+                    vec![ItemKey::Backlog(id.clone())]
+                }
+                Mutation::UpdateSprint { id, .. } => vec![ItemKey::Sprint(id.clone())],
+                Mutation::AddStory { sprint_id, .. } => vec![ItemKey::Sprint(sprint_id.clone())],
+                Mutation::UpdateStory { story_id, .. } | Mutation::Done { story_id, .. } => {
+                    vec![ItemKey::Story(story_id.clone())]
+                }
+                _ => Vec::new(),
+            },
+            Operation::Claim { target, id, .. } | Operation::Release { target, id, .. } => vec![key(target, id)],
+            Operation::Next { .. } => Vec::new(),
         }
     }
 

@@ -50,6 +50,68 @@ pub fn reconcile_as(
     events
 }
 
+/// Items a merge moved to a new id because another machine's different item took theirs
+/// (an id collision): (old key, new key) for each item of `old` that is in `new` under a
+/// longer id, otherwise unchanged, while its old id names something else in `new`.
+pub fn renames(old: &WorkIndex, new: &WorkIndex) -> Vec<(ItemKey, ItemKey)> {
+    let before: HashMap<ItemKey, Value> = items_of(old).collect();
+    let after: HashMap<ItemKey, Value> = items_of(new).collect();
+    let mut moved = Vec::new();
+    for (to, value) in &after {
+        if before.contains_key(to) {
+            continue;
+        }
+        let found = before.iter().find(|(from, previous)| {
+            let (Some(from_id), Some(to_id)) = (id_of(from), id_of(to)) else { return false };
+            let same_kind = std::mem::discriminant(*from) == std::mem::discriminant(to);
+            let mut renamed = (*previous).clone();
+            renamed["id"] = Value::String(to_id.to_string());
+            same_kind
+                && to_id.starts_with(from_id)
+                && after.get(from).is_some_and(|now| now != *previous)
+                && renamed == *value
+        });
+        if let Some((from, _)) = found {
+            moved.push((from.clone(), to.clone()));
+        }
+    }
+    moved.sort_by_key(|(from, _)| from.as_storage_key());
+    moved
+}
+
+/// After [`reconcile_as`] for a merge that renamed items ([`renames`]): each renamed item
+/// keeps its revision, attribution, priority and claim (from `before`, the sidecar before
+/// the merge) under its new id, and the other machine's item under the old id starts afresh.
+pub fn carry_renamed(
+    before: &Sidecar,
+    meta: &mut Sidecar,
+    renames: &[(ItemKey, ItemKey)],
+    now: DateTime<Utc>,
+    agent: &str,
+) {
+    for (from, to) in renames {
+        let (from_key, to_key) = (from.as_storage_key(), to.as_storage_key());
+        if let Some(kept) = before.items.get(from_key.as_str()) {
+            let mut kept = kept.as_ref().clone();
+            kept.rev += 1;
+            kept.updated_at = now;
+            kept.updated_by = agent.to_string();
+            meta.items.insert(to_key.as_str().into(), std::sync::Arc::new(kept));
+        }
+        meta.items.remove(from_key.as_str());
+        meta.created(from, agent, now);
+        if let Some(claim) = meta.claims.remove(&from_key) {
+            meta.claims.insert(to_key, claim);
+        }
+    }
+}
+
+fn id_of(key: &ItemKey) -> Option<&str> {
+    match key {
+        ItemKey::Sprint(id) | ItemKey::Story(id) | ItemKey::Backlog(id) => Some(id),
+    }
+}
+
 /// Every item of a work index with its content (a sprint without its stories: a story has a
 /// revision of its own).
 fn items_of(index: &WorkIndex) -> impl Iterator<Item = (ItemKey, Value)> + '_ {

@@ -121,7 +121,19 @@ impl Writer {
         }
         let old = doc.value().clone();
         doc.replace_text(merge.merged)?;
+        let before = meta.clone();
         let events = coordination::reconcile_as(&old, doc.value(), &mut meta, now, &merge.agent);
+        // An item of ours that the merge moved to a new id (another machine's item took its
+        // id) keeps what the sidecar knew of it; agents here who knew it by the old id are
+        // told, for a while, that the id now names another item (see `ambiguity`).
+        let renames = coordination::renames(&old, doc.value());
+        coordination::carry_renamed(&before, &mut meta, &renames, now, &merge.agent);
+        let ambiguous = self.ambiguous.entry(project.to_string()).or_default();
+        for (from, to) in &renames {
+            let (kind, to_id) = crate::store::outcome::Kind::of(to);
+            tracing::warn!(project, from = %from.as_storage_key(), to = %to_id, "a merge gave this machine's item a new id: another machine's item took its id");
+            ambiguous.insert(from.clone(), Renamed { kind, to: to_id.to_string(), until: now + AMBIGUITY_WINDOW });
+        }
         hold_priorities(&mut meta, &merge.priorities, now, &merge.agent);
         // The merge is on disk: attribution and the feed follow, and a failure to record
         // them is only logged, like for any change that happened.
@@ -204,6 +216,49 @@ impl Writer {
         self.version += 1;
         tracing::info!(project = %name, "joined a shared project");
         Ok(())
+    }
+}
+
+/// How long calls naming an id a merge gave to another machine's item are refused here.
+const AMBIGUITY_WINDOW: chrono::Duration = chrono::Duration::hours(1);
+
+/// This machine's item that a merge renamed: its new id, and until when calls on the old id
+/// are refused.
+#[derive(Debug, Clone)]
+pub(super) struct Renamed {
+    kind: crate::store::outcome::Kind,
+    to: String,
+    until: chrono::DateTime<chrono::Utc>,
+}
+
+impl Writer {
+    /// The refusal of an operation naming an id that, since a merge, names another machine's
+    /// item here while this machine's item under that id got a new one.
+    pub(super) fn ambiguity(
+        &mut self,
+        project: &str,
+        operation: &crate::store::Operation,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<StoreError> {
+        let ambiguous = self.ambiguous.get_mut(project)?;
+        ambiguous.retain(|_, renamed| renamed.until > now);
+        operation.targets().into_iter().find_map(|key| {
+            let renamed = ambiguous.get(&key)?;
+            let (_, id) = crate::store::outcome::Kind::of(&key);
+            let kind = renamed.kind.as_str();
+            Some(StoreError::invalid(
+                "id",
+                format!(
+                    "'{id}' names two {kind} items since this project's plan was merged with another machine's: '{id}' is now the other machine's {kind}, and the {kind} added here as '{id}' is now '{}'",
+                    renamed.to
+                ),
+                format!(
+                    "Call again with '{}' for the {kind} added here (its revision, claim and priority moved with it). Calls naming '{id}' are refused until {} so that nobody changes the other machine's {kind} by mistake.",
+                    renamed.to,
+                    renamed.until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+            ))
+        })
     }
 }
 
