@@ -51,6 +51,11 @@ impl Role {
     }
 }
 
+/// How long [`RootLock::acquire`] waits for a lock whose recorded holder has exited (a child
+/// it was starting still shares the lock), and how often it looks again.
+const GONE_HOLDER_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
+const GONE_HOLDER_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
 /// The held lock of one data root; dropping it (or the process dying) releases it.
 #[derive(Debug)]
 pub struct RootLock {
@@ -75,13 +80,25 @@ impl RootLock {
             .write(true)
             .open(&path)
             .map_err(|e| StoreError::io("open the lock file", &path, e))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let holder = Holder::parse(&std::fs::read_to_string(&path).unwrap_or_default());
-                return Err(StoreError::InUse { root: layout.root().to_path_buf(), holder: holder.to_string() });
+        let mut waited_for_gone_holder = std::time::Duration::ZERO;
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(TryLockError::WouldBlock) => {
+                    let holder = Holder::parse(&std::fs::read_to_string(&path).unwrap_or_default());
+                    // A holder that has died (`kill -9`) still holds the lock for as long as a
+                    // child it was starting at that moment runs: between its fork and its exec
+                    // the child shares the lock. That lasts milliseconds, so a restart right
+                    // after a kill waits for it instead of naming a dead process.
+                    if holder.has_exited() && waited_for_gone_holder < GONE_HOLDER_GRACE {
+                        std::thread::sleep(GONE_HOLDER_POLL);
+                        waited_for_gone_holder += GONE_HOLDER_POLL;
+                        continue;
+                    }
+                    return Err(StoreError::InUse { root: layout.root().to_path_buf(), holder: holder.to_string() });
+                }
+                Err(TryLockError::Error(e)) => return Err(StoreError::io("lock", &path, e)),
             }
-            Err(TryLockError::Error(e)) => return Err(StoreError::io("lock", &path, e)),
         }
         let lock = RootLock { file, layout: layout.clone(), role };
         lock.record(None)?;
@@ -143,6 +160,17 @@ impl Holder {
     }
 }
 
+impl Holder {
+    /// Whether the recorded holder is known to be gone (no process has its pid).
+    fn has_exited(&self) -> bool {
+        #[cfg(unix)]
+        if let Some(pid) = self.pid.and_then(|pid| rustix::process::Pid::from_raw(pid as i32)) {
+            return rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH);
+        }
+        false
+    }
+}
+
 impl fmt::Display for Holder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Some(pid) = self.pid else {
@@ -151,6 +179,12 @@ impl fmt::Display for Holder {
         write!(f, "worksync {} (pid {pid}", self.command.as_deref().unwrap_or("process"))?;
         if let Some(address) = self.address {
             write!(f, ", port {}, at http://{address}/mcp", address.port())?;
+        }
+        if self.has_exited() {
+            write!(
+                f,
+                "; it has exited, but a process it started still holds the lock: `fuser -v` on the lock file names it"
+            )?;
         }
         write!(f, ")")
     }
@@ -185,7 +219,37 @@ mod tests {
     #[test]
     fn unreadable_record_is_still_explained() {
         assert!(Holder::parse("").to_string().starts_with("another worksync process"));
-        let holder = Holder::parse("pid: 77\ncommand: serve\naddress: nonsense\n");
-        assert_eq!(holder.to_string(), "worksync serve (pid 77)");
+        let me = std::process::id();
+        let holder = Holder::parse(&format!("pid: {me}\ncommand: serve\naddress: nonsense\n"));
+        assert_eq!(holder.to_string(), format!("worksync serve (pid {me})"));
+    }
+
+    /// The pid of a process that has exited.
+    fn gone_pid() -> u32 {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        pid
+    }
+
+    /// A lock whose recorded holder has died (a child it was starting still shares the lock)
+    /// is waited for, not refused in the name of a dead process; if it outlasts the wait,
+    /// the refusal says the holder has exited and how to find who holds the lock.
+    #[test]
+    fn lock_of_an_exited_holder_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path().join("root"));
+        let inherited = RootLock::acquire(&layout, Role::Serve).unwrap();
+        let dead = gone_pid();
+        std::fs::write(layout.lock_file(), format!("pid: {dead}\ncommand: serve\n")).unwrap();
+        let released = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            drop(inherited);
+        });
+        RootLock::acquire(&layout, Role::Serve).expect("the lock is taken once the child lets go");
+        released.join().unwrap();
+
+        let told = Holder::parse(&format!("pid: {dead}\ncommand: serve\n")).to_string();
+        assert!(told.contains("it has exited, but a process it started still holds the lock"), "{told}");
     }
 }
