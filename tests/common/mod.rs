@@ -311,8 +311,12 @@ impl Process {
             .expect("start the worksync binary");
         let stderr = child.stderr.take().unwrap();
         let mut lines = std::io::BufReader::new(stderr).lines();
+        let mut seen = Vec::new();
         let url = loop {
-            let line = lines.next().expect("server exited before it was ready").unwrap();
+            let Some(Ok(line)) = lines.next() else {
+                panic!("the server exited before it was ready; its log:\n{}", seen.join("\n"));
+            };
+            seen.push(line.clone());
             let Ok(entry) = serde_json::from_str::<Value>(&line) else { continue };
             if entry["fields"]["message"] == "worksync is ready" {
                 break entry["fields"]["url"].as_str().unwrap().to_string();
