@@ -175,17 +175,8 @@ async fn sharing_here(lock: RootLock, request: &SharingRequest) -> anyhow::Resul
             };
             let board = SyncBoard::new(store.layout().share_dir());
             let syncer = supervisor::syncer_for(&store, &board, project, &config, &machine)?;
-            match syncer.sync().await {
-                Ok(synced) => serde_json::json!({
-                    "synced": true,
-                    "commit": synced.commit,
-                    "pushed": synced.pushed,
-                    "pulled_items": synced.pulled_items,
-                    "conflicts": synced.conflicts,
-                    "status": board.get(project, store.changes_last_seq(project)),
-                }),
-                Err(e) => serde_json::json!({ "synced": false, "error": e.to_string() }),
-            }
+            let outcome = syncer.sync().await;
+            crate::share::sync::report(&outcome, board.get(project, store.changes_last_seq(project)))
         }
     };
     store.close().await;

@@ -170,23 +170,8 @@ fn refused(e: commands::Refusal) -> Response {
 async fn pull(State(state): State<AppState>, Path(project): Path<String>) -> Response {
     let outcome = state.sharing.pull(&project).await;
     let status = state.sharing.board().get(&project, state.store.changes_last_seq(&project));
-    let (code, body) = match outcome {
-        Ok(synced) => (
-            StatusCode::OK,
-            serde_json::json!({
-                "synced": true,
-                "commit": synced.commit,
-                "pushed": synced.pushed,
-                "pulled_items": synced.pulled_items,
-                "conflicts": synced.conflicts,
-                "status": status,
-            }),
-        ),
-        Err(e) => {
-            (StatusCode::CONFLICT, serde_json::json!({ "synced": false, "error": e.to_string(), "status": status }))
-        }
-    };
-    (code, axum::Json(body)).into_response()
+    let code = if outcome.is_ok() { StatusCode::OK } else { StatusCode::CONFLICT };
+    (code, axum::Json(crate::share::sync::report(&outcome, status))).into_response()
 }
 
 /// Liveness for scripts: answers without auth and says nothing about the data.

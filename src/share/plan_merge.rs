@@ -50,19 +50,58 @@ pub enum PlanMergeError {
 /// Checks a plan received from the remote: its format, and that the work index and the
 /// archive load.
 pub fn check_incoming(plan: &Plan, place: &str) -> Result<(), PlanMergeError> {
+    let index = check_format(plan, place)?;
+    merge::merge(Path::new(WORK_INDEX), index, index, index).map_err(|e| refused(e, place, WORK_INDEX))?;
+    if let Some(archive) = plan.get(ARCHIVE) {
+        check_archive(archive, place)?;
+    }
+    Ok(())
+}
+
+/// Merges the plan received from the remote (`theirs`) into ours, checking it on the way as
+/// [`check_incoming`] does, but reading each file once: the merge reads their work index
+/// anyway (and refuses it if it does not load), so only an archive the merge would take
+/// without reading it (changed there, unchanged here) is read here.
+pub fn merge_incoming(base: &Plan, ours: &Plan, theirs: &Plan, place: &str) -> Result<MergedPlan, PlanMergeError> {
+    check_format(theirs, place)?;
+    if let Some(archive) = theirs.get(ARCHIVE)
+        && theirs.get(ARCHIVE) != base.get(ARCHIVE)
+        && ours.get(ARCHIVE) == base.get(ARCHIVE)
+    {
+        check_archive(archive, place)?;
+    }
+    merge_plans(base, ours, theirs).map_err(|e| match e {
+        PlanMergeError::Refused(why) => PlanMergeError::Refused(format!("{why} ({place})")),
+        local => local,
+    })
+}
+
+/// Their plan's format is one this worksync knows, and it has a work index (returned as text).
+fn check_format<'p>(plan: &'p Plan, place: &str) -> Result<&'p str, PlanMergeError> {
     if let Some(version) = plan.get(FORMAT_FILE) {
         format::check(version, place).map_err(|e| PlanMergeError::Refused(e.to_string()))?;
     }
     let Some(index) = plan.get(WORK_INDEX) else {
         return Err(PlanMergeError::Refused(format!("{place} has no {WORK_INDEX}")));
     };
-    let index = text(index, WORK_INDEX).map_err(PlanMergeError::Refused)?;
-    merge::merge(Path::new(WORK_INDEX), index, index, index).map_err(|e| refused(e, place, WORK_INDEX))?;
-    if let Some(archive) = plan.get(ARCHIVE) {
-        let archive = text(archive, ARCHIVE).map_err(PlanMergeError::Refused)?;
-        merge::merge_archive(Path::new(ARCHIVE), archive, archive, archive).map_err(|e| refused(e, place, ARCHIVE))?;
-    }
+    text(index, WORK_INDEX).map_err(PlanMergeError::Refused)
+}
+
+fn check_archive(archive: &[u8], place: &str) -> Result<(), PlanMergeError> {
+    let archive = text(archive, ARCHIVE).map_err(PlanMergeError::Refused)?;
+    merge::merge_archive(Path::new(ARCHIVE), archive, archive, archive).map_err(|e| refused(e, place, ARCHIVE))?;
     Ok(())
+}
+
+/// A merge's error: their version not loading is theirs to fix (refused as input); ours or
+/// the common version not loading is a local problem.
+fn classify(error: MergeError, path: &str) -> PlanMergeError {
+    let MergeError::Unreadable { side, .. } = &error;
+    if *side == merge::THEIRS {
+        PlanMergeError::Refused(format!("{path}: {error}"))
+    } else {
+        PlanMergeError::Local(error.to_string())
+    }
 }
 
 fn refused(error: MergeError, place: &str, path: &str) -> PlanMergeError {
@@ -102,8 +141,12 @@ fn merge_index(
         let bytes = bytes.ok_or_else(|| PlanMergeError::Local(format!("{name} has no {WORK_INDEX}")))?;
         text(bytes, WORK_INDEX).map(str::to_string).map_err(PlanMergeError::Local)
     };
-    let (o, a, b) = (side(o, "the common version")?, side(a, "our version")?, side(b, "their version")?);
-    let result = merge::merge(Path::new(WORK_INDEX), &o, &a, &b).map_err(|e| PlanMergeError::Local(e.to_string()))?;
+    let theirs = match b {
+        Some(bytes) => text(bytes, WORK_INDEX).map(str::to_string).map_err(PlanMergeError::Refused)?,
+        None => return Err(PlanMergeError::Refused(format!("{} has no {WORK_INDEX}", merge::THEIRS))),
+    };
+    let (o, a) = (side(o, "the common version")?, side(a, "our version")?);
+    let result = merge::merge(Path::new(WORK_INDEX), &o, &a, &theirs).map_err(|e| classify(e, WORK_INDEX))?;
     conflicts.extend(result.conflicts);
     Ok(result.text.into_bytes())
 }
@@ -127,8 +170,7 @@ fn merge_archive(
     };
     // A missing common version is empty; a side without the file has no entries.
     let (o, a, b) = (side(o, "")?, side(a, "history: []\n")?, side(b, "history: []\n")?);
-    let result =
-        merge::merge_archive(Path::new(ARCHIVE), &o, &a, &b).map_err(|e| PlanMergeError::Local(e.to_string()))?;
+    let result = merge::merge_archive(Path::new(ARCHIVE), &o, &a, &b).map_err(|e| classify(e, ARCHIVE))?;
     conflicts.extend(result.conflicts);
     Ok(Some(result.text.into_bytes()))
 }
@@ -223,6 +265,26 @@ mod tests {
         let ab = merge_plans(&o, &a, &b).unwrap();
         assert_eq!(ab, merge_plans(&o, &b, &a).unwrap());
         assert_eq!(ab.plan[ARCHIVE], archive.as_bytes());
+    }
+
+    /// Merging what the remote sent refuses their broken files as input (and says where),
+    /// while a broken file of ours is a local problem.
+    #[test]
+    fn merging_incoming_refuses_their_broken_files() {
+        let o = plan(&[(WORK_INDEX, BASE)]);
+        let marked = format!("{BASE}<<<<<<< HEAD\n=======\n>>>>>>> other\n");
+        let broken_archive = plan(&[(WORK_INDEX, BASE), (ARCHIVE, "history: {\n")]);
+        for (theirs, why) in [
+            (plan(&[(WORK_INDEX, marked.as_str())]), "conflict marker"),
+            (broken_archive.clone(), "COMPLETE/history.yaml"),
+            (plan(&[(WORK_INDEX, BASE), (FORMAT_FILE, "2\n")]), "format"),
+        ] {
+            let error = merge_incoming(&o, &o, &theirs, "in commit 1234567").unwrap_err();
+            assert!(matches!(error, PlanMergeError::Refused(_)), "{why}: {error}");
+            assert!(error.to_string().contains(why) && error.to_string().contains("1234567"), "{why}: {error}");
+        }
+        let error = merge_incoming(&o, &plan(&[(WORK_INDEX, marked.as_str())]), &o, "here").unwrap_err();
+        assert!(matches!(error, PlanMergeError::Local(_)), "ours broken: {error}");
     }
 
     /// The archive merges as a union, also when it is new on both sides.

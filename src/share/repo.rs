@@ -234,14 +234,8 @@ impl PlanRepo {
         Ok(raw.split_once("\n\n").map(|(_, message)| message.to_string()).unwrap_or_default())
     }
 
-    /// The messages of the commits after `from` up to `to` whose author is not `machine`:
-    /// (author, message), oldest first.
-    pub fn messages_of_others(
-        &self,
-        from: Option<&str>,
-        to: &str,
-        machine: &str,
-    ) -> Result<Vec<(String, String)>, GitError> {
+    /// The commits after `from` up to `to`, oldest first: (author, message).
+    pub fn log(&self, from: Option<&str>, to: &str) -> Result<Vec<(String, String)>, GitError> {
         let range = match from {
             Some(from) => format!("{from}..{to}"),
             None => to.to_string(),
@@ -251,19 +245,14 @@ impl PlanRepo {
             .split('\x1e')
             .filter_map(|entry| {
                 let (author, message) = entry.trim_start_matches('\n').split_once('\0')?;
-                (author != machine).then(|| (author.to_string(), message.to_string()))
+                Some((author.to_string(), message.to_string()))
             })
             .collect())
     }
 
-    /// Who made the commits after `from` up to `to` (their authors: machine names).
+    /// Who made the commits after `from` up to `to` (their authors: machine names), sorted.
     pub fn authors(&self, from: Option<&str>, to: &str) -> Result<Vec<String>, GitError> {
-        let range = match from {
-            Some(from) => format!("{from}..{to}"),
-            None => to.to_string(),
-        };
-        let out = self.git.text(&["log", "--format=%an", &range])?;
-        let mut authors: Vec<String> = out.lines().map(str::to_string).collect();
+        let mut authors: Vec<String> = self.log(from, to)?.into_iter().map(|(author, _)| author).collect();
         authors.sort();
         authors.dedup();
         Ok(authors)

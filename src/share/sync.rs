@@ -25,7 +25,7 @@ use std::path::PathBuf;
 
 use super::git::GitError;
 use super::machines;
-use super::plan_merge::{PlanMergeError, check_incoming, merge_plans};
+use super::plan_merge::{PlanMergeError, merge_incoming};
 use super::repo::{Plan, PlanRepo, Pushed};
 use super::status::{ConflictLog, SyncBoard};
 use crate::store::plan::{WORK_INDEX, is_plan_path};
@@ -134,9 +134,11 @@ impl Syncer {
         let mut ours: Plan = local.files.clone();
         ours.insert(WORK_INDEX.to_string(), local.text.clone().into_bytes());
 
-        let (base, theirs) = match (&confirmed, &tip) {
+        // `incoming`: the commits that came since the confirmed one (author, message): who to
+        // credit the changes to, and the disagreements other machines resolved in them.
+        let (base, theirs, incoming) = match (&confirmed, &tip) {
             // Nothing shared yet on either side: this machine's plan is the first commit.
-            (None, None) => (None, None),
+            (None, None) => (None, None, Vec::new()),
             (Some(_), None) => return Err(SyncError::Stopped(self.branch_gone())),
             (None, Some(_)) => return Err(SyncError::Stopped(self.never_merged())),
             (Some(confirmed), Some(tip)) => {
@@ -148,14 +150,16 @@ impl Syncer {
                         return Ok(None);
                     }
                     let base = repo.read_plan(&at)?;
-                    let theirs = if tip == at { base.clone() } else { repo.read_plan(&tip)? };
-                    Ok(Some((base, theirs)))
+                    if tip == at {
+                        return Ok(Some((base.clone(), base, Vec::new())));
+                    }
+                    Ok(Some((base, repo.read_plan(&tip)?, repo.log(Some(&at), &tip)?)))
                 })
                 .await?;
-                let Some((base, theirs)) = fetched else {
+                let Some((base, theirs, incoming)) = fetched else {
                     return Err(SyncError::Stopped(self.rewritten(&confirmed)));
                 };
-                (Some(base), Some(theirs))
+                (Some(base), Some(theirs), incoming)
             }
         };
 
@@ -176,8 +180,7 @@ impl Syncer {
         let (merged, conflicts) = match (&base, &theirs) {
             (Some(base), Some(theirs)) if tip != confirmed => {
                 let place = format!("in commit {}", short(tip.as_deref().unwrap_or_default()));
-                check_incoming(theirs, &place).map_err(SyncError::Refused)?;
-                let merged = merge_plans(base, &ours, theirs).map_err(|e| match e {
+                let merged = merge_incoming(base, &ours, theirs, &place).map_err(|e| match e {
                     PlanMergeError::Refused(_) => SyncError::Refused(e),
                     PlanMergeError::Local(why) => SyncError::Failed(why),
                 })?;
@@ -195,13 +198,6 @@ impl Syncer {
         let priorities = machines::combined(&merged);
         let reprioritized = priorities.iter().any(|(key, value)| local.priorities.get(key) != Some(value));
         if merged_index != local.text || !file_changes.is_empty() || reprioritized {
-            let authors = match (&confirmed, &tip) {
-                (Some(from), Some(to)) => {
-                    let (repo, from, to) = (self.repo.clone(), from.clone(), to.clone());
-                    blocking(move || Ok(repo.authors(Some(&from), &to)?)).await?
-                }
-                _ => Vec::new(),
-            };
             let merge = MergeToApply {
                 expected: local.text.clone(),
                 merged: merged_index,
@@ -209,7 +205,7 @@ impl Syncer {
                 expected_files: local.files.clone(),
                 priorities,
                 expected_priorities: local.priorities.clone(),
-                agent: self.credit(&authors),
+                agent: self.credit(&incoming),
             };
             match self.store.apply_merged(&self.project, merge).await {
                 Ok(applied) => {
@@ -258,19 +254,12 @@ impl Syncer {
         }
         // Disagreements other machines resolved in the commits that came in: this machine's
         // agents hear of them too (a value of theirs may be the one that lost).
-        if let (Some(from), Some(to)) = (&confirmed, &tip)
-            && from != to
-        {
-            let (repo, from, to, machine) = (self.repo.clone(), from.clone(), to.clone(), self.machine.clone());
-            let messages =
-                blocking(move || Ok(repo.messages_of_others(Some(&from), &to, &machine)?)).await.unwrap_or_default();
-            for (author, message) in messages {
-                let resolved = parse_trailers(&message);
-                if !resolved.is_empty() {
-                    self.conflicts.append(&self.project, &author, &commit, &resolved);
-                    let notes = resolved.iter().map(|c| (c.at.clone(), conflict_summary(c))).collect();
-                    self.note(notes, &format!("via git from {author}")).await;
-                }
+        for (author, message) in incoming.iter().filter(|(author, _)| *author != self.machine) {
+            let resolved = parse_trailers(message);
+            if !resolved.is_empty() {
+                self.conflicts.append(&self.project, author, &commit, &resolved);
+                let notes = resolved.iter().map(|c| (c.at.clone(), conflict_summary(c))).collect();
+                self.note(notes, &format!("via git from {author}")).await;
             }
         }
         Ok(Attempt::Done(Synced { commit, synced_through, pulled_items, pushed, conflicts: conflicts.len() }))
@@ -283,8 +272,11 @@ impl Syncer {
     }
 
     /// Whom changes from the remote are credited to.
-    fn credit(&self, authors: &[String]) -> String {
-        let others: Vec<&str> = authors.iter().map(String::as_str).filter(|a| *a != self.machine).collect();
+    fn credit(&self, incoming: &[(String, String)]) -> String {
+        let mut others: Vec<&str> =
+            incoming.iter().map(|(author, _)| author.as_str()).filter(|a| *a != self.machine).collect();
+        others.sort_unstable();
+        others.dedup();
         if others.is_empty() { "via git".to_string() } else { format!("via git from {}", others.join(", ")) }
     }
 
@@ -324,6 +316,22 @@ impl Syncer {
             self.repo.remote(),
             self.repo.branch()
         )
+    }
+}
+
+/// What `worksync share`, `join` and `pull` answer (over HTTP, or printed by the command):
+/// how the sync went, and the project's status after it.
+pub fn report(outcome: &Result<Synced, SyncError>, status: Option<super::status::SyncStatus>) -> serde_json::Value {
+    match outcome {
+        Ok(synced) => serde_json::json!({
+            "synced": true,
+            "commit": synced.commit,
+            "pushed": synced.pushed,
+            "pulled_items": synced.pulled_items,
+            "conflicts": synced.conflicts,
+            "status": status,
+        }),
+        Err(e) => serde_json::json!({ "synced": false, "error": e.to_string(), "status": status }),
     }
 }
 

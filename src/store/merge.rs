@@ -101,6 +101,10 @@ impl ConflictKind {
     }
 }
 
+/// How [`MergeError::Unreadable`] names the side merged in (`theirs`), as against "our
+/// version" and "the common version".
+pub const THEIRS: &str = "their version";
+
 /// Why a merge could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {
@@ -124,7 +128,7 @@ pub fn merge(path: &Path, base: &str, ours: &str, theirs: &str) -> Result<Merged
         }
         yaml::parse::<WorkIndex>(path, text).map_err(|error| MergeError::Unreadable { side, error: Box::new(error) })
     };
-    let (o, a, b) = (load("the common version", base)?, load("our version", ours)?, load("their version", theirs)?);
+    let (o, a, b) = (load("the common version", base)?, load("our version", ours)?, load(THEIRS, theirs)?);
     // The trivial cases keep a side's text exactly as it is.
     if a == b && ours == theirs || a == o && ours == base {
         return Ok(Merged { text: theirs.to_string(), index: b, conflicts: Vec::new() });

@@ -54,7 +54,7 @@ pub fn merge_archive(path: &Path, base: &str, ours: &str, theirs: &str) -> Resul
     let (o, a, b) = (
         load(path, "the common version", base, true)?,
         load(path, "our version", ours, false)?,
-        load(path, "their version", theirs, false)?,
+        load(path, super::THEIRS, theirs, false)?,
     );
     if ours == theirs || ours == base {
         return Ok(MergedArchive { text: theirs.to_string(), history: b.history, conflicts: Vec::new() });
