@@ -477,64 +477,122 @@ fn join_and_pull_under_a_hostile_git_setup() {
 async fn next_with_claim_across_servers_gives_every_agent_its_own_item() {
     let remote = Remote::new();
     let a = sharing_server(&remote, "a").await;
-    // Enough free work for everyone.
-    let adder = a.client("planner").await;
+    plenty_of_free_work(&a).await;
+    let b = joining_server(&remote, "b").await;
+    let c = joining_server(&remote, "c").await;
+    let mut agents = Vec::new();
+    for (machine, server, count) in [("a", &a, 3), ("b", &b, 3), ("c", &c, 2)] {
+        for n in 0..count {
+            agents.push((machine, server.client(&format!("agent-{machine}-{n}")).await));
+        }
+    }
+    let held = next_with_claim_at_once(agents, 30.0).await;
+    assert_only_one_claim_ref_per_item(&remote, &held);
+    for (machine, server) in [("a", &a), ("b", &b), ("c", &c)] {
+        claims_of_other_machines_are_refused(machine, &server.client("late-agent").await, &held).await;
+    }
+}
+
+/// As above with one machine's wall clock ten minutes fast and five-minute leases: a lease
+/// is counted on the observer's own clock from when it first saw the claim, so the fast
+/// machine does not take the others' claims for ended, nor they its claims for longer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn next_with_claim_across_servers_with_a_clock_ten_minutes_fast() {
+    let remote = Remote::new();
+    let a = sharing_server(&remote, "a").await;
+    plenty_of_free_work(&a).await;
+    let b = joining_server(&remote, "b").await;
+    // c is a real process under faketime, joined by the command line (no server yet).
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("c");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(root.join("config.yaml"), "projects: {}\nsettings:\n  machine: c\n").unwrap();
+    let joined = Command::new(env!("CARGO_BIN_EXE_worksync"))
+        .arg("--data-root")
+        .arg(&root)
+        .args(["join", &remote.link("c"), "--project", P, "--interval", &INTERVAL.to_string()])
+        .output()
+        .unwrap();
+    assert!(joined.status.success(), "join: {}", String::from_utf8_lossy(&joined.stderr));
+    let c = common::Process::serve_with_clock_ahead(&root, "+10m");
+    let mut agents = Vec::new();
+    for n in 0..3 {
+        agents.push(("a", a.client(&format!("agent-a-{n}")).await));
+        agents.push(("c", c.client(&format!("agent-c-{n}")).await));
+    }
+    for n in 0..2 {
+        agents.push(("b", b.client(&format!("agent-b-{n}")).await));
+    }
+    let held = next_with_claim_at_once(agents, 5.0).await;
+    assert_only_one_claim_ref_per_item(&remote, &held);
+    claims_of_other_machines_are_refused("c", &c.client("late-agent").await, &held).await;
+    claims_of_other_machines_are_refused("a", &a.client("late-agent").await, &held).await;
+    claims_of_other_machines_are_refused("b", &b.client("late-agent").await, &held).await;
+}
+
+/// Ten free backlog items in the shared project of `server`, pushed to the remote.
+async fn plenty_of_free_work(server: &TestServer) {
+    let adder = server.client("planner").await;
     for n in 0..10 {
         let id = format!("work-{n}");
         call_ok(&adder, "worksync_add_backlog", json!({"project": P, "id": id, "summary": "to do", "theme": "t"}))
             .await;
     }
-    let (code, answer) = post(&a, &format!("/share/{P}/pull"), json!({})).await;
+    let (code, answer) = post(server, &format!("/share/{P}/pull"), json!({})).await;
     assert_eq!(code, 200, "{answer}");
-    let b = joining_server(&remote, "b").await;
-    let c = joining_server(&remote, "c").await;
-    let mut clients = Vec::new();
-    for (s, server, count) in [(0, &a, 3), (1, &b, 3), (2, &c, 2)] {
-        for n in 0..count {
-            clients.push(server.client(&format!("agent-{s}-{n}")).await);
-        }
-    }
-    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(clients.len()));
+}
+
+/// Every agent (with the machine it is on) calls `next(claim)` at the same moment. Each must
+/// win the remote claim of a different item; returns `(kind, id)` → the holder's machine.
+async fn next_with_claim_at_once(
+    agents: Vec<(&'static str, common::Client)>,
+    lease_minutes: f64,
+) -> std::collections::BTreeMap<(String, String), &'static str> {
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(agents.len()));
     let mut tasks = Vec::new();
-    for client in clients {
+    for (machine, client) in agents {
         let barrier = barrier.clone();
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            let answer = call_ok(&client, "worksync_next", json!({"project": P, "claim": true})).await;
+            let args = json!({"project": P, "claim": true, "lease_minutes": lease_minutes});
+            let answer = call_ok(&client, "worksync_next", args).await;
             client.cancel().await.unwrap();
-            answer
+            (machine, answer)
         }));
     }
-    let mut items = BTreeSet::new();
+    let count = tasks.len();
+    let mut held = std::collections::BTreeMap::new();
     for task in tasks {
-        let answer = task.await.unwrap();
+        let (machine, answer) = task.await.unwrap();
         assert_eq!(answer["claimed"], true, "{answer}");
         assert_eq!(answer["remote_claim"], "won", "{answer}");
-        assert!(items.insert(format!("{}/{}", answer["kind"], answer["id"])), "an item was given twice: {answer}");
+        let item = (answer["kind"].as_str().unwrap().to_string(), answer["id"].as_str().unwrap().to_string());
+        assert!(held.insert(item, machine).is_none(), "an item was given twice: {answer}");
     }
-    assert_eq!(items.len(), 8);
-    let refs = remote.git(&["for-each-ref", "--format=%(refname)", &format!("refs/worksync/claims/{P}/")]);
-    assert_eq!(refs.lines().count(), 8, "one claim ref per item: {refs}");
+    assert_eq!(held.len(), count);
+    held
+}
 
-    // Claiming an item another machine holds is refused with its holder and machine.
-    let (kind, id) = items.iter().next().unwrap().split_once('/').unwrap();
-    let (kind, id) = (kind.trim_matches('"').to_string(), id.trim_matches('"').to_string());
-    let holders: Vec<&TestServer> = vec![&a, &b, &c];
-    let mut refused = 0;
-    for server in holders {
-        let client = server.client("late-agent").await;
-        let result = common::call(&client, "worksync_claim", json!({"project": P, "kind": kind, "id": id})).await;
-        if result.is_error == Some(true) {
-            let body = common::err(result);
-            let error = body["error"].as_str().unwrap();
-            assert!(
-                error.contains("claimed by") && error.contains("on machine") || error.contains("claimed by"),
-                "{body}"
-            );
-            refused += 1;
-        }
+fn assert_only_one_claim_ref_per_item(remote: &Remote, held: &std::collections::BTreeMap<(String, String), &str>) {
+    let refs = remote.git(&["for-each-ref", "--format=%(refname)", &format!("refs/worksync/claims/{P}/")]);
+    assert_eq!(refs.lines().count(), held.len(), "one claim ref per item: {refs}");
+}
+
+/// `client`, an agent on `machine` that holds nothing, tries to claim every item agents on
+/// other machines hold: each is refused naming the holder's machine.
+async fn claims_of_other_machines_are_refused(
+    machine: &str,
+    client: &common::Client,
+    held: &std::collections::BTreeMap<(String, String), &str>,
+) {
+    for ((kind, id), holder) in held.iter().filter(|(_, holder)| **holder != machine) {
+        let result = common::call(client, "worksync_claim", json!({"project": P, "kind": kind, "id": id})).await;
+        assert_eq!(result.is_error, Some(true), "{machine} took {kind} {id} held on {holder}: {result:?}");
+        let body = common::err(result);
+        // Refused by the remote's claim ref, or by this machine's record of a claim it lost.
+        let named = body["holder"].as_str().unwrap();
+        assert!(named.starts_with("agent-") && named.ends_with(&format!(" on {holder}")), "{machine}: {body}");
     }
-    assert_eq!(refused, 3, "every server refuses the late agent");
 }
 
 /// New stories on two servers at once get different numbers (reserved on the remote); a

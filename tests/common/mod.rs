@@ -296,6 +296,20 @@ impl Process {
         Self::start(command, root)
     }
 
+    /// As [`Process::serve`], on a machine whose wall clock runs `ahead` (a `faketime`
+    /// offset such as `+10m`; its monotonic clock is left alone, as on a real machine whose
+    /// clock is wrong). The git it runs sees the same clock.
+    pub fn serve_with_clock_ahead(root: &Path, ahead: &str) -> Process {
+        let found = std::process::Command::new("faketime").arg("-f").arg("+0").arg("true").status();
+        assert!(
+            found.is_ok_and(|status| status.success()),
+            "this test needs `faketime` (libfaketime): `apt install faketime` or `brew install libfaketime`"
+        );
+        let mut command = std::process::Command::new("faketime");
+        command.arg("-f").arg(ahead).arg(env!("CARGO_BIN_EXE_worksync")).env("FAKETIME_DONT_FAKE_MONOTONIC", "1");
+        Self::start(command, root)
+    }
+
     /// Runs `command` with the arguments of `worksync serve` over `root`.
     fn start(mut command: std::process::Command, root: &Path) -> Process {
         use std::io::BufRead;
