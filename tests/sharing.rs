@@ -841,12 +841,12 @@ async fn priorities_travel_in_each_machines_file() {
 /// Two servers cut off from each other add different items under one caller-chosen id, and
 /// one removes an item the other changes: after healing both items are kept (the second
 /// under a suffixed id), the removed-but-changed item is kept, and both are in the conflict
-/// log.
+/// log. The refusal of the ambiguous id on the machine whose item moved outlives a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn id_collisions_and_removals_of_changed_items_are_kept_and_reported() {
     let remote = Remote::new();
-    let a = sharing_server(&remote, "a").await;
-    let b = joining_server(&remote, "b").await;
+    let mut a = sharing_server(&remote, "a").await;
+    let mut b = joining_server(&remote, "b").await;
     let start = converged(&[&a, &b], |_| Ok(())).await;
     let existing = backlog_ids(&start)[1].clone();
     remote.cut("a");
@@ -900,6 +900,13 @@ async fn id_collisions_and_removals_of_changed_items_are_kept_and_reported() {
         if collision && removal { Ok(()) } else { Err(logs) }
     })
     .await;
+    let renamed_is_a = moved["summary"] == "alice's item";
+    let renamed = if renamed_is_a { &mut a } else { &mut b };
+    renamed.stop().await;
+    let again = TestServer::serve_root(renamed.root()).await;
+    let refused = common::call_err(&again.client(agent).await, "worksync_update_backlog", update("same-name")).await;
+    let error = format!("{} {}", refused["error"], refused["hint"]);
+    assert!(error.contains("'same-name'") && error.contains(&format!("'{new_id}'")), "after a restart: {refused}");
 }
 
 /// With the remote unreachable a claim is held here only and the answer says so; with

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use imbl::ordmap::DiffItem;
 use serde::{Deserialize, Serialize};
 
-use super::{Claim, HistoryMeta, ItemMeta, Sidecar};
+use super::{Claim, HistoryMeta, ItemMeta, MovedId, Sidecar};
 use crate::store::atomic;
 use crate::store::error::StoreError;
 
@@ -69,6 +69,8 @@ struct Delta {
     items: BTreeMap<Arc<str>, Option<Arc<ItemMeta>>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     claims: BTreeMap<String, Option<Claim>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    moved_ids: BTreeMap<String, Option<MovedId>>,
     /// History entries kept from before (the rest were dropped), then `history_added`.
     history_kept: usize,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -94,6 +96,7 @@ impl Delta {
                 })
                 .collect(),
             claims: map_changes(&old.claims, &new.claims, |a, b| a == b),
+            moved_ids: map_changes(&old.moved_ids, &new.moved_ids, |a, b| a == b),
             history_kept,
             history_added: new.history[history_kept..].to_vec(),
         }
@@ -102,6 +105,7 @@ impl Delta {
     fn is_empty(&self, old: &Sidecar) -> bool {
         self.items.is_empty()
             && self.claims.is_empty()
+            && self.moved_ids.is_empty()
             && self.history_kept == old.history.len()
             && self.history_added.is_empty()
     }
@@ -117,6 +121,12 @@ impl Delta {
             match claim {
                 Some(claim) => state.claims.insert(key, claim),
                 None => state.claims.remove(&key),
+            };
+        }
+        for (key, moved) in self.moved_ids {
+            match moved {
+                Some(moved) => state.moved_ids.insert(key, moved),
+                None => state.moved_ids.remove(&key),
             };
         }
         state.history.truncate(self.history_kept);
@@ -337,6 +347,12 @@ mod tests {
                 _ => {
                     next.forget(&ItemKey::Backlog(format!("item-{}", (n + 7) % 250)));
                     next.history.truncate(next.history.len().saturating_sub(1));
+                    let moved = MovedId { to: format!("item-{n}-b"), until: at(n % 60) };
+                    if n % 3 == 0 {
+                        next.moved_ids.insert(key.as_storage_key(), moved);
+                    } else {
+                        next.moved_ids.pop_first();
+                    }
                 }
             }
             file.save(&state, &next).unwrap();

@@ -70,6 +70,15 @@ pub struct Claim {
     pub until: DateTime<Utc>,
 }
 
+/// This machine's item that a shared project's merge gave a new id (another machine's item
+/// took its id): until `until`, calls naming the old id are refused here, naming both.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MovedId {
+    /// The item's new id.
+    pub to: String,
+    pub until: DateTime<Utc>,
+}
+
 /// Who added a history entry, matched to the YAML entry by date and summary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryMeta {
@@ -90,6 +99,9 @@ pub struct Sidecar {
     /// Claims by item storage key (`story/STORY-3`); expired ones are ignored, then pruned.
     #[serde(default)]
     pub claims: BTreeMap<String, Claim>,
+    /// Ids a merge moved away from this machine's items, by the old storage key.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub moved_ids: BTreeMap<String, MovedId>,
 }
 
 impl Sidecar {

@@ -43,7 +43,7 @@ use super::ops::Change;
 use super::outcome::{Done, Registered, Unregistered};
 use super::registry::ConfigFile;
 use super::registry::ShareConfig;
-use super::sidecar::{ItemKey, Sidecar, SidecarFile};
+use super::sidecar::{Sidecar, SidecarFile};
 use super::snapshot::{Problem, ProjectView, Snapshot};
 use super::yaml::Document;
 
@@ -139,9 +139,6 @@ pub struct Writer {
     /// published so that followers such as the vault generator need not poll.
     version: u64,
     versions: watch::Sender<u64>,
-    /// Per project, this machine's items a shared project's merge renamed, by their old key
-    /// (in memory: the refusals end with a restart, like their window).
-    ambiguous: BTreeMap<String, BTreeMap<ItemKey, shared::Renamed>>,
 }
 
 impl Writer {
@@ -171,7 +168,6 @@ impl Writer {
             changes,
             version: 0,
             versions,
-            ambiguous: BTreeMap::new(),
         };
         writer.report_invalid_names();
         writer.sync_projects();

@@ -11,7 +11,7 @@ use crate::store::coordination;
 use crate::store::error::StoreError;
 use crate::store::plan;
 use crate::store::registry::{ProjectEntry, ShareConfig};
-use crate::store::sidecar::Sidecar;
+use crate::store::sidecar::{MovedId, Sidecar};
 use crate::store::validate;
 
 /// A shared project's work index as the writer holds it.
@@ -128,11 +128,12 @@ impl Writer {
         // told, for a while, that the id now names another item (see `ambiguity`).
         let renames = coordination::renames(&old, doc.value());
         coordination::carry_renamed(&before, &mut meta, &renames, now, &merge.agent);
-        let ambiguous = self.ambiguous.entry(project.to_string()).or_default();
+        meta.moved_ids.retain(|_, moved| moved.until > now);
         for (from, to) in &renames {
-            let (kind, to_id) = crate::store::outcome::Kind::of(to);
+            let (_, to_id) = crate::store::outcome::Kind::of(to);
             tracing::warn!(project, from = %from.as_storage_key(), to = %to_id, "a merge gave this machine's item a new id: another machine's item took its id");
-            ambiguous.insert(from.clone(), Renamed { kind, to: to_id.to_string(), until: now + AMBIGUITY_WINDOW });
+            let moved = MovedId { to: to_id.to_string(), until: now + AMBIGUITY_WINDOW };
+            meta.moved_ids.insert(from.as_storage_key(), moved);
         }
         hold_priorities(&mut meta, &merge.priorities, now, &merge.agent);
         // The merge is on disk: attribution and the feed follow, and a failure to record
@@ -222,30 +223,25 @@ impl Writer {
 /// How long calls naming an id a merge gave to another machine's item are refused here.
 const AMBIGUITY_WINDOW: chrono::Duration = chrono::Duration::hours(1);
 
-/// This machine's item that a merge renamed: its new id, and until when calls on the old id
-/// are refused.
-#[derive(Debug, Clone)]
-pub(super) struct Renamed {
-    kind: crate::store::outcome::Kind,
-    to: String,
-    until: chrono::DateTime<chrono::Utc>,
-}
-
 impl Writer {
     /// The refusal of an operation naming an id that, since a merge, names another machine's
     /// item here while this machine's item under that id got a new one.
     pub(super) fn ambiguity(
-        &mut self,
+        &self,
         project: &str,
         operation: &crate::store::Operation,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Option<StoreError> {
-        let ambiguous = self.ambiguous.get_mut(project)?;
-        ambiguous.retain(|_, renamed| renamed.until > now);
+        let Some(Slot::Ready { sidecar, .. }) = self.projects.get(project) else {
+            return None;
+        };
+        if sidecar.moved_ids.is_empty() {
+            return None;
+        }
         operation.targets().into_iter().find_map(|key| {
-            let renamed = ambiguous.get(&key)?;
-            let (_, id) = crate::store::outcome::Kind::of(&key);
-            let kind = renamed.kind.as_str();
+            let renamed = sidecar.moved_ids.get(&key.as_storage_key()).filter(|moved| moved.until > now)?;
+            let (kind, id) = crate::store::outcome::Kind::of(&key);
+            let kind = kind.as_str();
             Some(StoreError::invalid(
                 "id",
                 format!(
