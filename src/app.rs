@@ -550,18 +550,25 @@ fn render_status(status: &Status) -> String {
         }
         for story in &ready.in_progress_stories {
             let notes = excerpt(&field(story, "notes"), NOTES_EXCERPT_CHARS);
-            out.push_str(&format!("    {} [{}] {notes}\n", story.id, story.sprint.as_deref().unwrap_or("?")));
+            let blocked = blocked_by(story);
+            out.push_str(&format!("    {} [{}] {notes}{blocked}\n", story.id, story.sprint.as_deref().unwrap_or("?")));
         }
         for item in &ready.in_progress_backlog {
-            out.push_str(&format!("    {} [backlog] {}\n", item.id, field(item, "summary")));
+            out.push_str(&format!("    {} [backlog] {}{}\n", item.id, field(item, "summary"), blocked_by(item)));
         }
         let stats = ready.stats;
         out.push_str(&format!(
-            "  Backlog: {} total — {} todo, {} in progress, {} done\n\n",
+            "  Backlog: {} total — {} todo, {} in progress, {} done\n",
             stats.total_backlog, stats.todo, stats.in_progress, stats.done
         ));
+        out.push_str(&format!("  Ready for next: {}; blocked by dependencies: {}\n\n", ready.ready, ready.blocked));
     }
     out
+}
+
+/// " (blocked by A, B)" for an item waiting on unfinished dependencies, else nothing.
+fn blocked_by(item: &Item) -> String {
+    if item.blocked_by.is_empty() { String::new() } else { format!(" (blocked by {})", item.blocked_by.join(", ")) }
 }
 
 /// `text` on one line, cut to at most `max` characters at a word boundary, with "…" when

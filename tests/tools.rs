@@ -9,7 +9,7 @@ use serde_json::json;
 const PROJECT: &str = "orbit-api";
 
 /// The Python tool's 15 tools, then ours.
-const TOOLS: [&str; 19] = [
+const TOOLS: [&str; 20] = [
     "worksync_status",
     "worksync_projects",
     "worksync_add_backlog",
@@ -29,6 +29,7 @@ const TOOLS: [&str; 19] = [
     "worksync_release",
     "worksync_next",
     "worksync_changes",
+    "worksync_depend",
 ];
 
 /// tools/list has the 15 tools of the Python tool (plus our coordination tools), each with a documented object

@@ -37,6 +37,9 @@ pub struct AddBacklogParams {
     /// Priority for worksync_next: 1 (highest) to 5 (lowest); 3 if omitted.
     #[serde(default)]
     pub priority: Option<u8>,
+    /// Ids of stories or backlog items this one waits for (it is blocked until they are done).
+    #[serde(default)]
+    pub depends_on: Option<Vec<String>>,
 }
 
 /// Arguments of `worksync_update_backlog`.
@@ -66,11 +69,15 @@ pub struct UpdateBacklogParams {
     /// New priority for worksync_next: 1 (highest) to 5 (lowest).
     #[serde(default)]
     pub priority: Option<u8>,
+    /// New list of ids this item waits for (replaces the old list; [] clears it).
+    #[serde(default)]
+    pub depends_on: Option<Vec<String>>,
     /// The item's `rev` when you read it; the update is refused (with the current item) if it
     /// changed since.
     #[serde(default)]
     pub expected_rev: Option<u64>,
-    /// Change it even if another agent holds a claim on it (recorded).
+    /// Change it even if another agent holds a claim on it, or start it (in_progress) while
+    /// it is blocked (both recorded).
     #[serde(default)]
     pub force: bool,
 }
@@ -90,7 +97,8 @@ pub struct RemoveBacklogParams {
     /// The item's `rev` when you read it; refused if it changed since.
     #[serde(default)]
     pub expected_rev: Option<u64>,
-    /// Remove it even if another agent holds a claim on it (recorded).
+    /// Remove it even if another agent holds a claim on it or unfinished items depend on it
+    /// (recorded; their dependencies on it are dropped).
     #[serde(default)]
     pub force: bool,
 }
@@ -111,6 +119,7 @@ impl WorkSyncServer {
             theme: p.theme,
             status: p.status.unwrap_or(BacklogStatus::Todo),
             related_sprints: p.related_sprints,
+            depends_on: p.depends_on,
         };
         self.mutate(&p.project, mutation, p.agent, &context).await
     }
@@ -129,6 +138,7 @@ impl WorkSyncServer {
             summary: p.summary,
             theme: p.theme,
             related_sprints: p.related_sprints,
+            depends_on: p.depends_on,
         };
         let guard = Guard { expected_rev: p.expected_rev, force: p.force };
         self.mutate(&p.project, Operation::Edit { edit, guard }, p.agent, &context).await

@@ -31,6 +31,37 @@ pub struct ClaimParams {
     /// client's name.
     #[serde(default)]
     pub agent: Option<String>,
+    /// Claim it even if it is blocked by unfinished dependencies or another agent holds it
+    /// (both recorded).
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// Arguments of `worksync_depend`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[schemars(transform = super::schema::without_nulls)]
+#[serde(deny_unknown_fields)]
+pub struct DependParams {
+    /// Project name.
+    pub project: String,
+    /// The story (STORY-N) or backlog item whose dependencies change.
+    pub id: String,
+    /// 'story' or 'backlog', if a story and a backlog item share that id.
+    #[serde(default)]
+    pub kind: Option<Target>,
+    /// Ids it must wait for (stories or backlog items of the same project; 'story/ID' or
+    /// 'backlog/ID' when an id is both).
+    #[serde(default)]
+    pub add: Vec<String>,
+    /// Ids it no longer waits for.
+    #[serde(default)]
+    pub remove: Vec<String>,
+    /// The item's `rev` when you read it; refused (with the current item) if it changed since.
+    #[serde(default)]
+    pub expected_rev: Option<u64>,
+    /// Your agent name.
+    #[serde(default)]
+    pub agent: Option<String>,
 }
 
 /// Arguments of `worksync_release`.
@@ -93,7 +124,7 @@ pub struct ChangesParams {
 impl WorkSyncServer {
     /// Claim a story or backlog item so other agents leave it to you, for a lease (renew by
     /// claiming again). Claiming sets it in_progress. Refused, naming the holder and the
-    /// lease's end, if another agent holds it.
+    /// lease's end, if another agent holds it, or naming its blockers if it is blocked.
     #[tool(name = "worksync_claim")]
     async fn claim(
         &self,
@@ -102,9 +133,9 @@ impl WorkSyncServer {
     ) -> Result<CallToolResult, McpError> {
         if let Some(claimer) = self.sharing.claimer(&p.project) {
             let agent = reply::agent_of(p.agent, &context);
-            return Ok(shared(claimer.claim(p.kind, &p.id, p.lease_minutes, &agent).await));
+            return Ok(shared(claimer.claim(p.kind, &p.id, p.lease_minutes, p.force, &agent).await));
         }
-        let operation = Operation::Claim { target: p.kind, id: p.id, lease_minutes: p.lease_minutes };
+        let operation = Operation::Claim { target: p.kind, id: p.id, lease_minutes: p.lease_minutes, force: p.force };
         self.mutate(&p.project, operation, p.agent, &context).await
     }
 
@@ -123,9 +154,10 @@ impl WorkSyncServer {
         self.mutate(&p.project, operation, p.agent, &context).await
     }
 
-    /// The next work for you: the first planned, unclaimed story of an active sprint, else the
-    /// highest-priority unclaimed todo backlog item, with the reason it was chosen. With
-    /// claim=true it is claimed for you in the same atomic step.
+    /// The next ready work for you (not done, nobody holds it, nothing it depends on is
+    /// unfinished): planned stories of active sprints first, then todo backlog items; then by
+    /// priority, by how much waits on it, and by age. Says why it was chosen and what
+    /// finishing it unblocks. With claim=true it is claimed for you in the same atomic step.
     #[tool(name = "worksync_next")]
     async fn next(
         &self,
@@ -139,6 +171,20 @@ impl WorkSyncServer {
             return Ok(shared(claimer.next(p.lease_minutes, &agent).await));
         }
         let operation = Operation::Next { claim: p.claim, lease_minutes: p.lease_minutes, spread: 0 };
+        self.mutate(&p.project, operation, p.agent, &context).await
+    }
+
+    /// Add or remove dependencies of a story or backlog item: it is blocked (not offered by
+    /// worksync_next, not claimable without force) until everything it depends on is done.
+    /// Cycles and unknown ids are refused. Returns the item with depends_on and blocked_by.
+    #[tool(name = "worksync_depend", annotations(idempotent_hint = true))]
+    async fn depend(
+        &self,
+        Parameters(p): Parameters<DependParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, McpError> {
+        let guard = crate::store::Guard { expected_rev: p.expected_rev, force: false };
+        let operation = Operation::Depend { target: p.kind, id: p.id, add: p.add, remove: p.remove, guard };
         self.mutate(&p.project, operation, p.agent, &context).await
     }
 

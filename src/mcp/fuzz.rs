@@ -69,24 +69,26 @@ proptest! {
             let edit = Mutation::AddBacklog {
                 id: p.id, priority: p.priority, summary: p.summary, theme: p.theme,
                 status: p.status.unwrap_or(BacklogStatus::Todo), related_sprints: p.related_sprints,
+                depends_on: p.depends_on,
             };
             let _ = Operation::from(edit).validate();
         }
         if let Some(p) = parse::<UpdateBacklogParams>(&args) {
             let edit = Mutation::UpdateBacklog {
                 id: p.id, priority: p.priority, status: p.status, summary: p.summary, theme: p.theme,
-                related_sprints: p.related_sprints,
+                related_sprints: p.related_sprints, depends_on: p.depends_on,
             };
             let _ = Operation::Edit { edit, guard: Guard { expected_rev: p.expected_rev, force: p.force } }.validate();
         }
         if let Some(p) = parse::<UpdateStoryParams>(&args) {
             let edit = Mutation::UpdateStory {
                 sprint_id: p.sprint_id, story_id: p.story_id, status: p.status, notes: p.notes, append_notes: p.append_notes,
+                depends_on: p.depends_on,
             };
             let _ = Operation::from(edit).validate();
         }
         if let Some(p) = parse::<ClaimParams>(&args) {
-            let _ = Operation::Claim { target: p.kind, id: p.id, lease_minutes: p.lease_minutes }.validate();
+            let _ = Operation::Claim { target: p.kind, id: p.id, lease_minutes: p.lease_minutes, force: p.force }.validate();
         }
         if let Some(p) = parse::<NextParams>(&args) {
             let _ = Operation::Next { claim: p.claim, lease_minutes: p.lease_minutes, spread: 0 }.validate();

@@ -47,6 +47,7 @@ pub fn failure(error: &StoreError) -> CallToolResult {
         StoreError::Duplicate { suggestion: Some(suggestion), .. } => body["suggestion"] = json!(suggestion),
         StoreError::Invalid { field, .. } => body["field"] = json!(field),
         StoreError::Conflict { current: Some(current), .. } => body["current"] = super::wire::item(current),
+        StoreError::Blocked { blocked_by, .. } => body["blocked_by"] = json!(blocked_by),
         StoreError::Held { holder, until, .. } => {
             body["holder"] = json!(holder);
             body["until"] = json!(until);

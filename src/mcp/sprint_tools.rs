@@ -92,6 +92,9 @@ pub struct AddStoryParams {
     /// Your agent name, for attribution.
     #[serde(default)]
     pub agent: Option<String>,
+    /// Ids of stories or backlog items this story waits for (it is blocked until they are done).
+    #[serde(default)]
+    pub depends_on: Option<Vec<String>>,
 }
 
 /// Arguments of `worksync_update_story`.
@@ -114,6 +117,9 @@ pub struct UpdateStoryParams {
     /// Text to add to the end of the notes as a new paragraph (keeps the old notes).
     #[serde(default)]
     pub append_notes: Option<String>,
+    /// New list of ids this story waits for (replaces the old list; [] clears it).
+    #[serde(default)]
+    pub depends_on: Option<Vec<String>>,
     /// Your agent name, for attribution.
     #[serde(default)]
     pub agent: Option<String>,
@@ -121,7 +127,8 @@ pub struct UpdateStoryParams {
     /// it changed since.
     #[serde(default)]
     pub expected_rev: Option<u64>,
-    /// Change it even if another agent holds a claim on it (recorded).
+    /// Change it even if another agent holds a claim on it, or start it (in_progress) while
+    /// it is blocked (both recorded).
     #[serde(default)]
     pub force: bool,
 }
@@ -206,6 +213,7 @@ impl WorkSyncServer {
             story_id: p.story_id.or_else(|| reserved.as_ref().map(|r| r.id().to_string())),
             status: p.status.unwrap_or(StoryStatus::Planned),
             notes: p.notes.unwrap_or_default(),
+            depends_on: p.depends_on,
         };
         let change = self.change(reply::agent_of(p.agent, &context));
         let done = self.store.mutate(&p.project, mutation, change).await;
@@ -234,6 +242,7 @@ impl WorkSyncServer {
             status: p.status,
             notes: p.notes,
             append_notes: p.append_notes,
+            depends_on: p.depends_on,
         };
         let guard = Guard { expected_rev: p.expected_rev, force: p.force };
         self.mutate(&p.project, Operation::Edit { edit, guard }, p.agent, &context).await

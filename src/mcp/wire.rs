@@ -33,6 +33,12 @@ pub fn item(item: &Item) -> Value {
     if let Some(priority) = item.priority {
         map.insert("priority".into(), json!(priority));
     }
+    if !item.depends_on.is_empty() {
+        map.insert("depends_on".into(), json!(item.depends_on));
+    }
+    if !item.blocked_by.is_empty() {
+        map.insert("blocked_by".into(), json!(item.blocked_by));
+    }
     Value::Object(map)
 }
 
@@ -98,20 +104,26 @@ pub fn done(done: &Done) -> Value {
                 }
             }
         }
-        Outcome::Next { pick: None } => {
+        Outcome::Next { pick: None, blocked } => {
             out.insert("next".into(), Value::Null);
             out.insert("claimed".into(), json!(false));
-            out.insert(
-                "reason".into(),
-                json!(
-                    "Nothing is free: no planned story in an active sprint and no todo backlog item without a live claim."
+            let reason = match blocked {
+                0 => "Nothing is ready: no planned story in an active sprint and no todo backlog item without a live claim.".to_string(),
+                n => format!(
+                    "Nothing is ready: {n} item{} wait{} on unfinished dependencies, and the rest is claimed or done. worksync_status lists what blocks what.",
+                    if *n == 1 { "" } else { "s" },
+                    if *n == 1 { "s" } else { "" }
                 ),
-            );
+            };
+            out.insert("reason".into(), json!(reason));
         }
-        Outcome::Next { pick: Some(pick) } => {
+        Outcome::Next { pick: Some(pick), .. } => {
             out.insert("next".into(), item(&pick.item));
             about(&mut out, &pick.item);
             out.insert("reason".into(), json!(pick.reason));
+            if !pick.unblocks.is_empty() {
+                out.insert("unblocks".into(), json!(pick.unblocks));
+            }
             out.insert("claimed".into(), json!(pick.claimed.is_some()));
             if let Some((until, renewed)) = pick.claimed {
                 out.insert("holder".into(), json!(done.agent));
@@ -121,6 +133,9 @@ pub fn done(done: &Done) -> Value {
         }
     }
     out.insert("agent".into(), json!(done.agent));
+    if let Some(forced) = &done.forced_past {
+        out.insert("forced_past_dependencies".into(), json!(forced));
+    }
     if let Some(holder) = &done.forced_over {
         out.insert("forced_over".into(), json!(holder));
         if matches!(done.outcome, Outcome::Released { .. }) {
@@ -224,6 +239,8 @@ fn ready_status(ready: &ReadyStatus) -> Value {
             "in_progress": ready.stats.in_progress,
             "done": ready.stats.done,
         },
+        "ready": ready.ready,
+        "blocked": ready.blocked,
         "claims": claims,
         "activity": activity,
         "recent_history": ready.recent_history.iter().map(to_json).collect::<Vec<_>>(),

@@ -45,9 +45,10 @@ impl Claimer {
         target: Target,
         id: &str,
         lease_minutes: Option<f64>,
+        force: bool,
         agent: &str,
     ) -> Result<SharedClaim, StoreError> {
-        let operation = Operation::Claim { target, id: id.to_string(), lease_minutes };
+        let operation = Operation::Claim { target, id: id.to_string(), lease_minutes, force };
         let done = self.store.mutate(&self.project, operation, change(agent)).await?;
         let Outcome::Claimed { until, .. } = &done.outcome else {
             return Ok(SharedClaim { done, remote: "won".into() });
@@ -65,7 +66,7 @@ impl Claimer {
             let spread = if attempt == 0 { spread_of(&self.machine, agent) } else { 0 };
             let operation = Operation::Next { claim: true, lease_minutes, spread };
             let done = self.store.mutate(&self.project, operation, change(agent)).await?;
-            let Outcome::Next { pick: Some(pick) } = &done.outcome else {
+            let Outcome::Next { pick: Some(pick), .. } = &done.outcome else {
                 return Ok(SharedClaim { done, remote: "won".into() });
             };
             let Some((until, _)) = pick.claimed else { return Ok(SharedClaim { done, remote: "won".into() }) };
@@ -144,10 +145,12 @@ impl Claimer {
                 let until = now + chrono::Duration::seconds(holder.lease_seconds as i64);
                 let who = format!("{} on {}", holder.agent, holder.machine);
                 // Remember the other machine's claim here, so that local agents skip it.
+                // Forced: it mirrors a claim that holds on the remote, whatever blocks it here.
                 let operation = Operation::Claim {
                     target,
                     id: id.to_string(),
                     lease_minutes: Some(holder.lease_seconds as f64 / 60.0),
+                    force: true,
                 };
                 let _ = self.store.mutate(&self.project, operation, change(&who)).await;
                 Err(StoreError::Held {

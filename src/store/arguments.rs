@@ -7,7 +7,7 @@
 //! file does ([`Operation::respell`]), so that an id a person typed in another normal form
 //! (NFD on a Mac) is found and keeps its spelling.
 
-use super::coordination::{Operation, Target};
+use super::coordination::{Operation, Target, dependencies};
 use super::error::StoreError;
 use super::model::WorkIndex;
 use super::ops::Mutation;
@@ -25,6 +25,12 @@ impl Operation {
         match &mut self {
             Operation::Edit { edit, .. } => edit.normalize_ids(),
             Operation::Claim { id, .. } | Operation::Release { id, .. } => {
+                if let std::borrow::Cow::Owned(normal) = validate::normalize_id(id) {
+                    *id = normal;
+                }
+            }
+            Operation::Depend { id, .. } => {
+                // The references are matched in any normal form when they are resolved.
                 if let std::borrow::Cow::Owned(normal) = validate::normalize_id(id) {
                     *id = normal;
                 }
@@ -55,6 +61,17 @@ impl Operation {
             }
             Operation::Release { id, .. } => validate::reference("id", id),
             Operation::Next { lease_minutes, .. } => lease(lease_minutes),
+            Operation::Depend { id, add, remove, .. } => {
+                validate::reference("id", id)?;
+                if add.is_empty() && remove.is_empty() {
+                    return Err(StoreError::invalid(
+                        "add",
+                        "neither add nor remove was given",
+                        "Pass add (ids this item must wait for) and/or remove (ids it should no longer wait for).",
+                    ));
+                }
+                add.iter().chain(remove).try_for_each(|r| dependencies::validate_reference(r))
+            }
         }
     }
 
@@ -63,7 +80,7 @@ impl Operation {
         let (target, id) = match self {
             Operation::Edit { edit, .. } => return edit.respell(index),
             Operation::Claim { target, id, .. } | Operation::Release { target, id, .. } => (*target, id),
-            Operation::Next { .. } => return false,
+            Operation::Next { .. } | Operation::Depend { .. } => return false,
         };
         let stored = match target {
             Target::Story => stored_spelling(index.sprints().iter().flat_map(|s| s.stories()).map(|s| &s.id), id),
@@ -90,6 +107,7 @@ impl Mutation {
         let themes = |list: &Option<Vec<String>>| -> Result<(), StoreError> {
             list.iter().flatten().try_for_each(|s| validate::id("themes", s))
         };
+        self.depends_on().unwrap_or_default().iter().try_for_each(|r| dependencies::validate_reference(r))?;
         match self {
             Mutation::AddBacklog { id, summary, theme, related_sprints, priority, .. } => {
                 priority_in_range(*priority)?;

@@ -34,6 +34,10 @@ pub enum StoreError {
     #[error("{message}")]
     Conflict { message: String, hint: String, current: Option<Box<crate::store::outcome::Item>> },
 
+    /// The item depends on others that are not done (work on it would start too early).
+    #[error("{message}")]
+    Blocked { message: String, hint: String, blocked_by: Vec<String> },
+
     /// Another agent holds a live claim on the item.
     #[error("{message}")]
     Held { message: String, hint: String, holder: String, until: chrono::DateTime<chrono::Utc> },
@@ -106,6 +110,9 @@ impl Clone for StoreError {
                 path: path.clone(),
                 cause: std::io::Error::new(cause.kind(), cause.to_string()),
             },
+            StoreError::Blocked { message, hint, blocked_by } => {
+                StoreError::Blocked { message: message.clone(), hint: hint.clone(), blocked_by: blocked_by.clone() }
+            }
             StoreError::Changed { path } => StoreError::Changed { path: path.clone() },
             StoreError::InUse { root, holder } => StoreError::InUse { root: root.clone(), holder: holder.clone() },
             StoreError::ShuttingDown => StoreError::ShuttingDown,
@@ -174,6 +181,7 @@ impl StoreError {
             | StoreError::Invalid { hint, .. }
             | StoreError::Conflict { hint, .. }
             | StoreError::Held { hint, .. }
+            | StoreError::Blocked { hint, .. }
             | StoreError::Unavailable { hint, .. } => {
                 (!hint.is_empty()).then(|| hint.clone())
             }

@@ -53,6 +53,9 @@ pub struct Item {
     pub claim: Option<Holder>,
     /// A backlog item's priority for `worksync_next`, when one was set.
     pub priority: Option<u8>,
+    /// The items it depends on (ids), and those of them not done yet.
+    pub depends_on: Vec<String>,
+    pub blocked_by: Vec<String>,
 }
 
 /// Who holds a claim, and until when.
@@ -81,8 +84,9 @@ pub enum Outcome {
     Claimed { item: Item, until: DateTime<Utc>, renewed: bool },
     /// A claim was given back: `holder` had it (`None`: nobody had).
     Released { kind: Kind, id: String, holder: Option<String> },
-    /// The next free work (`None`: nothing is free), why, and whether it was claimed.
-    Next { pick: Option<Pick> },
+    /// The next ready work (`None`: nothing is ready; then `blocked` says how many items
+    /// wait on unfinished dependencies), why, and whether it was claimed.
+    Next { pick: Option<Pick>, blocked: usize },
 }
 
 /// What `worksync_next` chose.
@@ -90,6 +94,8 @@ pub enum Outcome {
 pub struct Pick {
     pub item: Item,
     pub reason: String,
+    /// The items finishing it frees (ids): nothing else blocks them.
+    pub unblocks: Vec<String>,
     /// The claim taken with it: until when, and whether it renewed the agent's own claim.
     pub claimed: Option<(DateTime<Utc>, bool)>,
 }
@@ -101,6 +107,8 @@ pub struct Done {
     pub agent: String,
     /// The agent whose claim the change overrode (`force`).
     pub forced_over: Option<String>,
+    /// What `force` let the change do past dependencies.
+    pub forced_past: Option<String>,
 }
 
 /// What registering a project did.

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-use super::coordination::item_view;
+use super::coordination::{dependencies, item_view};
 use super::error::StoreError;
-use super::model::{HistoryEntry, WorkIndex};
+use super::model::{BacklogStatus, HistoryEntry, StoryStatus, WorkIndex};
 use super::outcome::{Item, Kind};
 use super::sidecar::{ItemKey, Sidecar};
 use super::snapshot::{ProjectView, Snapshot};
@@ -38,6 +38,12 @@ pub struct ReadyStatus {
     pub in_progress_stories: Vec<Item>,
     pub in_progress_backlog: Vec<Item>,
     pub stats: Stats,
+    /// Work `worksync_next` can hand out now: planned stories of active sprints and todo
+    /// backlog items that nobody holds and that nothing unfinished blocks.
+    pub ready: usize,
+    /// Stories and backlog items not done that wait on an unfinished dependency (in-progress
+    /// ones show theirs in `blocked_by`).
+    pub blocked: usize,
     /// Live claims.
     pub claims: Vec<ClaimEntry>,
     /// Per agent, what it last changed.
@@ -81,6 +87,10 @@ pub struct Activity {
 #[derive(Debug)]
 pub struct Summary {
     stats: Stats,
+    /// Planned stories of active sprints and todo backlog items that nothing blocks: ready
+    /// but for claims, which expire with time and so are counted per call.
+    unblocked_open: usize,
+    blocked: usize,
     in_progress_stories: Vec<String>,
     in_progress_backlog: Vec<String>,
     activity: Arc<Vec<Activity>>,
@@ -90,7 +100,10 @@ impl Summary {
     fn of(index: &WorkIndex, sidecar: &Sidecar) -> Summary {
         let backlog = index.backlog();
         let count = |status: &str| backlog.iter().filter(|b| b.status() == status).count();
+        let (unblocked_open, blocked) = readiness(index, sidecar);
         Summary {
+            unblocked_open,
+            blocked,
             stats: Stats {
                 total_backlog: backlog.len(),
                 todo: count("todo"),
@@ -181,7 +194,7 @@ fn ready_status(index: &WorkIndex, sidecar: &Sidecar, summary: &Summary) -> Read
             Some((show(ItemKey::Sprint(sprint.id.clone()))?, stories))
         })
         .collect();
-    let claims = sidecar
+    let claims: Vec<ClaimEntry> = sidecar
         .claims
         .iter()
         .filter(|(_, c)| c.until > now)
@@ -203,10 +216,55 @@ fn ready_status(index: &WorkIndex, sidecar: &Sidecar, summary: &Summary) -> Read
             .filter_map(|id| show(ItemKey::Backlog(id.clone())))
             .collect(),
         stats: summary.stats,
+        ready: summary.unblocked_open.saturating_sub(claims.iter().filter(|c| claimed_open(index, sidecar, c)).count()),
+        blocked: summary.blocked,
         claims,
         activity: summary.activity.clone(),
         recent_history: index.history().iter().rev().take(3).map(|e| e.as_ref().clone()).collect(),
     }
+}
+
+/// How many items `next` could hand out but for claims (planned stories of active sprints,
+/// todo backlog items, nothing unfinished blocking them), and how many items not done are
+/// blocked.
+fn readiness(index: &WorkIndex, sidecar: &Sidecar) -> (usize, usize) {
+    let with_dependencies = sidecar.has_dependencies();
+    let blocked = |key: ItemKey| with_dependencies && !dependencies::blockers(index, sidecar, &key).is_empty();
+    let mut open = 0;
+    for sprint in index.sprints().iter().filter(|s| s.status() == "active") {
+        let planned = sprint.stories().iter().filter(|st| st.status() == StoryStatus::Planned.as_str());
+        open += planned.filter(|st| !blocked(ItemKey::Story(st.id.clone()))).count();
+    }
+    let todo = index.backlog().iter().filter(|b| b.status() == BacklogStatus::Todo.as_str());
+    open += todo.filter(|b| !blocked(ItemKey::Backlog(b.id.clone()))).count();
+    if !with_dependencies {
+        return (open, 0);
+    }
+    let stories =
+        index.sprints().iter().flat_map(|s| s.stories()).filter(|st| st.status() != StoryStatus::Done.as_str());
+    let stories = stories.filter(|st| blocked(ItemKey::Story(st.id.clone()))).count();
+    let backlog = index.backlog().iter().filter(|b| b.status() != BacklogStatus::Done.as_str());
+    (open, stories + backlog.filter(|b| blocked(ItemKey::Backlog(b.id.clone()))).count())
+}
+
+/// Whether a live claim holds an item [`readiness`] counted as open (so it is not ready).
+fn claimed_open(index: &WorkIndex, sidecar: &Sidecar, claim: &ClaimEntry) -> bool {
+    let key = match claim.kind {
+        Kind::Story => ItemKey::Story(claim.id.clone()),
+        Kind::Backlog => ItemKey::Backlog(claim.id.clone()),
+        Kind::Sprint => return false,
+    };
+    let open = match &key {
+        ItemKey::Story(id) => index
+            .sprints()
+            .iter()
+            .filter(|s| s.status() == "active")
+            .flat_map(|s| s.stories())
+            .any(|st| &st.id == id && st.status() == StoryStatus::Planned.as_str()),
+        ItemKey::Backlog(id) => index.backlog_item(id).is_some_and(|b| b.status() == BacklogStatus::Todo.as_str()),
+        ItemKey::Sprint(_) => false,
+    };
+    open && dependencies::blockers(index, sidecar, &key).is_empty()
 }
 
 /// The kind and id of a sidecar storage key (`story/STORY-3`).

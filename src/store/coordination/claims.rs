@@ -8,7 +8,7 @@
 use chrono::Duration;
 
 use super::items::{item_view, key_of, missing};
-use super::{Event, Executed, Policy, Target};
+use super::{Event, Executed, Policy, Target, dependencies};
 use crate::store::error::StoreError;
 use crate::store::model::{BacklogStatus, StoryStatus, WorkIndex};
 use crate::store::ops::Change;
@@ -22,13 +22,22 @@ pub(super) fn claim_item(
     target: Target,
     id: &str,
     lease: Duration,
+    force: bool,
     change: &Change,
 ) -> Result<Executed, StoreError> {
     let key = key_of(kind(target), id);
-    let (until, renewed) = claim(index, meta, &key, lease, change)?;
+    let Claimed { until, renewed, forced_over, forced_past } = claim(index, meta, &key, lease, force, change)?;
     let item = item_view(index, meta, &key, change.now).ok_or_else(|| missing(&key))?;
-    let event = Event::item(&key, "claimed", Some(item.rev));
-    Ok(Executed::changed(Outcome::Claimed { item, until, renewed }, vec![event]))
+    let mut event = Event::item(&key, "claimed", Some(item.rev));
+    if let Some(forced) = &forced_past {
+        tracing::warn!(agent = %change.agent, %forced, "claim forced past dependencies");
+        event.summary = Some(format!("forced: {forced}"));
+    }
+    if let Some(holder) = &forced_over {
+        tracing::warn!(agent = %change.agent, %holder, "claim forced over another agent's claim");
+    }
+    let outcome = Outcome::Claimed { item, until, renewed };
+    Ok(Executed { outcome, forced_over, forced_past, events: vec![event], index_changed: true })
 }
 
 /// `worksync_release`: only the holder may release, unless forced (recorded).
@@ -44,7 +53,13 @@ pub(super) fn release(
     item_view(index, meta, &key, change.now).ok_or_else(|| missing(&key))?;
     let Some(claim) = meta.claim(&key, change.now) else {
         let outcome = Outcome::Released { kind: kind(target), id: id.to_string(), holder: None };
-        return Ok(Executed { outcome, forced_over: None, events: Vec::new(), index_changed: false });
+        return Ok(Executed {
+            outcome,
+            forced_over: None,
+            forced_past: None,
+            events: Vec::new(),
+            index_changed: false,
+        });
     };
     if claim.agent != change.agent && !force {
         return Err(held(&key, claim));
@@ -54,7 +69,7 @@ pub(super) fn release(
     let event = Event::item(&key, "released", Some(meta.rev(&key)));
     let forced_over = (holder != change.agent).then(|| holder.clone());
     let outcome = Outcome::Released { kind: kind(target), id: id.to_string(), holder: Some(holder) };
-    Ok(Executed { outcome, forced_over, events: vec![event], index_changed: false })
+    Ok(Executed { outcome, forced_over, forced_past: None, events: vec![event], index_changed: false })
 }
 
 /// `worksync_next`: the next free work, claimed in the same step if asked.
@@ -67,20 +82,45 @@ pub(super) fn next(
     policy: &Policy,
     change: &Change,
 ) -> Result<Executed, StoreError> {
-    let Some((key, reason)) = pick_next(index, meta, change, spread) else {
-        let outcome = Outcome::Next { pick: None };
-        return Ok(Executed { outcome, forced_over: None, events: Vec::new(), index_changed: false });
+    let Some(Candidate { key, reason, unblocks }) = pick_next(index, meta, change, spread) else {
+        let outcome = Outcome::Next { pick: None, blocked: blocked_count(index, meta) };
+        return Ok(Executed {
+            outcome,
+            forced_over: None,
+            forced_past: None,
+            events: Vec::new(),
+            index_changed: false,
+        });
     };
     if !take {
         let item = item_view(index, meta, &key, change.now).ok_or_else(|| missing(&key))?;
-        let outcome = Outcome::Next { pick: Some(Pick { item, reason, claimed: None }) };
-        return Ok(Executed { outcome, forced_over: None, events: Vec::new(), index_changed: false });
+        let outcome = Outcome::Next { pick: Some(Pick { item, reason, unblocks, claimed: None }), blocked: 0 };
+        return Ok(Executed {
+            outcome,
+            forced_over: None,
+            forced_past: None,
+            events: Vec::new(),
+            index_changed: false,
+        });
     }
-    let (until, renewed) = claim(index, meta, &key, lease_of(lease_minutes, policy), change)?;
+    let Claimed { until, renewed, .. } = claim(index, meta, &key, lease_of(lease_minutes, policy), false, change)?;
     let item = item_view(index, meta, &key, change.now).ok_or_else(|| missing(&key))?;
     let event = Event::item(&key, "claimed", Some(item.rev));
-    let pick = Pick { item, reason, claimed: Some((until, renewed)) };
-    Ok(Executed::changed(Outcome::Next { pick: Some(pick) }, vec![event]))
+    let pick = Pick { item, reason, unblocks, claimed: Some((until, renewed)) };
+    Ok(Executed::changed(Outcome::Next { pick: Some(pick), blocked: 0 }, vec![event]))
+}
+
+/// How many not-done stories and backlog items are blocked (said when nothing is ready).
+fn blocked_count(index: &WorkIndex, meta: &Sidecar) -> usize {
+    if !meta.has_dependencies() {
+        return 0;
+    }
+    meta.items
+        .keys()
+        .filter_map(|k| ItemKey::from_storage_key(k))
+        .filter(|key| !dependencies::blockers(index, meta, key).is_empty())
+        .filter(|key| dependencies::is_done(index, &key.as_storage_key()) == Some(false))
+        .count()
 }
 
 /// The lease a claim gets: what the agent asked for, else the configured default.
@@ -95,23 +135,37 @@ fn kind(target: Target) -> Kind {
     }
 }
 
+/// A claim taken: until when, whether the agent renewed its own, and what `force` let
+/// through (another agent's claim, unfinished dependencies).
+struct Claimed {
+    until: chrono::DateTime<chrono::Utc>,
+    renewed: bool,
+    forced_over: Option<String>,
+    forced_past: Option<String>,
+}
+
 /// Claims `key` for the change's agent: succeeds if unclaimed, expired, or renewed by the
-/// holder. Claiming a story or a todo backlog item sets it in progress. Returns until when,
-/// and whether the agent renewed its own claim.
+/// holder, and if nothing blocks it (or `force`, recorded). Claiming a story or a todo
+/// backlog item sets it in progress.
 fn claim(
     index: &mut WorkIndex,
     meta: &mut Sidecar,
     key: &ItemKey,
     lease: Duration,
+    force: bool,
     change: &Change,
-) -> Result<(chrono::DateTime<chrono::Utc>, bool), StoreError> {
+) -> Result<Claimed, StoreError> {
     item_view(index, meta, key, change.now).ok_or_else(|| missing(key))?;
+    let mut forced_over = None;
     if let Some(existing) = meta.claim(key, change.now)
         && existing.agent != change.agent
     {
-        return Err(held(key, existing));
+        if !force {
+            return Err(held(key, existing));
+        }
+        forced_over = Some(existing.agent.clone());
     }
-    let renewed = meta.claim(key, change.now).is_some();
+    let renewed = meta.claim(key, change.now).is_some_and(|c| c.agent == change.agent);
     let done = match key {
         ItemKey::Story(id) => story_status(index, id) == StoryStatus::Done.as_str(),
         ItemKey::Backlog(id) => index.backlog_item(id).is_some_and(|b| b.status() == BacklogStatus::Done.as_str()),
@@ -125,6 +179,14 @@ fn claim(
             "Pick other work: call worksync_next.",
         ));
     }
+    let blockers = dependencies::blockers(index, meta, key);
+    let mut forced_past = None;
+    if !blockers.is_empty() && !renewed {
+        if !force {
+            return Err(dependencies::refused_as_blocked(key, &blockers, "claimed"));
+        }
+        forced_past = Some(format!("claimed while {} was not done", dependencies::ids(&blockers).join(", ")));
+    }
     let until = change.now + lease;
     meta.claims.insert(key.as_storage_key(), Claim { agent: change.agent.clone(), claimed_at: change.now, until });
     let set_in_progress = match key {
@@ -135,57 +197,105 @@ fn claim(
     if set_in_progress {
         meta.changed(key, &change.agent, change.now);
     }
-    Ok((until, renewed))
+    Ok(Claimed { until, renewed, forced_over, forced_past })
 }
 
-/// The next work for the agent: planned stories of active sprints first (file order), then
-/// todo backlog items by priority (1 highest, default 3; file order breaks ties). Items with
-/// a live claim by another agent are skipped.
+/// A candidate for `next`: the item, why it comes first, and what finishing it frees.
+struct Candidate {
+    key: ItemKey,
+    reason: String,
+    unblocks: Vec<String>,
+}
+
+/// A ready item with what `next` orders by, in that order (derived `Ord` compares the
+/// fields top to bottom; `position` is unique, so `key` and `sprint` never decide).
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct Ranked {
+    /// 0: a planned story of an active sprint; 1: a todo backlog item.
+    tier: u8,
+    priority: u8,
+    /// How many unfinished items wait on it (more first).
+    waiting: std::cmp::Reverse<usize>,
+    /// Its place in the file: older first.
+    position: usize,
+    key: ItemKey,
+    sprint: Option<String>,
+}
+
+/// The next work for the agent: only *ready* work (not done, not claimed by another agent,
+/// nothing it depends on unfinished), in this order:
 ///
-/// `spread` skips that many of the first free items (wrapping among the first
+/// 1. planned stories of active sprints before todo backlog items (a sprint is a
+///    commitment; the backlog is what is left);
+/// 2. then priority (1 highest; unset is 3; stories have none, so they rank as 3);
+/// 3. then how many unfinished items wait on it, directly or through others (finishing
+///    it unblocks the most);
+/// 4. then age: the order in the file (older first).
+///
+/// `spread` skips that many of the first ready items (wrapping among the first
 /// [`SPREAD_WINDOW`]): machines of a shared project asking at once start at different items.
-fn pick_next(index: &WorkIndex, meta: &Sidecar, change: &Change, spread: usize) -> Option<(ItemKey, String)> {
-    let mut candidates = Vec::new();
-    let window = if spread == 0 { 1 } else { SPREAD_WINDOW };
+fn pick_next(index: &WorkIndex, meta: &Sidecar, change: &Change, spread: usize) -> Option<Candidate> {
     let free = |key: &ItemKey| meta.claim(key, change.now).is_none_or(|c| c.agent == change.agent);
+    let with_dependencies = meta.has_dependencies();
+    let dependents = if with_dependencies { dependencies::dependents_map(meta) } else { Default::default() };
+    let ready =
+        |key: &ItemKey| free(key) && (!with_dependencies || dependencies::blockers(index, meta, key).is_empty());
+    let waiting = |key: &ItemKey| {
+        if with_dependencies { dependencies::waiting_on(index, &dependents, &key.as_storage_key()) } else { 0 }
+    };
+    let mut ranked: Vec<Ranked> = Vec::new();
+    let mut position = 0;
     for sprint in index.sprints().iter().filter(|s| s.status() == "active") {
         for story in sprint.stories().iter().filter(|s| s.status() == StoryStatus::Planned.as_str()) {
+            position += 1;
             let key = ItemKey::Story(story.id.clone());
-            if free(&key) {
-                let reason = format!(
-                    "the first unclaimed planned story of active sprint '{}' (stories come before backlog)",
-                    sprint.id
-                );
-                candidates.push((key, reason));
-                if candidates.len() == window {
-                    return candidates.into_iter().nth(spread % window);
-                }
+            if ready(&key) {
+                let priority = meta.item(&key).and_then(|m| m.priority).unwrap_or(3);
+                let waiting = std::cmp::Reverse(waiting(&key));
+                ranked.push(Ranked { tier: 0, priority, waiting, position, key, sprint: Some(sprint.id.clone()) });
             }
         }
     }
-    let mut backlog: Vec<(u8, usize, ItemKey)> = index
-        .backlog()
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| b.status() == BacklogStatus::Todo.as_str())
-        .map(|(n, b)| {
-            let key = ItemKey::Backlog(b.id.clone());
-            (meta.item(&key).and_then(|m| m.priority).unwrap_or(3), n, key)
-        })
-        .filter(|(_, _, key)| free(key))
-        .collect();
-    backlog.sort();
-    for (priority, _, key) in backlog.into_iter().take(window - candidates.len()) {
-        let reason = format!(
-            "no planned story is free in an active sprint; the todo backlog item with the highest priority (P{priority}) that nobody holds"
-        );
-        candidates.push((key, reason));
+    for item in index.backlog().iter().filter(|b| b.status() == BacklogStatus::Todo.as_str()) {
+        position += 1;
+        let key = ItemKey::Backlog(item.id.clone());
+        if ready(&key) {
+            let priority = meta.item(&key).and_then(|m| m.priority).unwrap_or(3);
+            let waiting = std::cmp::Reverse(waiting(&key));
+            ranked.push(Ranked { tier: 1, priority, waiting, position, key, sprint: None });
+        }
     }
-    let count = candidates.len();
-    if count == 0 {
+    if ranked.is_empty() {
         return None;
     }
-    candidates.into_iter().nth(spread % count)
+    ranked.sort();
+    let window = if spread == 0 { 1 } else { SPREAD_WINDOW.min(ranked.len()) };
+    let Ranked { tier, priority, waiting: std::cmp::Reverse(waits), key, sprint, .. } =
+        ranked.swap_remove(spread % window);
+    let storage_key = key.as_storage_key();
+    let unblocks = match dependents.get(&storage_key) {
+        Some(direct) => dependencies::ids(&dependencies::would_free(index, meta, direct, &storage_key)),
+        None => Vec::new(),
+    };
+    let mut reason = match (tier, sprint) {
+        (0, Some(sprint)) => format!(
+            "the first ready planned story of active sprint '{sprint}' (stories come before backlog; ready: nothing it depends on is unfinished and nobody holds it)"
+        ),
+        _ => format!(
+            "no planned story is ready in an active sprint; the ready todo backlog item with the highest priority (P{priority}) that nobody holds"
+        ),
+    };
+    if waits > 0 {
+        reason.push_str(&format!(
+            "; {waits} unfinished item{} wait{} on it",
+            if waits == 1 { "" } else { "s" },
+            if waits == 1 { "s" } else { "" }
+        ));
+    }
+    if !unblocks.is_empty() {
+        reason.push_str(&format!("; finishing it unblocks {}", unblocks.join(", ")));
+    }
+    Some(Candidate { key, reason, unblocks })
 }
 
 /// How many of the first free items `next` spreads machines over.

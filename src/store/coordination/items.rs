@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use super::dependencies;
 use crate::store::error::StoreError;
 use crate::store::model::WorkIndex;
 use crate::store::ops::to_json;
@@ -29,6 +30,8 @@ pub fn item_view(index: &WorkIndex, meta: &Sidecar, key: &ItemKey, now: DateTime
         rev: meta.rev(key),
         claim: meta.claim(key, now).map(|c| Holder { agent: c.agent.clone(), until: c.until }),
         priority: meta.item(key).and_then(|m| m.priority),
+        depends_on: dependencies::ids(meta.depends_on(key)),
+        blocked_by: dependencies::ids(&dependencies::blockers(index, meta, key)),
     })
 }
 
@@ -44,6 +47,8 @@ pub(super) fn removed_view(key: &ItemKey, fields: Value, meta: &Sidecar) -> Item
         rev: meta.rev(key),
         claim: None,
         priority: meta.item(key).and_then(|m| m.priority),
+        depends_on: dependencies::ids(meta.depends_on(key)),
+        blocked_by: Vec::new(),
     }
 }
 

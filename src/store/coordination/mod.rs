@@ -9,6 +9,7 @@
 //! hand edits in `reconcile.rs`, items as tools show them in `items.rs`.
 
 mod claims;
+pub mod dependencies;
 mod items;
 mod reconcile;
 #[cfg(test)]
@@ -66,10 +67,12 @@ pub enum Operation {
         edit: Mutation,
         guard: Guard,
     },
+    /// `force`: claim it even if it is blocked or another agent holds it (recorded).
     Claim {
         target: Target,
         id: String,
         lease_minutes: Option<f64>,
+        force: bool,
     },
     Release {
         target: Target,
@@ -82,6 +85,15 @@ pub enum Operation {
         claim: bool,
         lease_minutes: Option<f64>,
         spread: usize,
+    },
+    /// Adds and removes dependencies of one item (`target`: which kind the id names, when
+    /// the agent said; else a story, then a backlog item).
+    Depend {
+        target: Option<Target>,
+        id: String,
+        add: Vec<String>,
+        remove: Vec<String>,
+        guard: Guard,
     },
 }
 
@@ -156,6 +168,8 @@ pub struct Executed {
     pub outcome: Outcome,
     /// The agent whose claim the change overrode (`force`).
     pub forced_over: Option<String>,
+    /// What `force` let the change do past dependencies ("started while 'A' was not done").
+    pub forced_past: Option<String>,
     pub events: Vec<Event>,
     /// Whether the work index changed (else only the sidecar did, or nothing).
     pub index_changed: bool,
@@ -164,7 +178,7 @@ pub struct Executed {
 impl Executed {
     /// An operation that changed the work index.
     fn changed(outcome: Outcome, events: Vec<Event>) -> Executed {
-        Executed { outcome, forced_over: None, events, index_changed: true }
+        Executed { outcome, forced_over: None, forced_past: None, events, index_changed: true }
     }
 }
 
@@ -176,6 +190,7 @@ impl Operation {
             Operation::Claim { .. } => "claim",
             Operation::Release { .. } => "release",
             Operation::Next { .. } => "next",
+            Operation::Depend { .. } => "depend",
         }
     }
 
@@ -198,6 +213,10 @@ impl Operation {
                 _ => Vec::new(),
             },
             Operation::Claim { target, id, .. } | Operation::Release { target, id, .. } => vec![key(target, id)],
+            Operation::Depend { target: Some(target), id, .. } => vec![key(target, id)],
+            Operation::Depend { target: None, id, .. } => {
+                vec![ItemKey::Story(id.clone()), ItemKey::Backlog(id.clone())]
+            }
             Operation::Next { .. } => Vec::new(),
         }
     }
@@ -227,8 +246,12 @@ impl Operation {
         meta.claims.retain(|_, claim| claim.until > change.now);
         match self {
             Operation::Edit { edit, guard } => execute_edit(edit, guard, index, meta, change),
-            Operation::Claim { target, id, lease_minutes } => {
-                claims::claim_item(index, meta, *target, id, claims::lease_of(*lease_minutes, policy), change)
+            Operation::Claim { target, id, lease_minutes, force } => {
+                let lease = claims::lease_of(*lease_minutes, policy);
+                claims::claim_item(index, meta, *target, id, lease, *force, change)
+            }
+            Operation::Depend { target, id, add, remove, guard } => {
+                depend(index, meta, *target, id, add, remove, guard, change)
             }
             Operation::Release { target, id, force } => claims::release(index, meta, *target, id, *force, change),
             Operation::Next { claim, lease_minutes, spread } => {
@@ -277,6 +300,11 @@ fn execute_edit(
             forced_over = Some(claim.agent.clone());
         }
     }
+    let forced_past = match &target {
+        Some(key) => dependencies_allow(edit, guard, index, meta, key)?,
+        None => None,
+    };
+    let before: Vec<(String, Option<bool>)> = target.iter().map(|key| dependencies::state_of(index, key)).collect();
     let applied = edit.apply(index, change).map_err(|error| match (error, &target) {
         // A refusal about the item itself shows it as it is now.
         (StoreError::Conflict { message, hint, current: None }, Some(key)) => {
@@ -298,6 +326,10 @@ fn execute_edit(
     if let (Some(priority), Some(key)) = (edit.priority(), applied.touched.first()) {
         meta.set_priority(key, priority);
     }
+    if let (Some(references), Some(key)) = (edit.depends_on(), applied.touched.first()) {
+        let keys = dependencies::checked(index, meta, key, references)?;
+        meta.hold_depends_on(&key.as_storage_key(), keys, &change.agent, change.now);
+    }
     // What a removed item was, taken before the sidecar forgets it.
     let outcome = match applied.effect {
         Effect::Removed { key, fields } => Outcome::Removed { item: items::removed_view(&key, fields, meta) },
@@ -306,6 +338,10 @@ fn execute_edit(
     for key in &applied.removed {
         meta.forget(key);
         events.push(Event::item(key, "removed", None));
+    }
+    events.extend(dependencies::settle(index, meta, &before));
+    if let (Some(forced), Some(first)) = (&forced_past, events.first_mut()) {
+        first.summary = Some(format!("forced: {forced}"));
     }
     for entry in &applied.history {
         meta.history.push(Arc::new(HistoryMeta {
@@ -329,7 +365,136 @@ fn execute_edit(
     if let Some(holder) = &forced_over {
         tracing::warn!(agent = %change.agent, %holder, "change forced over another agent's claim");
     }
-    Ok(Executed { outcome, forced_over, events, index_changed: changed })
+    if let Some(forced) = &forced_past {
+        tracing::warn!(agent = %change.agent, %forced, "change forced past dependencies");
+    }
+    Ok(Executed { outcome, forced_over, forced_past, events, index_changed: changed })
+}
+
+/// Whether dependencies let `edit` do what it does to `key`: moving a blocked item to
+/// in_progress, or removing an item that unfinished work depends on, is refused unless
+/// forced. Returns what forcing it let through, to record.
+fn dependencies_allow(
+    edit: &Mutation,
+    guard: &Guard,
+    index: &WorkIndex,
+    meta: &Sidecar,
+    key: &ItemKey,
+) -> Result<Option<String>, StoreError> {
+    if matches!(edit, Mutation::RemoveBacklog { .. }) {
+        let waiting: Vec<String> = meta
+            .dependents(&key.as_storage_key())
+            .into_iter()
+            .filter(|d| dependencies::is_done(index, d) == Some(false))
+            .collect();
+        if waiting.is_empty() {
+            return Ok(None);
+        }
+        if !guard.force {
+            return Err(dependencies::refused_as_depended_on(key, &waiting));
+        }
+        return Ok(Some(format!("removed although {} depended on it", dependencies::ids(&waiting).join(", "))));
+    }
+    let starts = edit.new_status() == Some("in_progress")
+        && dependencies::is_done(index, &key.as_storage_key()).is_some()
+        && item_status(index, key) != Some("in_progress");
+    if !starts {
+        return Ok(None);
+    }
+    let blockers = dependencies::blockers(index, meta, key);
+    if blockers.is_empty() {
+        return Ok(None);
+    }
+    if !guard.force {
+        return Err(dependencies::refused_as_blocked(key, &blockers, "started"));
+    }
+    Ok(Some(format!("started while {} was not done", dependencies::ids(&blockers).join(", "))))
+}
+
+/// The status of a story or backlog item as the file has it.
+fn item_status<'a>(index: &'a WorkIndex, key: &ItemKey) -> Option<&'a str> {
+    match key {
+        ItemKey::Story(id) => {
+            index.sprints().iter().flat_map(|s| s.stories()).find(|st| &st.id == id).map(|st| st.status())
+        }
+        ItemKey::Backlog(id) => index.backlog_item(id).map(|b| b.status()),
+        ItemKey::Sprint(_) => None,
+    }
+}
+
+/// `worksync_depend`: adds and removes dependencies of one story or backlog item, behind
+/// its revision; the item gets a new revision.
+#[allow(clippy::too_many_arguments)]
+fn depend(
+    index: &WorkIndex,
+    meta: &mut Sidecar,
+    target: Option<Target>,
+    id: &str,
+    add: &[String],
+    remove: &[String],
+    guard: &Guard,
+    change: &Change,
+) -> Result<Executed, StoreError> {
+    let reference = match target {
+        Some(Target::Story) => format!("story/{id}"),
+        Some(Target::Backlog) => format!("backlog/{id}"),
+        None => id.to_string(),
+    };
+    let key = dependencies::resolve(index, &reference).map_err(|error| match error {
+        StoreError::NotFound { id, .. } => items::missing(&ItemKey::Backlog(id)),
+        other => other,
+    })?;
+    let rev = meta.rev(&key);
+    if let Some(expected) = guard.expected_rev
+        && expected != rev
+    {
+        let (kind, id) = Kind::of(&key);
+        return Err(StoreError::Conflict {
+            message: format!("{} '{id}' is at rev {rev}, not {expected}: it changed since you read it", kind.as_str()),
+            hint: format!(
+                "Look at `current` (the item now), re-apply your change to it, and retry with expected_rev={rev}."
+            ),
+            current: item_view(index, meta, &key, change.now).map(Box::new),
+        });
+    }
+    let mut removed: Vec<String> = Vec::new();
+    for reference in remove {
+        removed.push(dependencies::resolve(index, reference).map(|k| k.as_storage_key()).unwrap_or_else(|_| {
+            // A dependency on an item that is gone can still be removed by its id.
+            let (_, plain) = reference.split_once('/').unwrap_or(("", reference));
+            format!("{}{plain}", if reference.starts_with("story/") { "story/" } else { "" })
+        }));
+    }
+    let current: Vec<String> = meta.depends_on(&key).to_vec();
+    let mut wanted: Vec<String> = current
+        .iter()
+        .filter(|d| !removed.iter().any(|r| r == *d || dependencies::display(d) == dependencies::display(r)))
+        .map(|d| d.to_string())
+        .collect();
+    wanted.extend(add.iter().cloned());
+    let keys = dependencies::checked(index, meta, &key, &wanted)?;
+    let item_before = item_view(index, meta, &key, change.now).ok_or_else(|| items::missing(&key))?;
+    if keys == current {
+        let outcome = Outcome::Updated { item: item_before };
+        return Ok(Executed {
+            outcome,
+            forced_over: None,
+            forced_past: None,
+            events: Vec::new(),
+            index_changed: false,
+        });
+    }
+    let rev = meta.changed(&key, &change.agent, change.now);
+    meta.hold_depends_on(&key.as_storage_key(), keys, &change.agent, change.now);
+    let item = item_view(index, meta, &key, change.now).ok_or_else(|| items::missing(&key))?;
+    let event = Event::item(&key, "updated", Some(rev));
+    Ok(Executed {
+        outcome: Outcome::Updated { item },
+        forced_over: None,
+        forced_past: None,
+        events: vec![event],
+        index_changed: false,
+    })
 }
 
 /// The outcome of an edit's effect, with the items as they are after it.

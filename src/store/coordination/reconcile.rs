@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::Event;
+use super::{Event, dependencies};
 use crate::store::model::WorkIndex;
 use crate::store::ops::to_json;
 use crate::store::sidecar::{ItemKey, Sidecar};
@@ -46,6 +46,19 @@ pub fn reconcile_as(
     for key in before.into_keys() {
         meta.forget(&key);
         events.push(Event::item(&key, "removed", None));
+    }
+    if meta.has_dependencies() {
+        // What the edit finished or removed frees the items that waited on it.
+        let touched: Vec<(String, Option<bool>)> = events
+            .iter()
+            .filter(|e| matches!(e.kind, "story" | "backlog") && matches!(e.action, "updated" | "removed"))
+            .map(|e| {
+                let key = format!("{}/{}", e.kind, e.id);
+                let done = dependencies::is_done(old, &key);
+                (key, done)
+            })
+            .collect();
+        events.extend(dependencies::settle(new, meta, &touched));
     }
     events
 }

@@ -74,6 +74,7 @@ impl Project {
                 summary: None,
                 theme: None,
                 related_sprints: None,
+                depends_on: None,
             };
             project.run("planner", at(-60), edit.into()).expect("priority set");
         }
@@ -96,7 +97,7 @@ impl Project {
             .expect("next")
             .outcome
         {
-            Outcome::Next { pick } => pick.map(|pick| pick.item.id),
+            Outcome::Next { pick, .. } => pick.map(|pick| pick.item.id),
             other => panic!("next answered {other:?}"),
         }
     }
@@ -133,7 +134,7 @@ fn at(minutes: i64) -> DateTime<Utc> {
 const MS: Duration = Duration::milliseconds(1);
 
 fn claim(target: Target, id: &str, lease_minutes: f64) -> Operation {
-    Operation::Claim { target, id: id.into(), lease_minutes: Some(lease_minutes) }
+    Operation::Claim { target, id: id.into(), lease_minutes: Some(lease_minutes), force: false }
 }
 
 fn story(id: &str) -> ItemKey {
@@ -211,6 +212,7 @@ fn a_forced_edit_over_a_claim_is_recorded() {
         status: None,
         notes: None,
         append_notes: Some("B was here".into()),
+        depends_on: None,
     };
     let unforced = Operation::Edit { edit: edit.clone(), guard: Guard::default() };
     let (holder, _) = refused_by(project.run("agent-b", at(1), unforced));
@@ -286,7 +288,7 @@ fn next_gives_its_reason() {
         at(0),
         Operation::Next { claim: true, lease_minutes: None, spread: 0 },
     ) {
-        Ok(Executed { outcome: Outcome::Next { pick: Some(Pick { reason, .. }) }, .. }) => reason,
+        Ok(Executed { outcome: Outcome::Next { pick: Some(Pick { reason, .. }), .. }, .. }) => reason,
         other => panic!("expected a pick, got {other:?}"),
     };
     assert!(reason(&mut project).contains("active sprint 's1'"));
@@ -325,7 +327,7 @@ fn next_with_claim_takes_the_item_in_progress() {
     let mut project = Project::new();
     let next = Operation::Next { claim: true, lease_minutes: Some(15.0), spread: 0 };
     let executed = project.run("agent-a", at(0), next.clone()).unwrap();
-    let Outcome::Next { pick: Some(pick) } = &executed.outcome else { panic!("{:?}", executed.outcome) };
+    let Outcome::Next { pick: Some(pick), .. } = &executed.outcome else { panic!("{:?}", executed.outcome) };
     assert_eq!(pick.item.id, "STORY-3");
     assert_eq!(pick.claimed, Some((at(15), false)));
     assert_eq!(pick.item.fields["status"], "in_progress", "the item as it is after the claim");
@@ -335,7 +337,7 @@ fn next_with_claim_takes_the_item_in_progress() {
     assert!(executed.index_changed, "setting the story in progress changes the work index");
 
     let other = project.run("agent-b", at(0), next).unwrap();
-    let Outcome::Next { pick: Some(pick) } = other.outcome else { panic!("{:?}", other.outcome) };
+    let Outcome::Next { pick: Some(pick), .. } = other.outcome else { panic!("{:?}", other.outcome) };
     assert_eq!(pick.item.id, "STORY-4");
 }
 

@@ -29,6 +29,7 @@ pub enum Mutation {
         theme: String,
         status: BacklogStatus,
         related_sprints: Option<Vec<String>>,
+        depends_on: Option<Vec<String>>,
     },
     UpdateBacklog {
         id: String,
@@ -37,6 +38,7 @@ pub enum Mutation {
         summary: Option<String>,
         theme: Option<String>,
         related_sprints: Option<Vec<String>>,
+        depends_on: Option<Vec<String>>,
     },
     RemoveBacklog {
         id: String,
@@ -60,6 +62,7 @@ pub enum Mutation {
         story_id: Option<String>,
         status: StoryStatus,
         notes: String,
+        depends_on: Option<Vec<String>>,
     },
     UpdateStory {
         sprint_id: String,
@@ -67,6 +70,7 @@ pub enum Mutation {
         status: Option<StoryStatus>,
         notes: Option<String>,
         append_notes: Option<String>,
+        depends_on: Option<Vec<String>>,
     },
     Done {
         story_id: String,
@@ -153,6 +157,27 @@ impl Mutation {
         }
     }
 
+    /// The items this edit makes its item depend on (replacing what it depended on), if
+    /// any: ids as the agent gave them.
+    pub fn depends_on(&self) -> Option<&[String]> {
+        match self {
+            Mutation::AddBacklog { depends_on, .. }
+            | Mutation::UpdateBacklog { depends_on, .. }
+            | Mutation::AddStory { depends_on, .. }
+            | Mutation::UpdateStory { depends_on, .. } => depends_on.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The status this edit moves its item to, if it names one.
+    pub fn new_status(&self) -> Option<&'static str> {
+        match self {
+            Mutation::UpdateBacklog { status, .. } => status.map(BacklogStatus::as_str),
+            Mutation::UpdateStory { status, .. } => status.map(StoryStatus::as_str),
+            _ => None,
+        }
+    }
+
     /// A short name for logs.
     pub fn name(&self) -> &'static str {
         match self {
@@ -197,10 +222,10 @@ impl Mutation {
                 };
                 sprints::update(index, id, fields)
             }
-            Mutation::AddStory { sprint_id, story_id, status, notes } => {
+            Mutation::AddStory { sprint_id, story_id, status, notes, .. } => {
                 stories::add(index, sprint_id, story_id.as_deref(), *status, notes)
             }
-            Mutation::UpdateStory { sprint_id, story_id, status, notes, append_notes } => {
+            Mutation::UpdateStory { sprint_id, story_id, status, notes, append_notes, .. } => {
                 stories::update(index, sprint_id, story_id, *status, notes.as_deref(), append_notes.as_deref())
             }
             Mutation::Done { story_id, notes, sprint_id } => {
@@ -313,6 +338,7 @@ mod tests {
             story_id: Some("STORY-1".into()),
             status: StoryStatus::Planned,
             notes: String::new(),
+            depends_on: None,
         };
         let err = op.apply(&mut index(), &change()).unwrap_err();
         assert!(err.to_string().contains("already exists in sprint 's1'"));
@@ -365,6 +391,7 @@ mod tests {
                 status: None,
                 notes: None,
                 append_notes: Some(more.into()),
+                depends_on: None,
             };
             op.apply(&mut idx, &change()).unwrap();
         }
@@ -380,6 +407,7 @@ mod tests {
             status: Some(StoryStatus::Done),
             notes: None,
             append_notes: None,
+            depends_on: None,
         };
         let err = op.apply(&mut index(), &change()).unwrap_err();
         assert!(err.hint().unwrap().contains("pass sprint_id='s1'"));
@@ -400,6 +428,7 @@ mod tests {
             status: Some(StoryStatus::Done),
             notes: None,
             append_notes: None,
+            depends_on: None,
         };
         story.apply(&mut after, &change()).unwrap();
         let item = Mutation::UpdateBacklog {
@@ -409,6 +438,7 @@ mod tests {
             summary: None,
             theme: None,
             related_sprints: None,
+            depends_on: None,
         };
         item.apply(&mut after, &change()).unwrap();
         let sprints: Vec<bool> = before.sprints().iter().zip(after.sprints()).map(|(x, y)| Arc::ptr_eq(x, y)).collect();

@@ -31,6 +31,18 @@ pub enum ItemKey {
 }
 
 impl ItemKey {
+    /// The key a storage key names (`story/STORY-3`); `None` for another shape.
+    pub fn from_storage_key(storage_key: &str) -> Option<ItemKey> {
+        let (kind, id) = storage_key.split_once('/')?;
+        let id = id.to_string();
+        match kind {
+            "sprint" => Some(ItemKey::Sprint(id)),
+            "story" => Some(ItemKey::Story(id)),
+            "backlog" => Some(ItemKey::Backlog(id)),
+            _ => None,
+        }
+    }
+
     /// The key under which the item is stored in `state.json` (`story/STORY-3`).
     pub fn as_storage_key(&self) -> String {
         match self {
@@ -56,6 +68,9 @@ pub struct ItemMeta {
     /// Priority of a backlog item for `worksync_next`: 1 (highest) to 5; unset means 3.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<u8>,
+    /// The items this one waits for (storage keys, `story/STORY-3`), in the order given.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
 }
 
 fn first_rev() -> u64 {
@@ -119,6 +134,7 @@ impl Sidecar {
             updated_at: now,
             updated_by: agent.to_string(),
             priority: None,
+            depends_on: Vec::new(),
         };
         self.items.insert(key.as_storage_key().into(), Arc::new(meta));
         1
@@ -152,6 +168,7 @@ impl Sidecar {
                 updated_at: now,
                 updated_by: agent.to_string(),
                 priority: None,
+                depends_on: Vec::new(),
             })
         })
     }
@@ -168,6 +185,34 @@ impl Sidecar {
         if let Some(meta) = self.items.get_mut(key.as_storage_key().as_str()) {
             Arc::make_mut(meta).priority = Some(priority);
         }
+    }
+
+    /// The items `key` depends on (storage keys).
+    pub fn depends_on(&self, key: &ItemKey) -> &[String] {
+        self.items.get(key.as_storage_key().as_str()).map_or(&[], |meta| meta.depends_on.as_slice())
+    }
+
+    /// Sets what the item stored under `storage_key` depends on; an item without metadata
+    /// gets some, at revision 1 (a value that came from elsewhere: another machine).
+    pub fn hold_depends_on(&mut self, storage_key: &str, depends_on: Vec<String>, agent: &str, now: DateTime<Utc>) {
+        let meta = self.meta_of(storage_key, agent, now);
+        if meta.depends_on != depends_on {
+            Arc::make_mut(meta).depends_on = depends_on;
+        }
+    }
+
+    /// Whether any item depends on another (when none does, nothing is ever blocked).
+    pub fn has_dependencies(&self) -> bool {
+        self.items.values().any(|meta| !meta.depends_on.is_empty())
+    }
+
+    /// The items that depend on the item stored under `storage_key`.
+    pub fn dependents(&self, storage_key: &str) -> Vec<String> {
+        self.items
+            .iter()
+            .filter(|(_, meta)| meta.depends_on.iter().any(|d| d == storage_key))
+            .map(|(key, _)| key.to_string())
+            .collect()
     }
 
     /// The metadata of an item, if any agent ever changed it through the server.

@@ -153,7 +153,12 @@ fn apply(
                 index_changed |= executed.index_changed;
                 events.push((change.agent.clone(), change.now, executed.events));
                 let agent = change.agent.clone();
-                outcomes.push(Ok(Done { outcome: executed.outcome, agent, forced_over: executed.forced_over }));
+                outcomes.push(Ok(Done {
+                    outcome: executed.outcome,
+                    agent,
+                    forced_over: executed.forced_over,
+                    forced_past: executed.forced_past,
+                }));
             }
             Err(e) => outcomes.push(Err(e)),
         }
