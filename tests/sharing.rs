@@ -838,6 +838,62 @@ async fn priorities_travel_in_each_machines_file() {
     );
 }
 
+/// Dependencies travel like priorities, in each machine's own file: an edge added on one
+/// server blocks the item on the other, and removing it there frees it here. Two edges added
+/// on machines cut off from each other that close a cycle together (A → B here, B → A
+/// there) are combined alike on both: the newer one is left out, so nothing is blocked
+/// forever, and it is still in its machine's file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dependencies_travel_and_a_cycle_made_by_two_machines_is_broken_alike() {
+    let remote = Remote::new();
+    let a = sharing_server(&remote, "a").await;
+    let b = joining_server(&remote, "b").await;
+    let text = converged(&[&a, &b], |_| Ok(())).await;
+    let ids = backlog_ids(&text);
+    let (ca, cb) = (a.client("alice").await, b.client("bob").await);
+    let depends_on = |server: &TestServer, id: &str| {
+        let sidecar = worksync::store::SidecarFile::load(&server.path(&format!("projects/{P}/.worksync")));
+        sidecar.items.get(format!("backlog/{id}").as_str()).map(|m| m.depends_on.clone()).unwrap_or_default()
+    };
+    let edge = |id: &str| vec![format!("backlog/{id}")];
+
+    call_ok(&ca, "worksync_depend", json!({"project": P, "id": ids[1], "add": [ids[0]]})).await;
+    eventually("a's dependency reaches b", PATIENCE, async || {
+        if depends_on(&b, &ids[1]) == edge(&ids[0]) { Ok(()) } else { Err(format!("{:?}", depends_on(&b, &ids[1]))) }
+    })
+    .await;
+    let refused = common::call_err(&cb, "worksync_claim", json!({"project": P, "kind": "backlog", "id": ids[1]})).await;
+    assert_eq!(refused["blocked_by"], json!([ids[0]]), "blocked on b too: {refused}");
+    call_ok(&cb, "worksync_depend", json!({"project": P, "id": ids[1], "remove": [ids[0]]})).await;
+    eventually("b's removal reaches a", PATIENCE, async || {
+        if depends_on(&a, &ids[1]).is_empty() { Ok(()) } else { Err(format!("{:?}", depends_on(&a, &ids[1]))) }
+    })
+    .await;
+
+    remote.cut("a");
+    remote.cut("b");
+    call_ok(&ca, "worksync_depend", json!({"project": P, "id": ids[2], "add": [ids[3]]})).await;
+    call_ok(&cb, "worksync_depend", json!({"project": P, "id": ids[3], "add": [ids[2]]})).await;
+    remote.link("a");
+    remote.link("b");
+    let graph = |server: &TestServer| (depends_on(server, &ids[2]), depends_on(server, &ids[3]));
+    let agreed = eventually("both machines combine the two edges alike", PATIENCE, async || {
+        let (on_a, on_b) = (graph(&a), graph(&b));
+        let one_edge = on_a.0.len() + on_a.1.len() == 1;
+        if on_a == on_b && one_edge { Ok(on_a) } else { Err(format!("a {on_a:?}, b {on_b:?}")) }
+    })
+    .await;
+    assert!(agreed == (edge(&ids[3]), vec![]) || agreed == (vec![], edge(&ids[2])), "{agreed:?}");
+    let files = remote.git(&["show", "main:worksync/machines/a.json"])
+        + &remote.git(&["show", "main:worksync/machines/b.json"]);
+    assert!(
+        files.contains(&format!("\"backlog/{}\"", ids[2])) && files.contains(&format!("\"backlog/{}\"", ids[3])),
+        "both edges kept in their files: {files}"
+    );
+    let next = call_ok(&ca, "worksync_next", json!({"project": P})).await;
+    assert!(!next["next"].is_null(), "nothing is blocked forever: {next}");
+}
+
 /// Two servers cut off from each other add different items under one caller-chosen id, and
 /// one removes an item the other changes: after healing both items are kept (the second
 /// under a suffixed id), the removed-but-changed item is kept, and both are in the conflict

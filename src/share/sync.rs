@@ -172,9 +172,9 @@ impl Syncer {
                 }
             }
         }
-        // This machine's priorities travel in its own file (see `machines`).
+        // This machine's priorities and dependencies travel in its own file (see `machines`).
         let empty = Plan::new();
-        if let Some(file) = machines::ours(base.as_ref().unwrap_or(&empty), &self.machine, &local.priorities) {
+        if let Some(file) = machines::ours(base.as_ref().unwrap_or(&empty), &self.machine, &local.travelling) {
             ours.insert(machines::file_of(&self.machine), file);
         }
         let (merged, conflicts) = match (&base, &theirs) {
@@ -195,16 +195,15 @@ impl Syncer {
         let merged_index = String::from_utf8(merged.get(WORK_INDEX).cloned().unwrap_or_default())
             .map_err(|_| SyncError::Failed("the merged work index is not UTF-8".into()))?;
         let file_changes = local_file_changes(&local.files, &merged);
-        let priorities = machines::combined(&merged);
-        let reprioritized = priorities.iter().any(|(key, value)| local.priorities.get(key) != Some(value));
-        if merged_index != local.text || !file_changes.is_empty() || reprioritized {
+        let travelling = machines::combined(&merged);
+        if merged_index != local.text || !file_changes.is_empty() || travelling != local.travelling {
             let merge = MergeToApply {
                 expected: local.text.clone(),
                 merged: merged_index,
                 files: file_changes,
                 expected_files: local.files.clone(),
-                priorities,
-                expected_priorities: local.priorities.clone(),
+                travelling,
+                expected_travelling: local.travelling.clone(),
                 agent: self.credit(&incoming),
             };
             match self.store.apply_merged(&self.project, merge).await {

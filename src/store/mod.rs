@@ -54,7 +54,7 @@ pub use outcome::{Done, Item, Kind, Outcome, Registered, Unregistered};
 pub use sidecar::{ItemKey, Sidecar, SidecarFile};
 pub use snapshot::{ProjectView, Snapshot};
 pub use status::{ProjectStatus, Status};
-pub use writer::{Joining, MergeApplied, MergeToApply, Registration, Shared};
+pub use writer::{Joining, MergeApplied, MergeToApply, Registration, Shared, Travelling};
 
 use atomic::FileStamp;
 use writer::{Command, Writer};

@@ -29,7 +29,7 @@ mod shared;
 mod stale;
 mod versions;
 
-pub use shared::{Joining, MergeApplied, MergeToApply, Shared};
+pub use shared::{Joining, MergeApplied, MergeToApply, Shared, Travelling};
 use versions::{RecentVersions, Version};
 
 use super::atomic::{self, FileStamp};

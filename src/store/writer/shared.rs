@@ -9,6 +9,7 @@ use super::{Check, Slot, Writer};
 use crate::store::atomic;
 use crate::store::coordination;
 use crate::store::error::StoreError;
+use crate::store::model::WorkIndex;
 use crate::store::plan;
 use crate::store::registry::{ProjectEntry, ShareConfig};
 use crate::store::sidecar::{MovedId, Sidecar};
@@ -24,8 +25,60 @@ pub struct Shared {
     /// The change feed's last sequence number when the text was taken: a sync that pushes
     /// this text has synced every change up to it.
     pub seq: u64,
-    /// Backlog priorities set here (kept beside the file): item storage key → priority.
+    /// What is kept beside the file and travels in the machines' files.
+    pub travelling: Travelling,
+}
+
+/// Item data the Python schema has no room for, which travels beside the work index (in
+/// the machines' files of a shared plan).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Travelling {
+    /// Backlog priorities: item storage key → priority.
     pub priorities: BTreeMap<String, u8>,
+    /// Dependencies: item storage key → the storage keys it depends on (never empty).
+    pub depends_on: BTreeMap<String, Vec<String>>,
+}
+
+impl Travelling {
+    fn of(sidecar: &Sidecar) -> Travelling {
+        let mut travelling = Travelling::default();
+        for (key, meta) in sidecar.items.iter() {
+            if let Some(priority) = meta.priority {
+                travelling.priorities.insert(key.to_string(), priority);
+            }
+            if !meta.depends_on.is_empty() {
+                travelling.depends_on.insert(key.to_string(), meta.depends_on.clone());
+            }
+        }
+        travelling
+    }
+
+    /// Gives the items of `index` what this holds, as values that came from `agent`;
+    /// returns how many items it changed. A dependency list is set only on an item the
+    /// index holds; an item absent here has none.
+    fn hold(&self, index: &WorkIndex, meta: &mut Sidecar, now: chrono::DateTime<chrono::Utc>, agent: &str) -> usize {
+        let mut changed = 0;
+        for (key, value) in &self.priorities {
+            if meta.items.get(key.as_str()).and_then(|m| m.priority) != Some(*value) {
+                meta.hold_priority(key, *value, agent, now);
+                changed += 1;
+            }
+        }
+        let held: Vec<String> =
+            meta.items.iter().filter(|(_, m)| !m.depends_on.is_empty()).map(|(k, _)| k.to_string()).collect();
+        for key in held.iter().filter(|key| !self.depends_on.contains_key(*key)) {
+            meta.hold_depends_on(key, Vec::new(), agent, now);
+            changed += 1;
+        }
+        for (key, deps) in &self.depends_on {
+            let exists = coordination::dependencies::is_done(index, key).is_some();
+            if exists && meta.items.get(key.as_str()).map(|m| m.depends_on.as_slice()).unwrap_or_default() != deps {
+                meta.hold_depends_on(key, deps.clone(), agent, now);
+                changed += 1;
+            }
+        }
+        changed
+    }
 }
 
 /// A merge to apply to a shared project.
@@ -39,10 +92,10 @@ pub struct MergeToApply {
     /// merge took as ours (`expected_files`; absent: must not exist).
     pub files: BTreeMap<String, Option<Vec<u8>>>,
     pub expected_files: BTreeMap<String, Vec<u8>>,
-    /// Priorities to hold (item storage key → priority), applied only if the priorities
-    /// here still are `expected_priorities`.
-    pub priorities: BTreeMap<String, u8>,
-    pub expected_priorities: BTreeMap<String, u8>,
+    /// Priorities and dependencies to hold, as the machines' files combine to; applied only
+    /// if what is held here still is `expected_travelling`.
+    pub travelling: Travelling,
+    pub expected_travelling: Travelling,
     /// Whom the changes are credited to (another machine).
     pub agent: String,
 }
@@ -78,8 +131,8 @@ impl Writer {
         let Some(Slot::Ready { doc, sidecar, .. }) = self.projects.get(project) else {
             return Err(StoreError::ProjectNotFound { name: project.into(), available: String::new() });
         };
-        let priorities = priorities_of(sidecar);
-        Ok(Shared { text: doc.text().to_string(), files, seq: self.changes.last_seq(project), priorities })
+        let travelling = Travelling::of(sidecar);
+        Ok(Shared { text: doc.text().to_string(), files, seq: self.changes.last_seq(project), travelling })
     }
 
     /// Writes a merge's result if the work index still is what the merge took as ours
@@ -91,7 +144,7 @@ impl Writer {
         let Some(Slot::Ready { doc, sidecar, sidecar_file }) = self.projects.get_mut(project) else {
             return Err(StoreError::ProjectNotFound { name: project.into(), available: String::new() });
         };
-        if doc.text() != merge.expected || priorities_of(sidecar) != merge.expected_priorities {
+        if doc.text() != merge.expected || Travelling::of(sidecar) != merge.expected_travelling {
             return Err(StoreError::Changed { path: doc.path().to_path_buf() });
         }
         if !merge.files.is_empty() {
@@ -103,18 +156,16 @@ impl Writer {
         }
         let now = chrono::Utc::now();
         let mut meta = sidecar.as_ref().clone();
-        let reprioritized =
-            merge.priorities.iter().filter(|(key, value)| merge.expected_priorities.get(*key) != Some(value)).count();
         if merge.merged == merge.expected {
-            if reprioritized > 0 {
-                hold_priorities(&mut meta, &merge.priorities, now, &merge.agent);
+            let held = merge.travelling.hold(doc.value(), &mut meta, now, &merge.agent);
+            if held > 0 {
                 if let Err(e) = sidecar_file.save(sidecar, &meta) {
-                    tracing::error!(project, error = %e, "could not record the priorities from the shared plan");
+                    tracing::error!(project, error = %e, "could not record the priorities and dependencies from the shared plan");
                 }
                 *sidecar = Arc::new(meta);
             }
             return Ok(MergeApplied {
-                changed: !merge.files.is_empty() || reprioritized > 0,
+                changed: !merge.files.is_empty() || held > 0,
                 items: 0,
                 seq: self.changes.last_seq(project),
             });
@@ -135,7 +186,7 @@ impl Writer {
             let moved = MovedId { to: to_id.to_string(), until: now + AMBIGUITY_WINDOW };
             meta.moved_ids.insert(from.as_storage_key(), moved);
         }
-        hold_priorities(&mut meta, &merge.priorities, now, &merge.agent);
+        merge.travelling.hold(doc.value(), &mut meta, now, &merge.agent);
         // The merge is on disk: attribution and the feed follow, and a failure to record
         // them is only logged, like for any change that happened.
         if let Err(e) = sidecar_file.save(sidecar, &meta) {
@@ -255,22 +306,5 @@ impl Writer {
                 ),
             ))
         })
-    }
-}
-
-/// The backlog priorities a sidecar holds, by item storage key.
-fn priorities_of(sidecar: &Sidecar) -> BTreeMap<String, u8> {
-    sidecar.items.iter().filter_map(|(key, meta)| Some((key.to_string(), meta.priority?))).collect()
-}
-
-/// Gives every item in `priorities` that priority.
-fn hold_priorities(
-    meta: &mut Sidecar,
-    priorities: &BTreeMap<String, u8>,
-    now: chrono::DateTime<chrono::Utc>,
-    agent: &str,
-) {
-    for (key, value) in priorities {
-        meta.hold_priority(key, *value, agent, now);
     }
 }
