@@ -496,3 +496,35 @@ async fn a_stuck_vault_never_slows_a_tool_call() {
     call_ok(&client, "worksync_sync", json!({"project": "orbit-api"})).await;
     assert!(server.path("vault/projects/orbit-api/Backlog/stuck-19.md").exists());
 }
+
+/// A story's and a backlog item's note link what they depend on, with each dependency's
+/// status, and list the ids in the frontmatter; the status follows when a dependency is done.
+#[tokio::test]
+async fn notes_link_what_an_item_depends_on() {
+    let server = TestServer::start().await;
+    let client = server.client("planner").await;
+    let add = |id: &str, depends_on: Value| json!({"project": "orbit-api", "id": id, "summary": format!("do {id}"), "theme": "ci", "depends_on": depends_on});
+    call_ok(&client, "worksync_add_backlog", add("first-step", json!([]))).await;
+    call_ok(&client, "worksync_add_backlog", add("second-step", json!(["first-step"]))).await;
+    let story = call_ok(
+        &client,
+        "worksync_add_story",
+        json!({"project": "orbit-api", "sprint_id": "dispatch-realtime", "notes": "last", "depends_on": ["second-step", "first-step"]}),
+    )
+    .await;
+    let story_id = story["created"]["id"].as_str().unwrap().to_string();
+    call_ok(&client, "worksync_sync", json!({"project": "orbit-api"})).await;
+    let read = |path: String| std::fs::read_to_string(server.path(&path)).unwrap();
+    let second = read("vault/projects/orbit-api/Backlog/second-step.md".into());
+    assert!(second.contains("\ndepends_on: [first-step]\n"), "{second}");
+    assert!(second.contains("**Depends on:** [[projects/orbit-api/Backlog/first-step|first-step]] (todo)"), "{second}");
+    let story_note = read(format!("vault/projects/orbit-api/Stories/{story_id}.md"));
+    assert!(story_note.contains("\ndepends_on: [second-step, first-step]\n"), "{story_note}");
+    assert!(story_note.contains("[[projects/orbit-api/Backlog/second-step|second-step]] (todo), "), "{story_note}");
+
+    call_ok(&client, "worksync_update_backlog", json!({"project": "orbit-api", "id": "first-step", "status": "done"}))
+        .await;
+    call_ok(&client, "worksync_sync", json!({"project": "orbit-api"})).await;
+    let second = read("vault/projects/orbit-api/Backlog/second-step.md".into());
+    assert!(second.contains("|first-step]] (done)"), "the note follows its dependency's status: {second}");
+}

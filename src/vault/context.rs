@@ -72,6 +72,16 @@ pub struct Mention<'a> {
     pub note: Option<&'a str>,
 }
 
+/// An item a story or backlog item depends on: its link and whether it is done yet (a
+/// dependency on an item that is gone shows as plain text, with no status).
+#[derive(Debug, Serialize)]
+pub struct Dependency<'a> {
+    pub id: &'a str,
+    pub label: &'a str,
+    pub note: Option<&'a str>,
+    pub status: Option<&'a str>,
+}
+
 /// The project every project note belongs to.
 #[derive(Debug, Serialize)]
 pub struct ProjectInfo {
@@ -291,6 +301,7 @@ pub struct StoryNote<'a> {
     pub story: StoryRow<'a>,
     pub sprint: SprintRow<'a>,
     pub themes: Vec<&'a Ref>,
+    pub depends_on: Vec<Dependency<'a>>,
     pub details: Vec<(&'a str, Cow<'a, str>)>,
     pub meta: Option<Meta<'a>>,
 }
@@ -302,6 +313,7 @@ pub struct BacklogNote<'a> {
     pub item: BacklogRow<'a>,
     pub theme: Option<&'a Ref>,
     pub related_sprints: Vec<Mention<'a>>,
+    pub depends_on: Vec<Dependency<'a>>,
     pub details: Vec<(&'a str, Cow<'a, str>)>,
     pub meta: Option<Meta<'a>>,
 }

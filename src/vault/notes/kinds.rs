@@ -30,6 +30,11 @@ impl<'a> MetaIndex<'a> {
     fn get(&self, kind: &str, id: &str) -> Option<Meta<'a>> {
         self.0.get(&(kind, id)).map(|meta| Meta(meta))
     }
+
+    /// The storage keys the item depends on (none without metadata).
+    fn depends_on(&self, kind: &str, id: &str) -> &'a [String] {
+        self.0.get(&(kind, id)).map(|meta| meta.depends_on.as_slice()).unwrap_or_default()
+    }
 }
 
 impl Catalog {
@@ -40,11 +45,11 @@ impl Catalog {
         for sprint in index.sprints() {
             let themes = self.themes_of(sprint.themes.as_deref().unwrap_or_default());
             for (story, row) in sprint.stories().iter().zip(self.story_rows(sprint)) {
-                notes.push(self.story_note(sprint, story, row, &themes, &meta));
+                notes.push(self.story_note(index, sprint, story, row, &themes, &meta));
             }
             notes.push(self.sprint_note(sprint, themes, &meta));
         }
-        notes.extend(index.backlog().iter().map(|item| self.backlog_note(item, &meta)));
+        notes.extend(index.backlog().iter().map(|item| self.backlog_note(index, item, &meta)));
         let mut theme_rows = Vec::with_capacity(self.themes.len());
         for (theme, (hub, tag)) in &self.themes {
             let (note, row) = self.theme_note(index, theme, hub, tag);
@@ -65,6 +70,7 @@ impl Catalog {
     /// `Stories/<id>.md`.
     fn story_note<'a>(
         &'a self,
+        index: &'a WorkIndex,
         sprint: &'a Sprint,
         story: &'a Story,
         row: StoryRow<'a>,
@@ -80,6 +86,7 @@ impl Catalog {
                 story: row,
                 sprint: self.sprint_row(sprint),
                 themes: themes.to_vec(),
+                depends_on: self.dependencies(index, meta.depends_on("story", &story.id)),
                 details: details(&story.extra),
                 meta: meta.get("story", &story.id),
             }),
@@ -104,7 +111,7 @@ impl Catalog {
     }
 
     /// `Backlog/<id>.md`.
-    fn backlog_note<'a>(&'a self, item: &'a BacklogItem, meta: &MetaIndex<'a>) -> Note<'a> {
+    fn backlog_note<'a>(&'a self, index: &'a WorkIndex, item: &'a BacklogItem, meta: &MetaIndex<'a>) -> Note<'a> {
         let theme = item.theme.as_deref().filter(|t| !t.is_empty()).map(|t| &self.themes[t].0);
         self.note(
             &self.backlog[&item.id].file,
@@ -114,6 +121,7 @@ impl Catalog {
                 item: self.backlog_row(item),
                 theme,
                 related_sprints: self.mentions(item.related_sprints.as_deref().unwrap_or_default()),
+                depends_on: self.dependencies(index, meta.depends_on("backlog", &item.id)),
                 details: details(&item.extra),
                 meta: meta.get("backlog", &item.id),
             }),
@@ -275,6 +283,27 @@ impl Catalog {
     }
 
     /// Sprint ids as links where the sprint exists, as plain text where it does not.
+    /// What an item depends on (sidecar storage keys), each linked to its note with its
+    /// status now.
+    fn dependencies<'a>(&'a self, index: &'a WorkIndex, keys: &'a [String]) -> Vec<Dependency<'a>> {
+        keys.iter()
+            .map(|key| {
+                let (kind, id) = key.split_once('/').unwrap_or(("", key));
+                let (found, status) = match kind {
+                    "story" => (
+                        self.stories.get(id),
+                        index.sprints().iter().flat_map(|s| s.stories()).find(|st| st.id == id).map(|st| st.status()),
+                    ),
+                    _ => (self.backlog.get(id), index.backlog_item(id).map(|b| b.status())),
+                };
+                match found {
+                    Some(link) => Dependency { id, label: &link.label, note: Some(&link.note), status },
+                    None => Dependency { id, label: id, note: None, status: None },
+                }
+            })
+            .collect()
+    }
+
     fn mentions<'a>(&'a self, ids: &'a [String]) -> Vec<Mention<'a>> {
         ids.iter()
             .map(|id| match self.sprints.get(id) {
