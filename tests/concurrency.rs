@@ -61,7 +61,10 @@ async fn two_clients_see_the_same_state() {
     .await;
     let a = call_ok(&claude, "worksync_status", json!({"project": PROJECT})).await;
     let b = call_ok(&codex, "worksync_status", json!({"project": PROJECT})).await;
-    assert_eq!(a, b);
+    assert_eq!(a["projects"], b["projects"]);
+    // Each hears of the other's write in its reply, never of its own.
+    assert_eq!(a["others_changed"]["latest"], json!(["codex created story STORY-20 (rev 1)"]), "{a}");
+    assert!(b.get("others_changed").is_none(), "codex's previous call came after claude's write: {b}");
     let sprint =
         a["projects"][PROJECT]["sprints"].as_array().unwrap().iter().find(|s| s["id"] == "web-fleet-map").unwrap();
     let ids: Vec<&str> = sprint["stories"].as_array().unwrap().iter().map(|s| s["id"].as_str().unwrap()).collect();

@@ -1,7 +1,7 @@
 //! Coordination tools: claim and release work, and ask for the next work to do.
 
 use rmcp::handler::server::wrapper::Parameters;
-use rmcp::model::CallToolResult;
+use rmcp::model::{CallToolResult, ProgressNotificationParam};
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, tool, tool_router};
 use schemars::JsonSchema;
@@ -12,6 +12,10 @@ use super::WorkSyncServer;
 use super::{reply, wire};
 use crate::store::changes::MAX_WAIT;
 use crate::store::{Operation, Target};
+
+/// How often a waiting `worksync_changes` call tells a client that asked for progress that
+/// it is still waiting.
+const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Arguments of `worksync_claim`.
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -201,17 +205,32 @@ impl WorkSyncServer {
         let (wait, note) = capped_wait(p.wait_seconds);
         let limit = p.limit.unwrap_or(100).clamp(1, 1000);
         let query = self.store.changes(p.project.as_deref(), p.since.as_deref(), limit, wait);
-        let answer = tokio::select! {
-            answer = query => answer,
-            _ = context.ct.cancelled() => return Ok(reply::success(wire::cancelled())),
+        tokio::pin!(query);
+        // A client that asked for progress hears from a waiting call every few seconds, so
+        // that it does not give up on a call that is only waiting (Claude Code aborts an HTTP
+        // call after 5 minutes without progress).
+        let token = context.meta.get_progress_token();
+        let started = tokio::time::Instant::now();
+        let mut beats = tokio::time::interval_at(started + PROGRESS_EVERY, PROGRESS_EVERY);
+        let answer = loop {
+            tokio::select! {
+                answer = &mut query => break answer,
+                _ = context.ct.cancelled() => return Ok(reply::success(wire::cancelled())),
+                _ = beats.tick(), if token.is_some() => {
+                    let waited = started.elapsed().as_secs_f64().round();
+                    let progress = ProgressNotificationParam::new(token.clone().expect("checked"), waited)
+                        .with_total(wait.as_secs_f64().round())
+                        .with_message(format!("no change yet; waited {waited} s"));
+                    if let Err(e) = context.peer.notify_progress(progress).await {
+                        tracing::debug!(error = %e, "could not send a progress notification");
+                    }
+                }
+            }
         };
         Ok(reply::from_store(answer.map(|changes| wire::changes(changes, note))))
     }
 }
 
-/// The wait a `worksync_changes` call gets: `wait_seconds` within 0 to 25 s, and a note for the
-/// agent when what it asked for was not what it gets (it would otherwise wonder why an empty
-/// answer came back before its wait was over).
 /// The answer of a claim, release or `next(claim)` in a shared project: the usual answer, and
 /// `remote_claim` saying whether the claim holds on every machine.
 fn shared(result: Result<crate::share::coordination::SharedClaim, crate::store::StoreError>) -> CallToolResult {
@@ -222,6 +241,9 @@ fn shared(result: Result<crate::share::coordination::SharedClaim, crate::store::
     }))
 }
 
+/// The wait a `worksync_changes` call gets: `wait_seconds` within 0 to 25 s, and a note for the
+/// agent when what it asked for was not what it gets (it would otherwise wonder why an empty
+/// answer came back before its wait was over).
 fn capped_wait(asked: Option<f64>) -> (std::time::Duration, Option<String>) {
     let cap = MAX_WAIT.as_secs_f64();
     match asked {

@@ -11,6 +11,7 @@ mod coordination_tools;
 mod fuzz;
 mod history_tools;
 pub mod in_flight;
+mod notice;
 mod project_tools;
 mod prompts;
 mod read_tools;
@@ -52,6 +53,8 @@ pub struct WorkSyncServer {
     vault: Vault,
     sharing: Sharing,
     in_flight: InFlight,
+    /// Where each agent was in each project's change feed (shared by all sessions).
+    notices: Arc<notice::Notices>,
     /// Built once: the tool schemas alone are tens of KB, too much to rebuild per session.
     routers: Arc<Routers>,
 }
@@ -74,7 +77,7 @@ impl WorkSyncServer {
             + Self::project_tools()
             + Self::coordination_tools();
         let routers = Arc::new(Routers { tools, prompts: Self::prompt_router() });
-        WorkSyncServer { store, vault, in_flight, sharing, routers }
+        WorkSyncServer { store, vault, in_flight, sharing, routers, notices: Arc::default() }
     }
 
     /// The names of every tool, for tests and diagnostics.
@@ -221,6 +224,11 @@ impl ServerHandler for WorkSyncServer {
             if text.starts_with(reply::DESERIALIZE_PREFIX) {
                 response = Ok(reply::argument_error(&name, &text).into());
             }
+        }
+        if let Ok(CallToolResponse::Complete(result)) = &mut response
+            && let Some(notice) = self.notices.after_call(&self.store, &name, &project, &agent)
+        {
+            notice::attach(result, notice);
         }
         // Milliseconds to the microsecond: a float read by people, not `0.38091500000000004`.
         let duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3;

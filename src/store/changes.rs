@@ -11,7 +11,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -55,7 +55,7 @@ struct Header {
 #[derive(Debug)]
 struct Journal {
     path: PathBuf,
-    epoch: String,
+    epoch: Arc<str>,
     records: VecDeque<ChangeRecord>,
     /// Sequence number of the last change (0 before any).
     last_seq: u64,
@@ -75,6 +75,7 @@ impl Journal {
             Some((header.epoch, records, text.lines().count()))
         });
         let (epoch, mut records, lines_on_disk) = loaded.unwrap_or_else(|| (new_epoch(), VecDeque::new(), 0));
+        let epoch: Arc<str> = epoch.into();
         while records.len() > RETAIN {
             records.pop_front();
         }
@@ -108,7 +109,7 @@ impl Journal {
     }
 
     fn rewrite(&mut self) -> Result<(), StoreError> {
-        let header = Header { journal: "worksync".into(), epoch: self.epoch.clone() };
+        let header = Header { journal: "worksync".into(), epoch: self.epoch.to_string() };
         let mut text = serde_json::to_string(&header).expect("header serializes");
         text.push('\n');
         for record in &self.records {
@@ -130,6 +131,28 @@ pub struct ChangeFeed {
     journals: Mutex<HashMap<String, Journal>>,
     tick: watch::Sender<u64>,
 }
+
+/// Where an agent was in a project's feed at its previous call: the journal's epoch and
+/// the last sequence number it had seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedPosition {
+    epoch: Arc<str>,
+    seq: u64,
+}
+
+/// What other agents changed in a project since an agent's previous call, in brief.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    /// How many changes others made (those still kept in memory).
+    pub count: usize,
+    /// The newest of them, newest first, one line each.
+    pub latest: Vec<String>,
+    /// The cursor from which `worksync_changes` lists them all.
+    pub since: String,
+}
+
+/// Longest line of a notice: one change, its summary cut to fit.
+const NOTICE_LINE_CHARS: usize = 100;
 
 /// What `worksync_changes` answers.
 #[derive(Debug)]
@@ -159,6 +182,37 @@ impl ChangeFeed {
     /// The sequence number of `project`'s last change (0 before any).
     pub fn last_seq(&self, project: &str) -> u64 {
         self.journals().get(project).map_or(0, |journal| journal.last_seq)
+    }
+
+    /// The changes others than `agent` made in `project` after `from` (the position an
+    /// earlier call returned), as a [`Notice`] of at most `lines` lines (`None`: there were
+    /// none), and the position now to pass next time (`None`: the project has no journal).
+    /// Memory only: it never reads the disk, and takes the feed's lock only to scan the
+    /// changes after `from`.
+    pub fn others_since(
+        &self,
+        project: &str,
+        agent: &str,
+        from: Option<&FeedPosition>,
+        lines: usize,
+    ) -> (Option<Notice>, Option<FeedPosition>) {
+        let journals = self.journals();
+        let Some(journal) = journals.get(project) else { return (None, None) };
+        let now = FeedPosition { epoch: journal.epoch.clone(), seq: journal.last_seq };
+        // A first call, or a journal started afresh since: nothing to compare with.
+        let Some(from) = from.filter(|from| from.epoch == journal.epoch && from.seq <= journal.last_seq) else {
+            return (None, Some(now));
+        };
+        let oldest = journal.records.front().map_or(journal.last_seq + 1, |r| r.seq);
+        let skip = (from.seq + 1).saturating_sub(oldest) as usize;
+        let others: Vec<&ChangeRecord> = journal.records.iter().skip(skip).filter(|r| r.agent != agent).collect();
+        if others.is_empty() {
+            return (None, Some(now));
+        }
+        let latest = others.iter().rev().take(lines).map(|r| notice_line(r)).collect();
+        let positions = BTreeMap::from([(project.to_string(), (from.epoch.to_string(), from.seq))]);
+        let notice = Notice { count: others.len(), latest, since: format_cursor(&positions) };
+        (Some(notice), Some(now))
     }
 
     /// Records `events` made by `agent` in `project`'s journal, durably, and wakes waiters.
@@ -245,10 +299,10 @@ impl ChangeFeed {
         let mut positions: BTreeMap<String, (String, u64)> = BTreeMap::new();
         for project in projects {
             let Some(journal) = journals.get(project) else { continue };
-            positions.insert(project.clone(), (journal.epoch.clone(), journal.last_seq));
+            positions.insert(project.clone(), (journal.epoch.to_string(), journal.last_seq));
             let Some(since) = since else { continue };
             let from = match since.get(project) {
-                Some((epoch, seq)) if *epoch == journal.epoch => *seq,
+                Some((epoch, seq)) if **epoch == *journal.epoch => *seq,
                 Some(_) => {
                     return resync(
                         journals.iter(),
@@ -301,6 +355,23 @@ impl ChangeFeed {
     }
 }
 
+/// One change in a line: "codex updated backlog db-pool (rev 4)", and what a history entry
+/// or an `unblocked` change says, cut short.
+fn notice_line(record: &ChangeRecord) -> String {
+    let mut line = format!("{} {} {} {}", record.agent, record.action, record.kind, record.id);
+    if let Some(rev) = record.rev {
+        line.push_str(&format!(" (rev {rev})"));
+    }
+    if let Some(summary) = &record.summary {
+        line.push_str(": ");
+        line.push_str(summary);
+    }
+    if line.chars().count() > NOTICE_LINE_CHARS {
+        line = format!("{}…", line.chars().take(NOTICE_LINE_CHARS - 1).collect::<String>().trim_end());
+    }
+    line
+}
+
 fn resync<'a>(
     journals: impl Iterator<Item = (&'a String, &'a Journal)>,
     projects: &[String],
@@ -308,7 +379,7 @@ fn resync<'a>(
 ) -> Changes {
     let current: BTreeMap<String, (String, u64)> = journals
         .filter(|(name, _)| projects.contains(name))
-        .map(|(name, j)| (name.clone(), (j.epoch.clone(), j.last_seq)))
+        .map(|(name, j)| (name.clone(), (j.epoch.to_string(), j.last_seq)))
         .collect();
     Changes::Resync { reason, cursor: format_cursor(&current) }
 }

@@ -43,7 +43,7 @@ use std::sync::{Arc, RwLock};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-pub use changes::{ChangeFeed, Changes};
+pub use changes::{ChangeFeed, Changes, FeedPosition, Notice};
 pub use coordination::{Guard, Operation, Target};
 pub use error::StoreError;
 pub use layout::Layout;
@@ -216,6 +216,19 @@ impl Store {
             reply,
         })
         .await
+    }
+
+    /// What others than `agent` changed in `project` after `from`, in brief (at most
+    /// `lines` lines), and the position to pass next time. Memory only (see
+    /// [`ChangeFeed::others_since`]).
+    pub fn others_changed(
+        &self,
+        project: &str,
+        agent: &str,
+        from: Option<&FeedPosition>,
+        lines: usize,
+    ) -> (Option<Notice>, Option<FeedPosition>) {
+        self.inner.changes.others_since(project, agent, from, lines)
     }
 
     /// The change feed's last sequence number for `project`.
