@@ -53,13 +53,7 @@ pub(super) fn release(
     item_view(index, meta, &key, change.now).ok_or_else(|| missing(&key))?;
     let Some(claim) = meta.claim(&key, change.now) else {
         let outcome = Outcome::Released { kind: kind(target), id: id.to_string(), holder: None };
-        return Ok(Executed {
-            outcome,
-            forced_over: None,
-            forced_past: None,
-            events: Vec::new(),
-            index_changed: false,
-        });
+        return Ok(Executed::unchanged(outcome));
     };
     if claim.agent != change.agent && !force {
         return Err(held(&key, claim));
@@ -84,24 +78,12 @@ pub(super) fn next(
 ) -> Result<Executed, StoreError> {
     let Some(Candidate { key, reason, unblocks }) = pick_next(index, meta, change, spread) else {
         let outcome = Outcome::Next { pick: None, blocked: blocked_count(index, meta) };
-        return Ok(Executed {
-            outcome,
-            forced_over: None,
-            forced_past: None,
-            events: Vec::new(),
-            index_changed: false,
-        });
+        return Ok(Executed::unchanged(outcome));
     };
     if !take {
         let item = item_view(index, meta, &key, change.now).ok_or_else(|| missing(&key))?;
         let outcome = Outcome::Next { pick: Some(Pick { item, reason, unblocks, claimed: None }), blocked: 0 };
-        return Ok(Executed {
-            outcome,
-            forced_over: None,
-            forced_past: None,
-            events: Vec::new(),
-            index_changed: false,
-        });
+        return Ok(Executed::unchanged(outcome));
     }
     let Claimed { until, renewed, .. } = claim(index, meta, &key, lease_of(lease_minutes, policy), false, change)?;
     let item = item_view(index, meta, &key, change.now).ok_or_else(|| missing(&key))?;

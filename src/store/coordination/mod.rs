@@ -180,6 +180,11 @@ impl Executed {
     fn changed(outcome: Outcome, events: Vec<Event>) -> Executed {
         Executed { outcome, forced_over: None, forced_past: None, events, index_changed: true }
     }
+
+    /// An operation that changed nothing (an answer only).
+    fn unchanged(outcome: Outcome) -> Executed {
+        Executed { outcome, forced_over: None, forced_past: None, events: Vec::new(), index_changed: false }
+    }
 }
 
 impl Operation {
@@ -476,13 +481,7 @@ fn depend(
     let item_before = item_view(index, meta, &key, change.now).ok_or_else(|| items::missing(&key))?;
     if keys == current {
         let outcome = Outcome::Updated { item: item_before };
-        return Ok(Executed {
-            outcome,
-            forced_over: None,
-            forced_past: None,
-            events: Vec::new(),
-            index_changed: false,
-        });
+        return Ok(Executed::unchanged(outcome));
     }
     let rev = meta.changed(&key, &change.agent, change.now);
     meta.hold_depends_on(&key.as_storage_key(), keys, &change.agent, change.now);
