@@ -816,8 +816,7 @@ async fn priorities_travel_in_each_machines_file() {
     let ids = backlog_ids(&text);
     let (ca, cb) = (a.client("alice").await, b.client("bob").await);
     let priority = |server: &TestServer, id: &str| {
-        let sidecar = worksync::store::SidecarFile::load(&server.path(&format!("projects/{P}/.worksync")));
-        sidecar.items.get(format!("backlog/{id}").as_str()).and_then(|m| m.priority)
+        sidecar_of(server).items.get(format!("backlog/{id}").as_str()).and_then(|m| m.priority)
     };
     call_ok(&ca, "worksync_update_backlog", json!({"project": P, "id": ids[0], "priority": 1})).await;
     eventually("a's priority reaches b", PATIENCE, async || {
@@ -852,8 +851,7 @@ async fn dependencies_travel_and_a_cycle_made_by_two_machines_is_broken_alike() 
     let ids = backlog_ids(&text);
     let (ca, cb) = (a.client("alice").await, b.client("bob").await);
     let depends_on = |server: &TestServer, id: &str| {
-        let sidecar = worksync::store::SidecarFile::load(&server.path(&format!("projects/{P}/.worksync")));
-        sidecar.items.get(format!("backlog/{id}").as_str()).map(|m| m.depends_on.clone()).unwrap_or_default()
+        sidecar_of(server).items.get(format!("backlog/{id}").as_str()).map(|m| m.depends_on.clone()).unwrap_or_default()
     };
     let edge = |id: &str| vec![format!("backlog/{id}")];
 
@@ -941,7 +939,7 @@ async fn id_collisions_and_removals_of_changed_items_are_kept_and_reported() {
     assert!(error.contains("'same-name'") && error.contains(&format!("'{new_id}'")), "{refused}");
     call_ok(renamed_agent, "worksync_update_backlog", update(&new_id)).await;
     call_ok(kept_client, "worksync_update_backlog", update("same-name")).await;
-    let sidecar = worksync::store::SidecarFile::load(&renamed.path(&format!("projects/{P}/.worksync")));
+    let sidecar = sidecar_of(renamed);
     assert_eq!(
         sidecar.claims.get(&format!("backlog/{new_id}")).map(|c| c.agent.as_str()),
         Some(agent),
@@ -984,7 +982,7 @@ async fn claims_while_the_remote_is_unreachable() {
     let client = strict.client("agent").await;
     let refused = common::call_err(&client, "worksync_claim", json!({"project": P, "kind": "backlog", "id": id})).await;
     assert!(refused["error"].as_str().unwrap().contains("could not be reached"), "{refused}");
-    let sidecar = worksync::store::SidecarFile::load(&strict.path(&format!("projects/{P}/.worksync")));
+    let sidecar = sidecar_of(&strict);
     assert!(sidecar.claims.is_empty(), "nothing stays claimed: {:?}", sidecar.claims);
 }
 
@@ -1015,4 +1013,10 @@ async fn share_and_join_refuse_what_would_merge_wrongly() {
     let (code, answer) = post(&other, "/join", body).await;
     assert_eq!(code, 409, "{answer}");
     assert!(answer["error"].as_str().unwrap().contains("no branch 'nope'"), "{answer}");
+}
+
+/// What a server keeps beside the shared project's work index (revisions, claims,
+/// priorities, dependencies), read from its disk.
+fn sidecar_of(server: &TestServer) -> worksync::store::Sidecar {
+    worksync::store::SidecarFile::load(&server.path(&format!("projects/{P}/.worksync")))
 }

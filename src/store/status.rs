@@ -240,11 +240,7 @@ fn readiness(index: &WorkIndex, sidecar: &Sidecar) -> (usize, usize) {
     if !with_dependencies {
         return (open, 0);
     }
-    let stories =
-        index.sprints().iter().flat_map(|s| s.stories()).filter(|st| st.status() != StoryStatus::Done.as_str());
-    let stories = stories.filter(|st| blocked(ItemKey::Story(st.id.clone()))).count();
-    let backlog = index.backlog().iter().filter(|b| b.status() != BacklogStatus::Done.as_str());
-    (open, stories + backlog.filter(|b| blocked(ItemKey::Backlog(b.id.clone()))).count())
+    (open, dependencies::blocked_count(index, sidecar))
 }
 
 /// Whether a live claim holds an item [`readiness`] counted as open (so it is not ready).

@@ -77,7 +77,7 @@ pub(super) fn next(
     change: &Change,
 ) -> Result<Executed, StoreError> {
     let Some(Candidate { key, reason, unblocks }) = pick_next(index, meta, change, spread) else {
-        let outcome = Outcome::Next { pick: None, blocked: blocked_count(index, meta) };
+        let outcome = Outcome::Next { pick: None, blocked: dependencies::blocked_count(index, meta) };
         return Ok(Executed::unchanged(outcome));
     };
     if !take {
@@ -90,19 +90,6 @@ pub(super) fn next(
     let event = Event::item(&key, "claimed", Some(item.rev));
     let pick = Pick { item, reason, unblocks, claimed: Some((until, renewed)) };
     Ok(Executed::changed(Outcome::Next { pick: Some(pick), blocked: 0 }, vec![event]))
-}
-
-/// How many not-done stories and backlog items are blocked (said when nothing is ready).
-fn blocked_count(index: &WorkIndex, meta: &Sidecar) -> usize {
-    if !meta.has_dependencies() {
-        return 0;
-    }
-    meta.items
-        .keys()
-        .filter_map(|k| ItemKey::from_storage_key(k))
-        .filter(|key| !dependencies::blockers(index, meta, key).is_empty())
-        .filter(|key| dependencies::is_done(index, &key.as_storage_key()) == Some(false))
-        .count()
 }
 
 /// The lease a claim gets: what the agent asked for, else the configured default.

@@ -183,7 +183,21 @@ pub fn is_done(index: &WorkIndex, storage_key: &str) -> Option<bool> {
 /// What keeps `key` from being worked on: its dependencies that exist and are not done
 /// (storage keys).
 pub fn blockers(index: &WorkIndex, meta: &Sidecar, key: &ItemKey) -> Vec<String> {
-    meta.depends_on(key).iter().filter(|dep| is_done(index, dep) == Some(false)).cloned().collect()
+    unfinished(index, meta.depends_on(key))
+}
+
+/// Those of `dependencies` (storage keys) that exist and are not done.
+pub fn unfinished(index: &WorkIndex, dependencies: &[String]) -> Vec<String> {
+    dependencies.iter().filter(|dep| is_done(index, dep) == Some(false)).cloned().collect()
+}
+
+/// How many stories and backlog items not done are blocked.
+pub fn blocked_count(index: &WorkIndex, meta: &Sidecar) -> usize {
+    meta.items
+        .iter()
+        .filter(|(key, item)| !item.depends_on.is_empty() && is_done(index, key) == Some(false))
+        .filter(|(_, item)| !unfinished(index, &item.depends_on).is_empty())
+        .count()
 }
 
 /// The id a person knows a storage key by (`story/STORY-3` → `STORY-3`).

@@ -22,6 +22,8 @@ pub fn item_view(index: &WorkIndex, meta: &Sidecar, key: &ItemKey, now: DateTime
             (to_json(sprint.stories().iter().find(|s| &s.id == id)?), Some(sprint.id.clone()))
         }
     };
+    let item_meta = meta.item(key);
+    let depends_on = item_meta.map_or(&[][..], |m| m.depends_on.as_slice());
     Some(Item {
         kind,
         id: id.to_string(),
@@ -29,9 +31,9 @@ pub fn item_view(index: &WorkIndex, meta: &Sidecar, key: &ItemKey, now: DateTime
         sprint,
         rev: meta.rev(key),
         claim: meta.claim(key, now).map(|c| Holder { agent: c.agent.clone(), until: c.until }),
-        priority: meta.item(key).and_then(|m| m.priority),
-        depends_on: dependencies::ids(meta.depends_on(key)),
-        blocked_by: dependencies::ids(&dependencies::blockers(index, meta, key)),
+        priority: item_meta.and_then(|m| m.priority),
+        depends_on: dependencies::ids(depends_on),
+        blocked_by: dependencies::ids(&dependencies::unfinished(index, depends_on)),
     })
 }
 

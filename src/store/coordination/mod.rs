@@ -462,20 +462,17 @@ fn depend(
             current: item_view(index, meta, &key, change.now).map(Box::new),
         });
     }
-    let mut removed: Vec<String> = Vec::new();
-    for reference in remove {
-        removed.push(dependencies::resolve(index, reference).map(|k| k.as_storage_key()).unwrap_or_else(|_| {
-            // A dependency on an item that is gone can still be removed by its id.
-            let (_, plain) = reference.split_once('/').unwrap_or(("", reference));
-            format!("{}{plain}", if reference.starts_with("story/") { "story/" } else { "" })
-        }));
-    }
+    // A reference names a dependency as it resolves now, or by its stored key or id (a
+    // dependency on an item that is gone can still be removed).
+    let removed = |dep: &String| {
+        remove.iter().map(|r| r.trim()).any(|r| {
+            r == dep
+                || r == dependencies::display(dep)
+                || dependencies::resolve(index, r).is_ok_and(|k| k.as_storage_key() == *dep)
+        })
+    };
     let current: Vec<String> = meta.depends_on(&key).to_vec();
-    let mut wanted: Vec<String> = current
-        .iter()
-        .filter(|d| !removed.iter().any(|r| r == *d || dependencies::display(d) == dependencies::display(r)))
-        .map(|d| d.to_string())
-        .collect();
+    let mut wanted: Vec<String> = current.iter().filter(|d| !removed(d)).cloned().collect();
     wanted.extend(add.iter().cloned());
     let keys = dependencies::checked(index, meta, &key, &wanted)?;
     let item_before = item_view(index, meta, &key, change.now).ok_or_else(|| items::missing(&key))?;
