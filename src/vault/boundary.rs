@@ -43,8 +43,8 @@ pub(crate) fn check(path: &str) -> Result<(), &'static str> {
             _ => {}
         }
     }
-    if !path.ends_with(".md") {
-        return Err("is not a note (`.md`)");
+    if !path.ends_with(".md") && !path.ends_with(".base") {
+        return Err("is not a note (`.md`) or a Bases file (`.base`)");
     }
     Ok(())
 }

@@ -44,6 +44,18 @@ pub enum Context<'a> {
     History(HistoryNote<'a>),
     Guidance(GuidanceNote<'a>),
     GuidanceIndex(GuidanceIndexNote<'a>),
+    /// An Obsidian Bases file (`Board.base`): its template needs only `project`, if any.
+    Base(BaseFile),
+}
+
+/// Vault path of the Bases file across all projects.
+pub const GLOBAL_BASE: &str = "Board.base";
+
+/// A `.base` file: views over the notes' frontmatter (see `templates/*.base`).
+#[derive(Debug, Serialize)]
+pub struct BaseFile {
+    /// Every folder a project's notes are in (the global base's `file.inFolder` filters).
+    pub folders: Vec<String>,
 }
 
 /// A note something links to: its id as written in the YAML, its vault path without `.md`
@@ -82,6 +94,100 @@ pub struct Dependency<'a> {
     pub status: Option<&'a str>,
 }
 
+/// An item's place in the work, which people and Bases views filter on.
+#[derive(Debug, Serialize)]
+pub struct Work<'a> {
+    /// Backlog items: the priority `next` orders by (1 highest; unset counts as 3).
+    pub priority: Option<u8>,
+    pub claim: Option<ClaimView<'a>>,
+    /// Something it depends on exists and is not done yet.
+    pub blocked: bool,
+    /// `next` can hand it out once nobody holds it: a planned story of an active sprint
+    /// or a todo backlog item, not blocked.
+    pub ready: bool,
+    /// Why a status or priority a person set in this note from Obsidian was not applied.
+    pub refused: Option<&'a str>,
+}
+
+/// Who holds an item, since when and until when (the lease may have run out since the note
+/// was written: notes do not follow the clock).
+#[derive(Debug, Serialize)]
+pub struct ClaimView<'a> {
+    pub agent: &'a str,
+    pub since: Time,
+    pub until: Time,
+}
+
+/// A story or backlog item in a dashboard list.
+#[derive(Debug, Serialize)]
+pub struct WorkRow<'a> {
+    pub id: &'a str,
+    /// Its note, when the list can link to it.
+    pub note: Option<&'a str>,
+    pub label: &'a str,
+    /// `story` or `backlog`.
+    pub kind: &'static str,
+    pub title: Cow<'a, str>,
+    pub status: &'a str,
+    /// Who holds it (as recorded: the lease may have run out since).
+    pub holder: Option<&'a str>,
+    /// Who holds it, else who changed it last.
+    pub agent: Option<&'a str>,
+    /// Since when it is held, else when it last changed.
+    pub at: Option<Time>,
+    pub priority: Option<u8>,
+    /// The project, on the global dashboard.
+    pub project: Option<&'a Ref>,
+    /// For a blocked item: what it waits for.
+    pub waiting_on: Vec<Dependency<'a>>,
+}
+
+/// The first rows of a list, and how long the whole list is.
+#[derive(Debug, Serialize)]
+pub struct Listed<T> {
+    pub rows: Vec<T>,
+    pub total: usize,
+}
+
+impl<T> Listed<T> {
+    /// The first `cap` of `all`.
+    pub fn first(all: impl IntoIterator<Item = T>, cap: usize) -> Listed<T> {
+        let mut total = 0;
+        let mut rows = Vec::new();
+        for row in all {
+            if total < cap {
+                rows.push(row);
+            }
+            total += 1;
+        }
+        Listed { rows, total }
+    }
+}
+
+/// The stories in one status.
+#[derive(Debug, Serialize)]
+pub struct StatusGroup<'a> {
+    pub status: &'a str,
+    pub stories: Listed<WorkRow<'a>>,
+}
+
+/// The backlog items of one theme, counted by status.
+#[derive(Debug, Serialize)]
+pub struct ThemeCounts<'a> {
+    /// The theme's hub; none for items without a theme.
+    pub theme: Option<&'a Ref>,
+    pub counts: Counts<'a>,
+    pub total: usize,
+}
+
+/// A Mermaid picture and how many items it shows of how many.
+#[derive(Debug, Serialize)]
+pub struct Picture {
+    pub mermaid: String,
+    pub shown: usize,
+    pub total: usize,
+}
+
 /// The project every project note belongs to.
 #[derive(Debug, Serialize)]
 pub struct ProjectInfo {
@@ -92,6 +198,8 @@ pub struct ProjectInfo {
     pub dashboard: Ref,
     pub history: Ref,
     pub guidance_index: Ref,
+    /// The project's Bases file (`Board.base`).
+    pub board: Ref,
     /// Vault folders of the project, for Dataview `FROM` clauses.
     pub folders: Folders,
 }
@@ -246,6 +354,7 @@ impl Serialize for Time {
 #[derive(Debug, Serialize)]
 pub struct GlobalDashboard<'a> {
     pub projects: Vec<ProjectSummary<'a>>,
+    pub work: GlobalWork<'a>,
 }
 
 /// One project on the global dashboard.
@@ -260,6 +369,14 @@ pub struct ProjectSummary<'a> {
     pub active_sprints: Vec<SprintRow<'a>>,
     pub stories: Counts<'a>,
     pub backlog: Counts<'a>,
+    pub ready: usize,
+    pub blocked: usize,
+}
+
+/// `Global Dashboard.md`'s list of work in progress, across projects.
+#[derive(Debug, Serialize)]
+pub struct GlobalWork<'a> {
+    pub in_progress: Listed<WorkRow<'a>>,
 }
 
 /// `projects/<name>/Dashboard.md`.
@@ -270,6 +387,14 @@ pub struct ProjectDashboard<'a> {
     pub sprints: Counts<'a>,
     pub stories: Counts<'a>,
     pub backlog: Counts<'a>,
+    pub in_progress: Listed<WorkRow<'a>>,
+    pub ready: Listed<WorkRow<'a>>,
+    pub blocked: Listed<WorkRow<'a>>,
+    pub stories_by_status: Vec<StatusGroup<'a>>,
+    pub backlog_by_theme: Vec<ThemeCounts<'a>>,
+    pub recently_done: Listed<WorkRow<'a>>,
+    /// What waits for what among the open work.
+    pub graph: Option<Picture>,
     pub themes: Vec<ThemeRow<'a>>,
     pub agents: Vec<AgentActivity<'a>>,
 }
@@ -280,6 +405,8 @@ pub struct AgentActivity<'a> {
     pub agent: &'a str,
     pub items: usize,
     pub last_change: Time,
+    /// Claims it holds (as recorded; a lease may have run out since).
+    pub holding: usize,
 }
 
 /// `projects/<name>/Sprints/<id>.md`.
@@ -287,11 +414,24 @@ pub struct AgentActivity<'a> {
 pub struct SprintNote<'a> {
     pub tags: Tags<'a>,
     pub sprint: SprintRow<'a>,
-    pub file: Option<&'a str>,
+    pub doc: Option<SprintDoc<'a>>,
     pub themes: Vec<&'a Ref>,
     pub stories: Vec<StoryRow<'a>>,
+    /// Stories by status, as a pie.
+    pub pie: Option<String>,
+    /// What waits for what among its stories (and what they wait for elsewhere).
+    pub graph: Option<Picture>,
     pub details: Vec<(&'a str, Cow<'a, str>)>,
     pub meta: Option<Meta<'a>>,
+}
+
+/// The sprint document a sprint names (`file:`), and whether the repository has it.
+#[derive(Debug, Serialize)]
+pub struct SprintDoc<'a> {
+    pub path: &'a str,
+    /// Where it was looked for; none when the project names no repository.
+    pub looked_in: Option<String>,
+    pub found: bool,
 }
 
 /// `projects/<name>/Stories/<id>.md`.
@@ -302,6 +442,7 @@ pub struct StoryNote<'a> {
     pub sprint: SprintRow<'a>,
     pub themes: Vec<&'a Ref>,
     pub depends_on: Vec<Dependency<'a>>,
+    pub work: Work<'a>,
     pub details: Vec<(&'a str, Cow<'a, str>)>,
     pub meta: Option<Meta<'a>>,
 }
@@ -314,6 +455,7 @@ pub struct BacklogNote<'a> {
     pub theme: Option<&'a Ref>,
     pub related_sprints: Vec<Mention<'a>>,
     pub depends_on: Vec<Dependency<'a>>,
+    pub work: Work<'a>,
     pub details: Vec<(&'a str, Cow<'a, str>)>,
     pub meta: Option<Meta<'a>>,
 }

@@ -25,7 +25,7 @@ use super::context::Note;
 use super::error::VaultError;
 use super::intent::IntentLog;
 use super::manifest::{self, Hash, Manifest};
-use super::notes::{self, Catalog, GlobalPlan};
+use super::notes::{self, Catalog, GlobalPlan, Inputs};
 use super::report::{Kept, LISTED, Options, Report, Skipped};
 use super::templates::Templates;
 use crate::store::atomic;
@@ -53,6 +53,9 @@ pub struct Generator {
     catalogs: HashMap<String, Catalog>,
     /// Directories known to exist.
     dirs: HashSet<PathBuf>,
+    /// Per note path: why a person's status or priority edit in it was not applied (shown
+    /// as a callout in the note until its item changes again).
+    refusals: HashMap<String, String>,
     /// Stops a run, as a SIGKILL would, once it has written this many notes.
     #[cfg(test)]
     pub(super) crash_after: Option<usize>,
@@ -87,6 +90,7 @@ impl Generator {
             planned: HashMap::new(),
             catalogs: HashMap::new(),
             dirs: HashSet::new(),
+            refusals: HashMap::new(),
             #[cfg(test)]
             crash_after: None,
         }
@@ -145,11 +149,14 @@ impl Generator {
         }
         self.planned.retain(|name, _| snapshot.config.project(name).is_some());
 
-        let mut candidates: Vec<Note> = vec![global.note(snapshot)];
+        // A copy (it holds a few entries at most): notes borrow it while `self` writes them.
+        let refusals = self.refusals.clone();
+        let mut candidates: Vec<Note> = vec![global.note(snapshot), global.base()];
         let mut project_inputs = HashMap::new();
         for (name, entry, index, sidecar, catalog) in &catalogs {
             project_inputs.insert(name.as_str(), fingerprint(&mut Vec::new(), "project", 0, 0, &catalog.info));
-            let project_notes = catalog.notes(index, sidecar);
+            let inputs = Inputs { sidecar, refusals: &refusals };
+            let project_notes = catalog.notes(index, &inputs);
             let planned = Planned {
                 index: Arc::clone(index),
                 sidecar: Arc::clone(sidecar),

@@ -18,6 +18,7 @@ mod intent;
 pub mod manifest;
 pub mod names;
 pub mod notes;
+pub mod pictures;
 pub mod report;
 pub mod templates;
 

@@ -140,6 +140,29 @@ pub fn prose(text: &str) -> String {
     out
 }
 
+/// A status as a person reads it: `in_progress` → `in progress`.
+pub fn status_words(status: &str) -> String {
+    plain(status).replace('_', " ")
+}
+
+/// The first line of `text`, cut to at most `max` characters at a word, with an ellipsis
+/// when cut: a title for a story from its notes, a summary in a list.
+pub fn shorten(text: &str, max: usize) -> std::borrow::Cow<'_, str> {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or_default();
+    if line.chars().count() <= max {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let head: String = line.chars().take(max.saturating_sub(1)).collect();
+    let at_word = match head.rfind(char::is_whitespace) {
+        Some(space) if space >= head.len() / 2 => &head[..space],
+        _ => head.as_str(),
+    };
+    std::borrow::Cow::Owned(format!(
+        "{}…",
+        at_word.trim_end_matches(|c: char| c.is_whitespace() || c == ',' || c == ';' || c == ':')
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +202,17 @@ mod tests {
         assert_eq!(tag("2024"), "_2024");
         assert_eq!(label("a]] b|c"), "a)) b/c");
         assert_eq!(plain("evil]]|[[agent"), "evil))|((agent");
+        assert_eq!(status_words("in_progress"), "in progress");
+    }
+
+    #[test]
+    fn shortened_text_ends_at_a_word() {
+        assert_eq!(shorten("Short title\nmore lines", 60), "Short title");
+        assert_eq!(shorten("", 60), "");
+        let cut = shorten("Add rate limiting to every public endpoint of the gateway service", 40);
+        assert_eq!(cut, "Add rate limiting to every public…");
+        assert!(cut.chars().count() <= 40);
+        assert_eq!(shorten(&"x".repeat(50), 10), format!("{}…", "x".repeat(9)));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::error::VaultError;
 static BUILT_IN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/templates");
 
 /// The names every vault needs, in the order of the vault's layout.
-pub const NAMES: [&str; 9] = [
+pub const NAMES: [&str; 11] = [
     "global-dashboard.md",
     "project-dashboard.md",
     "sprint.md",
@@ -29,6 +29,8 @@ pub const NAMES: [&str; 9] = [
     "history.md",
     "guidance.md",
     "guidance-index.md",
+    "project.base",
+    "global.base",
 ];
 
 /// The compiled templates, and what overrides they were compiled from.
@@ -162,6 +164,12 @@ fn environment() -> Environment<'static> {
     env.add_filter("cell", cell_filter);
     env.add_filter("oneline", oneline_filter);
     env.add_filter("plain", |text: &str| super::names::plain(text));
+    env.add_filter("status", |text: &str| super::names::status_words(text));
+    env.add_filter("title", |text: &str| super::names::shorten(text, super::notes::TITLE_CHARS).into_owned());
+    env.add_filter("when", when_filter);
+    env.add_filter("wikilink", wikilink_filter);
+    env.add_filter("wikilinks", wikilinks_filter);
+    env.add_filter("quoted", |text: &str| serde_json::Value::String(text.to_string()).to_string());
     env.add_filter("prose", |text: &str| super::names::prose(text));
     env
 }
@@ -204,14 +212,31 @@ fn link_filter(value: Value) -> Result<String, Error> {
     if note.is_none() || note.is_undefined() { Ok(label.to_string()) } else { Ok(format!("[[{note}|{label}]]")) }
 }
 
-/// The first line of a text, cut to 80 characters with an ellipsis: a summary for lists.
+/// The first line of a text, cut at a word to 80 characters with an ellipsis: a summary
+/// for lists.
 fn oneline_filter(text: &str) -> String {
-    let line = text.lines().next().unwrap_or_default().trim();
-    if line.chars().count() > 80 {
-        format!("{}…", line.chars().take(79).collect::<String>().trim_end())
-    } else {
-        line.to_string()
+    super::names::shorten(text, 80).into_owned()
+}
+
+/// A time as a person reads it: `2026-11-21T10:15:00Z` → `2026-11-21 10:15 UTC`.
+fn when_filter(value: Value) -> String {
+    let text = value.to_string();
+    match chrono::DateTime::parse_from_rfc3339(&text) {
+        Ok(time) => time.with_timezone(&chrono::Utc).format("%Y-%m-%d %H:%M UTC").to_string(),
+        Err(_) => text,
     }
+}
+
+/// A link property's value for the frontmatter: `"[[note|label]]"` (quoted, as YAML needs),
+/// or the label as a quoted string when there is no note.
+fn wikilink_filter(value: Value) -> Result<String, Error> {
+    Ok(serde_json::Value::String(link_filter(value)?).to_string())
+}
+
+/// A list of link properties: `["[[a|A]]", "[[b|B]]"]`.
+fn wikilinks_filter(values: Value) -> Result<String, Error> {
+    let links: Result<Vec<String>, Error> = values.try_iter()?.map(wikilink_filter).collect();
+    Ok(format!("[{}]", links?.join(", ")))
 }
 
 /// Text that fits in one Markdown table cell.

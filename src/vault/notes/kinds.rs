@@ -9,9 +9,129 @@ use std::collections::HashMap;
 
 use super::{Catalog, agents, count, details};
 use crate::store::model::{BacklogItem, Sprint, Story, WorkIndex};
-use crate::store::sidecar::{ItemMeta, Sidecar};
+use crate::store::sidecar::{Claim, ItemMeta, Sidecar};
 use crate::vault::context::*;
 use crate::vault::names;
+use crate::vault::pictures::{self, Node};
+
+/// Most rows a dashboard list shows (the Bases views show all).
+const LISTED: usize = 25;
+/// Most links a "stories by status" group shows.
+const PER_STATUS: usize = 20;
+/// Recently done items a dashboard shows.
+const RECENT: usize = 15;
+/// Longest title shown for an item (characters).
+pub const TITLE_CHARS: usize = 60;
+
+/// Every story and backlog item of a project by storage key (`story/STORY-1`), with what
+/// notes say about it: built once per run, so that looking up a dependency's status costs a
+/// hash lookup, not a scan of the work index.
+pub(super) struct Items<'a> {
+    by_key: HashMap<String, Entry<'a>>,
+    /// Storage keys in file order: stories sprint by sprint, then the backlog.
+    order: Vec<String>,
+}
+
+/// One item of [`Items`].
+pub(super) struct Entry<'a> {
+    pub kind: &'static str,
+    pub id: &'a str,
+    pub status: &'a str,
+    /// The story's notes or the item's summary.
+    pub text: &'a str,
+    /// The story's sprint.
+    pub sprint: Option<&'a Sprint>,
+}
+
+impl<'a> Items<'a> {
+    pub(super) fn of(index: &'a WorkIndex) -> Items<'a> {
+        let mut items = Items { by_key: HashMap::new(), order: Vec::new() };
+        for sprint in index.sprints() {
+            for story in sprint.stories() {
+                let entry = Entry {
+                    kind: "story",
+                    id: &story.id,
+                    status: story.status(),
+                    text: story.notes.as_deref().unwrap_or_default(),
+                    sprint: Some(sprint),
+                };
+                items.insert(format!("story/{}", story.id), entry);
+            }
+        }
+        for item in index.backlog() {
+            let entry = Entry {
+                kind: "backlog",
+                id: &item.id,
+                status: item.status(),
+                text: item.summary.as_deref().unwrap_or_default(),
+                sprint: None,
+            };
+            items.insert(format!("backlog/{}", item.id), entry);
+        }
+        items
+    }
+
+    fn insert(&mut self, key: String, entry: Entry<'a>) {
+        if !self.by_key.contains_key(&key) {
+            self.order.push(key.clone());
+            self.by_key.insert(key, entry);
+        }
+    }
+
+    pub(super) fn get(&self, key: &str) -> Option<&Entry<'a>> {
+        self.by_key.get(key)
+    }
+
+    /// Whether any of `dependencies` exists and is not done.
+    fn blocked(&self, dependencies: &[String]) -> bool {
+        dependencies.iter().any(|d| self.get(d).is_some_and(|e| e.status != "done"))
+    }
+
+    /// How many items `next` could hand out (claims aside).
+    pub(super) fn ready_count(&self, sidecar: &Sidecar) -> usize {
+        let meta = MetaIndex::of(sidecar);
+        self.by_key.values().filter(|e| self.ready(e, meta.depends_on(e.kind, e.id))).count()
+    }
+
+    /// The items in progress as global dashboard rows (no links: the global dashboard
+    /// links projects), held since or changed at.
+    pub(super) fn in_progress(&self, project: &'a Ref, sidecar: &'a Sidecar) -> Vec<WorkRow<'a>> {
+        let meta = MetaIndex::of(sidecar);
+        self.order
+            .iter()
+            .filter_map(|key| {
+                let e = &self.by_key[key];
+                (e.status == "in_progress").then(|| {
+                    let item_meta = meta.meta(e.kind, e.id);
+                    let claim = sidecar.claims.get(key);
+                    WorkRow {
+                        id: e.id,
+                        note: None,
+                        label: e.id,
+                        kind: e.kind,
+                        title: names::shorten(e.text, TITLE_CHARS),
+                        status: e.status,
+                        holder: claim.map(|c| c.agent.as_str()),
+                        agent: claim.map(|c| c.agent.as_str()).or(item_meta.map(|m| m.updated_by.as_str())),
+                        at: claim.map(|c| Time(c.claimed_at)).or(item_meta.map(|m| Time(m.updated_at))),
+                        priority: None,
+                        project: Some(project),
+                        waiting_on: Vec::new(),
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Could `next` hand it out (claims aside)?
+    fn ready(&self, entry: &Entry, dependencies: &[String]) -> bool {
+        let startable = match entry.sprint {
+            Some(sprint) => entry.status == "planned" && sprint.status() == "active",
+            None => entry.status == "todo",
+        };
+        startable && !self.blocked(dependencies)
+    }
+}
 
 /// The sidecar's metadata by kind and id, looked up without building a storage key per item.
 struct MetaIndex<'a>(HashMap<(&'a str, &'a str), &'a ItemMeta>);
@@ -35,21 +155,34 @@ impl<'a> MetaIndex<'a> {
     fn depends_on(&self, kind: &str, id: &str) -> &'a [String] {
         self.0.get(&(kind, id)).map(|meta| meta.depends_on.as_slice()).unwrap_or_default()
     }
+
+    fn meta(&self, kind: &str, id: &str) -> Option<&'a ItemMeta> {
+        self.0.get(&(kind, id)).copied()
+    }
+}
+
+/// What the generator passes to every note of a project besides the model.
+pub struct Inputs<'a> {
+    pub sidecar: &'a Sidecar,
+    /// Per note path, why a person's edit of it from Obsidian was not applied.
+    pub refusals: &'a HashMap<String, String>,
 }
 
 impl Catalog {
     /// Every note of the project, in a stable order.
-    pub fn notes<'a>(&'a self, index: &'a WorkIndex, sidecar: &'a Sidecar) -> Vec<Note<'a>> {
+    pub fn notes<'a>(&'a self, index: &'a WorkIndex, inputs: &Inputs<'a>) -> Vec<Note<'a>> {
+        let sidecar = inputs.sidecar;
         let meta = MetaIndex::of(sidecar);
+        let items = Items::of(index);
         let mut notes = Vec::with_capacity(index.backlog().len() + 64);
         for sprint in index.sprints() {
             let themes = self.themes_of(sprint.themes.as_deref().unwrap_or_default());
             for (story, row) in sprint.stories().iter().zip(self.story_rows(sprint)) {
-                notes.push(self.story_note(index, sprint, story, row, &themes, &meta));
+                notes.push(self.story_note(sprint, story, row, &themes, &meta, &items, inputs));
             }
-            notes.push(self.sprint_note(sprint, themes, &meta));
+            notes.push(self.sprint_note(sprint, themes, &meta, &items));
         }
-        notes.extend(index.backlog().iter().map(|item| self.backlog_note(index, item, &meta)));
+        notes.extend(index.backlog().iter().map(|item| self.backlog_note(item, &meta, &items, inputs)));
         let mut theme_rows = Vec::with_capacity(self.themes.len());
         for (theme, (hub, tag)) in &self.themes {
             let (note, row) = self.theme_note(index, theme, hub, tag);
@@ -58,7 +191,8 @@ impl Catalog {
         }
         notes.push(self.history_note(index, sidecar));
         self.guidance_notes(&mut notes);
-        notes.push(self.dashboard_note(index, sidecar, theme_rows));
+        notes.push(self.dashboard_note(index, sidecar, &meta, &items, theme_rows));
+        notes.push(self.note(&self.info.board.file, "project.base", Context::Base(BaseFile { folders: Vec::new() })));
         notes
     }
 
@@ -68,16 +202,20 @@ impl Catalog {
     }
 
     /// `Stories/<id>.md`.
+    #[allow(clippy::too_many_arguments)]
     fn story_note<'a>(
         &'a self,
-        index: &'a WorkIndex,
         sprint: &'a Sprint,
         story: &'a Story,
         row: StoryRow<'a>,
         themes: &[&'a Ref],
         meta: &MetaIndex<'a>,
+        items: &Items<'a>,
+        inputs: &Inputs<'a>,
     ) -> Note<'a> {
         let path = &row.link.file;
+        let dependencies = meta.depends_on("story", &story.id);
+        let work = self.work("story", &story.id, dependencies, meta, items, inputs, path);
         self.note(
             path,
             "story.md",
@@ -86,42 +224,103 @@ impl Catalog {
                 story: row,
                 sprint: self.sprint_row(sprint),
                 themes: themes.to_vec(),
-                depends_on: self.dependencies(index, meta.depends_on("story", &story.id)),
+                depends_on: self.dependencies(items, dependencies),
+                work,
                 details: details(&story.extra),
                 meta: meta.get("story", &story.id),
             }),
         )
     }
 
+    /// An item's claim, blocked and ready state, priority and refused edit.
+    #[allow(clippy::too_many_arguments)]
+    fn work<'a>(
+        &self,
+        kind: &'static str,
+        id: &str,
+        dependencies: &[String],
+        meta: &MetaIndex<'a>,
+        items: &Items<'a>,
+        inputs: &Inputs<'a>,
+        path: &str,
+    ) -> Work<'a> {
+        let key = format!("{kind}/{id}");
+        let ready = items.get(&key).is_some_and(|entry| items.ready(entry, dependencies));
+        Work {
+            priority: (kind == "backlog").then(|| meta.meta(kind, id).and_then(|m| m.priority).unwrap_or(3)),
+            claim: inputs.sidecar.claims.get(&key).map(claim_view),
+            blocked: items.blocked(dependencies),
+            ready,
+            refused: inputs.refusals.get(path).map(String::as_str),
+        }
+    }
+
     /// `Sprints/<id>.md`.
-    fn sprint_note<'a>(&'a self, sprint: &'a Sprint, themes: Vec<&'a Ref>, meta: &MetaIndex<'a>) -> Note<'a> {
+    fn sprint_note<'a>(
+        &'a self,
+        sprint: &'a Sprint,
+        themes: Vec<&'a Ref>,
+        meta: &MetaIndex<'a>,
+        items: &Items<'a>,
+    ) -> Note<'a> {
+        let counts = count(sprint.stories().iter().map(|s| s.status()));
+        let slices: Vec<(&str, usize)> = counts.iter().map(|(status, n)| (*status, *n)).collect();
+        // Its stories, then what they wait for elsewhere.
+        let mut keys: Vec<String> = sprint.stories().iter().map(|s| format!("story/{}", s.id)).collect();
+        for story in sprint.stories() {
+            for dependency in meta.depends_on("story", &story.id) {
+                if !keys.contains(dependency) {
+                    keys.push(dependency.clone());
+                }
+            }
+        }
         self.note(
             &self.sprints[&sprint.id].file,
             "sprint.md",
             Context::Sprint(SprintNote {
                 tags: self.theme_tags("sprint", sprint.status(), &themes),
                 sprint: self.sprint_row(sprint),
-                file: sprint.file.as_deref(),
+                doc: sprint.file.as_deref().map(|path| self.sprint_doc(path)),
                 themes,
                 stories: self.story_rows(sprint).collect(),
+                pie: pictures::pie("Stories by status", &slices),
+                graph: graph(&keys, meta, items),
                 details: details(&sprint.extra),
                 meta: meta.get("sprint", &sprint.id),
             }),
         )
     }
 
+    /// Where a sprint's document is, and whether the repository has it.
+    fn sprint_doc<'a>(&self, path: &'a str) -> SprintDoc<'a> {
+        let repo = Some(self.info.repo.as_str()).filter(|r| !r.is_empty());
+        let Some(repo) = repo else { return SprintDoc { path, looked_in: None, found: false } };
+        let dir = crate::store::layout::expand_home(repo);
+        let found = std::path::Path::new(path).is_relative() && dir.join(path).is_file();
+        SprintDoc { path, looked_in: Some(repo.to_string()), found }
+    }
+
     /// `Backlog/<id>.md`.
-    fn backlog_note<'a>(&'a self, index: &'a WorkIndex, item: &'a BacklogItem, meta: &MetaIndex<'a>) -> Note<'a> {
+    fn backlog_note<'a>(
+        &'a self,
+        item: &'a BacklogItem,
+        meta: &MetaIndex<'a>,
+        items: &Items<'a>,
+        inputs: &Inputs<'a>,
+    ) -> Note<'a> {
         let theme = item.theme.as_deref().filter(|t| !t.is_empty()).map(|t| &self.themes[t].0);
+        let path = &self.backlog[&item.id].file;
+        let dependencies = meta.depends_on("backlog", &item.id);
         self.note(
-            &self.backlog[&item.id].file,
+            path,
             "backlog.md",
             Context::Backlog(BacklogNote {
                 tags: self.theme_tags("backlog", item.status(), theme.as_slice()),
                 item: self.backlog_row(item),
                 theme,
                 related_sprints: self.mentions(item.related_sprints.as_deref().unwrap_or_default()),
-                depends_on: self.dependencies(index, meta.depends_on("backlog", &item.id)),
+                depends_on: self.dependencies(items, dependencies),
+                work: self.work("backlog", &item.id, dependencies, meta, items, inputs, path),
                 details: details(&item.extra),
                 meta: meta.get("backlog", &item.id),
             }),
@@ -210,18 +409,112 @@ impl Catalog {
         notes.push(self.note(&self.info.guidance_index.file, "guidance-index.md", context));
     }
 
-    /// `Dashboard.md`: active sprints, counts by status, theme hubs and agents' activity.
-    fn dashboard_note<'a>(&'a self, index: &'a WorkIndex, sidecar: &'a Sidecar, themes: Vec<ThemeRow<'a>>) -> Note<'a> {
+    /// `Dashboard.md`: every section written out (no plugin needed): active sprints, work
+    /// in progress, ready and blocked work, stories by status, the backlog by theme, what
+    /// was done lately, the dependency graph of open work, theme hubs and agents.
+    fn dashboard_note<'a>(
+        &'a self,
+        index: &'a WorkIndex,
+        sidecar: &'a Sidecar,
+        meta: &MetaIndex<'a>,
+        items: &Items<'a>,
+        themes: Vec<ThemeRow<'a>>,
+    ) -> Note<'a> {
+        let row = |key: &String| self.work_row(key, &items.by_key[key], meta, sidecar);
+        let entries = || items.order.iter().map(|key| (key, &items.by_key[key]));
+        let depends = |entry: &Entry| meta.depends_on(entry.kind, entry.id);
+
+        let mut in_progress: Vec<WorkRow> =
+            entries().filter(|(_, e)| e.status == "in_progress").map(|(key, _)| row(key)).collect();
+        in_progress.sort_by(|a, b| b.at.map(|t| t.0).cmp(&a.at.map(|t| t.0)));
+
+        let dependents = crate::store::coordination::dependencies::dependents_map(sidecar);
+        let mut ready: Vec<(usize, u8, usize, usize, &String)> = entries()
+            .enumerate()
+            .filter(|(_, (_, e))| items.ready(e, depends(e)))
+            .map(|(position, (key, e))| {
+                let tier = usize::from(e.kind == "backlog");
+                let priority = meta.meta(e.kind, e.id).and_then(|m| m.priority).unwrap_or(3);
+                let waiting = crate::store::coordination::dependencies::waiting_on(index, &dependents, key);
+                (tier, priority, usize::MAX - waiting, position, key)
+            })
+            .collect();
+        ready.sort_unstable();
+
+        let blocked = entries().filter(|(_, e)| e.status != "done" && items.blocked(depends(e))).map(|(key, e)| {
+            let mut row = row(key);
+            row.waiting_on = depends(e)
+                .iter()
+                .filter(|d| items.get(d).is_some_and(|dep| dep.status != "done"))
+                .map(|d| self.dependency(items, d))
+                .collect();
+            row
+        });
+
+        let story_counts = count(index.sprints().iter().flat_map(|s| s.stories()).map(|s| s.status()));
+        let stories_by_status = story_counts
+            .keys()
+            .map(|status| StatusGroup {
+                status,
+                stories: Listed::first(
+                    entries()
+                        .filter(|(_, e)| e.kind == "story" && status_or_unset(e.status) == *status)
+                        .map(|(key, _)| row(key)),
+                    PER_STATUS,
+                ),
+            })
+            .collect();
+
+        let mut done: Vec<WorkRow> = entries().filter(|(_, e)| e.status == "done").map(|(key, _)| row(key)).collect();
+        done.sort_by(|a, b| b.at.map(|t| t.0).cmp(&a.at.map(|t| t.0)));
+
+        let open: Vec<String> = items
+            .order
+            .iter()
+            .filter(|key| {
+                let e = &items.by_key[key.as_str()];
+                e.status != "done" && !depends(e).is_empty()
+            })
+            .cloned()
+            .collect();
         let context = Context::Dashboard(ProjectDashboard {
             tags: self.tags("dashboard", None),
             active_sprints: self.active_sprints(index),
             sprints: count(index.sprints().iter().map(|s| s.status())),
-            stories: count(index.sprints().iter().flat_map(|s| s.stories()).map(|s| s.status())),
+            stories: story_counts,
             backlog: count(index.backlog().iter().map(|b| b.status())),
+            in_progress: Listed::first(in_progress, LISTED),
+            ready: Listed::first(ready.iter().map(|(.., key)| row(key)), LISTED),
+            blocked: Listed::first(blocked, LISTED),
+            stories_by_status,
+            backlog_by_theme: self.backlog_by_theme(index),
+            recently_done: Listed::first(done, RECENT),
+            graph: open_work_graph(&open, meta, items),
             themes,
             agents: agents(sidecar),
         });
         self.note(&self.info.dashboard.file, "project-dashboard.md", context)
+    }
+
+    /// Backlog counts by status for each theme (theme order), items without one last.
+    fn backlog_by_theme<'a>(&'a self, index: &'a WorkIndex) -> Vec<ThemeCounts<'a>> {
+        let mut by_theme: HashMap<&str, Counts<'a>> = HashMap::new();
+        for item in index.backlog() {
+            let theme = item.theme.as_deref().unwrap_or_default();
+            *by_theme.entry(theme).or_default().entry(status_or_unset(item.status())).or_default() += 1;
+        }
+        let mut rows: Vec<ThemeCounts> = self
+            .themes
+            .iter()
+            .filter_map(|(theme, (hub, _))| {
+                let counts = by_theme.remove(theme.as_str())?;
+                Some(ThemeCounts { theme: Some(hub), total: counts.values().sum(), counts })
+            })
+            .collect();
+        if let Some(counts) = by_theme.remove("") {
+            rows.push(ThemeCounts { theme: None, total: counts.values().sum(), counts });
+        }
+        rows
     }
 
     fn tags<'a>(&'a self, kind: &'static str, status: Option<&'a str>) -> Tags<'a> {
@@ -282,26 +575,41 @@ impl Catalog {
         themes.iter().filter(|t| !t.is_empty()).map(|t| &self.themes[t].0).collect()
     }
 
-    /// Sprint ids as links where the sprint exists, as plain text where it does not.
     /// What an item depends on (sidecar storage keys), each linked to its note with its
     /// status now.
-    fn dependencies<'a>(&'a self, index: &'a WorkIndex, keys: &'a [String]) -> Vec<Dependency<'a>> {
-        keys.iter()
-            .map(|key| {
-                let (kind, id) = key.split_once('/').unwrap_or(("", key));
-                let (found, status) = match kind {
-                    "story" => (
-                        self.stories.get(id),
-                        index.sprints().iter().flat_map(|s| s.stories()).find(|st| st.id == id).map(|st| st.status()),
-                    ),
-                    _ => (self.backlog.get(id), index.backlog_item(id).map(|b| b.status())),
-                };
-                match found {
-                    Some(link) => Dependency { id, label: &link.label, note: Some(&link.note), status },
-                    None => Dependency { id, label: id, note: None, status: None },
-                }
-            })
-            .collect()
+    fn dependencies<'a>(&'a self, items: &Items<'a>, keys: &'a [String]) -> Vec<Dependency<'a>> {
+        keys.iter().map(|key| self.dependency(items, key)).collect()
+    }
+
+    fn dependency<'a>(&'a self, items: &Items<'a>, key: &'a str) -> Dependency<'a> {
+        let (kind, id) = key.split_once('/').unwrap_or(("", key));
+        let link = if kind == "story" { self.stories.get(id) } else { self.backlog.get(id) };
+        let status = items.get(key).map(|e| e.status);
+        match link {
+            Some(link) if status.is_some() => Dependency { id, label: &link.label, note: Some(&link.note), status },
+            _ => Dependency { id, label: id, note: None, status: None },
+        }
+    }
+
+    /// A story or backlog item as a dashboard row.
+    fn work_row<'a>(&'a self, key: &str, entry: &Entry<'a>, meta: &MetaIndex<'a>, sidecar: &'a Sidecar) -> WorkRow<'a> {
+        let link = if entry.kind == "story" { self.stories.get(entry.id) } else { self.backlog.get(entry.id) };
+        let item_meta = meta.meta(entry.kind, entry.id);
+        let claim = sidecar.claims.get(key);
+        WorkRow {
+            id: entry.id,
+            note: link.map(|l| l.note.as_str()),
+            label: link.map_or(entry.id, |l| l.label.as_str()),
+            kind: entry.kind,
+            title: names::shorten(entry.text, TITLE_CHARS),
+            status: entry.status,
+            holder: claim.map(|c| c.agent.as_str()),
+            agent: claim.map(|c| c.agent.as_str()).or(item_meta.map(|m| m.updated_by.as_str())),
+            at: claim.map(|c| Time(c.claimed_at)).or(item_meta.map(|m| Time(m.updated_at))),
+            priority: (entry.kind == "backlog").then(|| item_meta.and_then(|m| m.priority).unwrap_or(3)),
+            project: None,
+            waiting_on: Vec::new(),
+        }
     }
 
     fn mentions<'a>(&'a self, ids: &'a [String]) -> Vec<Mention<'a>> {
@@ -316,4 +624,57 @@ impl Catalog {
     pub(super) fn active_sprints<'a>(&'a self, index: &'a WorkIndex) -> Vec<SprintRow<'a>> {
         index.sprints().iter().filter(|s| s.status() == "active").map(|s| self.sprint_row(s)).collect()
     }
+}
+
+/// A status as counts key it: an item without one counts as `unset`.
+fn status_or_unset(status: &str) -> &str {
+    if status.is_empty() { "unset" } else { status }
+}
+
+fn claim_view(claim: &Claim) -> ClaimView<'_> {
+    ClaimView { agent: &claim.agent, since: Time(claim.claimed_at), until: Time(claim.until) }
+}
+
+/// The graph of the items `keys` name (storage keys, in the order to keep them) and the
+/// dependencies between them.
+fn graph(keys: &[String], meta: &MetaIndex, items: &Items) -> Option<Picture> {
+    let nodes: Vec<Node> = keys
+        .iter()
+        .filter_map(|key| {
+            let entry = items.get(key)?;
+            let dependencies = meta.depends_on(entry.kind, entry.id);
+            let title = entry.text.lines().next().unwrap_or_default();
+            Some(Node { key, id: entry.id, title, status: entry.status, blocked: items.blocked(dependencies) })
+        })
+        .collect();
+    let edges: Vec<(&str, &str)> = nodes
+        .iter()
+        .flat_map(|node| {
+            let entry = items.get(node.key).expect("nodes are items");
+            meta.depends_on(entry.kind, entry.id).iter().map(move |d| (node.key, d.as_str()))
+        })
+        .collect();
+    let graph = pictures::dependency_graph(&nodes, &edges)?;
+    Some(Picture { mermaid: graph.mermaid, shown: graph.shown, total: graph.total })
+}
+
+/// The dependency graph of open work: every unfinished item that waits for something (in
+/// file order), then what they wait for; blocked ones first, so that a cap keeps them.
+fn open_work_graph(waiting: &[String], meta: &MetaIndex, items: &Items) -> Option<Picture> {
+    let (mut blocked, mut rest): (Vec<String>, Vec<String>) = waiting.iter().cloned().partition(|key| {
+        let entry = &items.by_key[key.as_str()];
+        items.blocked(meta.depends_on(entry.kind, entry.id))
+    });
+    blocked.append(&mut rest);
+    let mut keys = blocked;
+    let mut seen: std::collections::HashSet<String> = keys.iter().cloned().collect();
+    for key in waiting {
+        let entry = &items.by_key[key.as_str()];
+        for dependency in meta.depends_on(entry.kind, entry.id) {
+            if items.get(dependency).is_some() && seen.insert(dependency.clone()) {
+                keys.push(dependency.clone());
+            }
+        }
+    }
+    graph(&keys, meta, items)
 }

@@ -11,6 +11,8 @@
 
 mod kinds;
 
+pub use kinds::{Inputs, TITLE_CHARS};
+
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
@@ -193,6 +195,7 @@ impl GlobalPlan {
 
     /// `Global Dashboard.md`.
     pub fn note<'a>(&'a self, snapshot: &'a Snapshot) -> Note<'a> {
+        let mut in_progress = Vec::new();
         let projects = self
             .projects
             .iter()
@@ -207,20 +210,39 @@ impl GlobalPlan {
                     active_sprints: Vec::new(),
                     stories: Counts::new(),
                     backlog: Counts::new(),
+                    ready: 0,
+                    blocked: 0,
                 };
-                if let Some(ProjectView::Ready { index, .. }) = snapshot.projects.get(&info.name) {
+                if let Some(ProjectView::Ready { index, sidecar, .. }) = snapshot.projects.get(&info.name) {
                     summary.active_sprints = catalog.active_sprints(index);
                     summary.stories = count(index.sprints().iter().flat_map(|s| s.stories()).map(|s| s.status()));
                     summary.backlog = count(index.backlog().iter().map(|b| b.status()));
+                    let work = kinds::Items::of(index);
+                    summary.ready = work.ready_count(sidecar);
+                    summary.blocked = crate::store::coordination::dependencies::blocked_count(index, sidecar);
+                    in_progress.extend(work.in_progress(&info.dashboard, sidecar));
                 }
                 summary
             })
             .collect();
+        in_progress.sort_by(|a, b| b.at.map(|t| t.0).cmp(&a.at.map(|t| t.0)));
+        let work = GlobalWork { in_progress: Listed::first(in_progress, 30) };
         Note {
             path: Cow::Borrowed(GLOBAL_DASHBOARD),
             project: None,
             template: "global-dashboard.md",
-            context: Context::Global(GlobalDashboard { projects }),
+            context: Context::Global(GlobalDashboard { projects, work }),
+        }
+    }
+
+    /// `Board.base`: the Bases views across every project.
+    pub fn base(&self) -> Note<'_> {
+        let folders = self.projects.iter().map(|(catalog, _)| catalog.info.folders.root.clone()).collect();
+        Note {
+            path: Cow::Borrowed(GLOBAL_BASE),
+            project: None,
+            template: "global.base",
+            context: Context::Base(BaseFile { folders }),
         }
     }
 }
@@ -235,6 +257,12 @@ fn project_info(name: &str, entry: &ProjectEntry) -> ProjectInfo {
         dashboard: Ref::new(name, format!("{root}/Dashboard"), name),
         history: Ref::new(name, format!("{root}/History"), &format!("{name} history")),
         guidance_index: Ref::new(name, format!("{root}/Guidance/_index"), &format!("{name} guidance")),
+        board: Ref {
+            id: name.to_string(),
+            note: format!("{root}/Board.base"),
+            label: "Board".to_string(),
+            file: format!("{root}/Board.base"),
+        },
         folders: Folders {
             sprints: format!("{root}/Sprints"),
             stories: format!("{root}/Stories"),
@@ -255,13 +283,19 @@ fn count<'a>(statuses: impl Iterator<Item = &'a str>) -> Counts<'a> {
 }
 
 fn agents(sidecar: &Sidecar) -> Vec<AgentActivity<'_>> {
-    let mut agents: BTreeMap<&str, (usize, DateTime<Utc>)> = BTreeMap::new();
+    let mut agents: BTreeMap<&str, (usize, DateTime<Utc>, usize)> = BTreeMap::new();
     for meta in sidecar.items.values() {
-        let entry = agents.entry(&meta.updated_by).or_insert((0, meta.updated_at));
+        let entry = agents.entry(&meta.updated_by).or_insert((0, meta.updated_at, 0));
         entry.0 += 1;
         entry.1 = entry.1.max(meta.updated_at);
     }
-    agents.into_iter().map(|(agent, (items, at))| AgentActivity { agent, items, last_change: Time(at) }).collect()
+    for claim in sidecar.claims.values() {
+        agents.entry(&claim.agent).or_insert((0, claim.claimed_at, 0)).2 += 1;
+    }
+    agents
+        .into_iter()
+        .map(|(agent, (items, at, holding))| AgentActivity { agent, items, last_change: Time(at), holding })
+        .collect()
 }
 
 /// Keys the Python schema does not know, shown as-is so nothing is hidden.
