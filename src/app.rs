@@ -489,7 +489,7 @@ fn sync(layout: &Layout, args: &SyncArgs) -> anyhow::Result<()> {
          and run worksync sync again)",
     )?;
     let mut generator = Generator::new(vault::vault_dir(layout, &snapshot.config), &layout.templates_dir());
-    let options = vault::Options { full: true, adopt: args.adopt, project: args.project.clone() };
+    let options = vault::Options { full: true, adopt: args.adopt, project: args.project.clone(), apply_edits: false };
     let report = generator.run(&snapshot, &options)?;
     println!(
         "{}: {} notes, {} written, {} removed, {} unchanged ({} ms)",

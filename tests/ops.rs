@@ -212,10 +212,10 @@ fn sync_command_regenerates_the_vault() {
     let sync = || worksync().arg("--data-root").arg(&root).arg("sync").output().unwrap();
     let first = sync();
     assert!(first.status.success(), "{}", text(&first));
-    assert!(text(&first).contains("59 notes, 59 written"), "{}", text(&first));
+    assert!(text(&first).contains("61 notes, 61 written"), "{}", text(&first));
     assert!(root.join("vault/Global Dashboard.md").exists());
     let again = sync();
-    assert!(text(&again).contains("0 written, 0 removed, 59 unchanged"), "{}", text(&again));
+    assert!(text(&again).contains("0 written, 0 removed, 61 unchanged"), "{}", text(&again));
     let missing = worksync().arg("--data-root").arg(&root).args(["sync", "nope"]).output().unwrap();
     assert!(!missing.status.success() && text(&missing).contains("nope"), "{}", text(&missing));
 }

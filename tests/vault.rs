@@ -287,7 +287,7 @@ fn regeneration_writes_only_what_changed_and_never_touches_a_users_file() {
     // A full run sweeps the temp files a killed run left, and nothing else.
     std::fs::write(vault.join("projects/orbit-api/Stories/.STORY-1.md.Xy12z.worksync-tmp"), "half").unwrap();
     std::fs::write(vault.join("projects/orbit-api/Stories/tmp1.yaml.tmp"), "a person's").unwrap();
-    let report = generate(&layout, &mut generator, Options { full: true, adopt: true, project: None });
+    let report = generate(&layout, &mut generator, Options { full: true, adopt: true, ..Options::default() });
     assert!(!vault.join("projects/orbit-api/Stories/.STORY-1.md.Xy12z.worksync-tmp").exists());
     assert!(vault.join("projects/orbit-api/Stories/tmp1.yaml.tmp").exists());
     assert!(report.written_paths.iter().any(|p| p.ends_with("new-item.md")), "{report:?}");
@@ -545,4 +545,116 @@ async fn notes_link_what_an_item_depends_on() {
     let second = read("vault/projects/orbit-api/Backlog/second-step.md".into());
     assert!(second.contains("|first-step]] (done)"), "the note follows its dependency's status: {second}");
     assert!(second.contains("\nblocked: false\nready: true\n"), "{second}");
+}
+
+/// The note of `id`'s backlog item, as Obsidian leaves it after a person set `status` (and
+/// `priority`) in its Properties: the whole frontmatter rewritten in Obsidian's style
+/// (block lists), the body as it was.
+fn as_obsidian_saves_it(note: &str, status: &str, priority: Option<&str>) -> String {
+    let (front, body) = note.strip_prefix("---\n").unwrap().split_once("\n---\n").unwrap();
+    let mut out = String::from("---\n");
+    for line in front.lines() {
+        let (key, value) = line.split_once(": ").unwrap();
+        match key {
+            "status" => out.push_str(&format!("status: {status}\n")),
+            "priority" if priority.is_some() => out.push_str(&format!("priority: {}\n", priority.unwrap())),
+            _ if value.starts_with('[') && value != "[]" => {
+                out.push_str(&format!("{key}:\n"));
+                for item in value.trim_matches(['[', ']']).split(", ") {
+                    out.push_str(&format!("  - {item}\n"));
+                }
+            }
+            _ => out.push_str(&format!("{line}\n")),
+        }
+    }
+    format!("{out}---\n{body}")
+}
+
+fn backlog_status(server: &TestServer, id: &str) -> String {
+    let index = common::read_yaml(&server.path("projects/orbit-api/work-index.yaml"));
+    let item = index["backlog"].as_sequence().unwrap().iter().find(|b| b["id"] == id).unwrap().clone();
+    item["status"].as_str().unwrap().to_string()
+}
+
+/// A person sets a backlog item's status and priority in Obsidian: the server applies both
+/// through the writer, credited to `obsidian`, visible in the change feed, and rewrites the
+/// note at the item's new revision.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_status_set_in_obsidian_is_applied_and_credited() {
+    let server = TestServer::start_syncing(|l| drop(l.bootstrap().unwrap()), syncing(Duration::from_millis(50))).await;
+    wait_for_vault(&server, |v| v["regenerations"] == 1 && v["pending"] == false).await;
+    let path = server.path("vault/projects/orbit-api/Backlog/ci-pin-actions-sha.md");
+    let note = std::fs::read_to_string(&path).unwrap();
+    assert!(note.contains("\nstatus: todo\npriority: 3\n") && note.contains("\nrev: 1\n"), "{note}");
+    let client = server.client("reader").await;
+    let before = call_ok(&client, "worksync_changes", json!({"project": "orbit-api"})).await;
+    let cursor = before["cursor"].as_str().expect("a cursor").to_string();
+    std::fs::write(&path, as_obsidian_saves_it(&note, "in_progress", Some("1"))).unwrap();
+
+    common::eventually("the status to reach the YAML", common::PATIENCE, async || {
+        let status = backlog_status(&server, "ci-pin-actions-sha");
+        if status == "in_progress" { Ok(()) } else { Err(status) }
+    })
+    .await;
+    let changes = call_ok(&client, "worksync_changes", json!({"project": "orbit-api", "since": cursor})).await;
+    let change = &changes["changes"][0];
+    assert!(change["agent"] == "obsidian" && change.to_string().contains("ci-pin-actions-sha"), "credited: {changes}");
+    let rewritten = common::eventually("the note to follow", common::PATIENCE, async || {
+        let text = std::fs::read_to_string(&path).unwrap();
+        if text.contains("\nrev: 2\n") { Ok(text) } else { Err(text) }
+    })
+    .await;
+    assert!(rewritten.contains("\nstatus: in_progress\npriority: 1\n"), "{rewritten}");
+    assert!(rewritten.contains("- **Priority:** 1\n") && !rewritten.contains("[!warning]"), "{rewritten}");
+}
+
+/// A change made in a note the item has moved on from, or to a value the schema does not
+/// allow, is not applied and the note says why; an edit of anything else keeps the note as
+/// the person left it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stale_or_wrong_change_from_obsidian_is_refused_in_the_note_and_other_edits_are_kept() {
+    // The vault follows the store only after 600 s: the item moves on while its note is old.
+    let server = TestServer::start_syncing(|l| drop(l.bootstrap().unwrap()), syncing(Duration::from_secs(600))).await;
+    wait_for_vault(&server, |v| v["regenerations"] == 1 && v["pending"] == false).await;
+    let client = server.client("agent-a").await;
+    let note_of = |id: &str| server.path(&format!("vault/projects/orbit-api/Backlog/{id}.md"));
+    let stale = std::fs::read_to_string(note_of("web-strict-csp")).unwrap();
+    call_ok(
+        &client,
+        "worksync_update_backlog",
+        json!({"project": "orbit-api", "id": "web-strict-csp", "status": "done"}),
+    )
+    .await;
+    std::fs::write(note_of("web-strict-csp"), as_obsidian_saves_it(&stale, "in_progress", None)).unwrap();
+    let refused = common::eventually("the stale change to be refused", common::PATIENCE, async || {
+        let text = std::fs::read_to_string(note_of("web-strict-csp")).unwrap();
+        if text.contains("[!warning] Your change was not applied") { Ok(text) } else { Err(text) }
+    })
+    .await;
+    assert!(refused.contains("changed since this note was written (rev 1, now rev 2 by agent-a"), "{refused}");
+    assert!(refused.contains("\nstatus: done\n") && refused.contains("\nrev: 2\n"), "{refused}");
+    assert_eq!(backlog_status(&server, "web-strict-csp"), "done", "the agent's change stands");
+
+    let wrong = std::fs::read_to_string(note_of("quote-route-cache")).unwrap();
+    std::fs::write(note_of("quote-route-cache"), as_obsidian_saves_it(&wrong, "finished", Some("9"))).unwrap();
+    let refused = common::eventually("the wrong value to be refused", common::PATIENCE, async || {
+        let text = std::fs::read_to_string(note_of("quote-route-cache")).unwrap();
+        if text.contains("[!warning]") { Ok(text) } else { Err(text) }
+    })
+    .await;
+    assert!(
+        refused.contains("status `finished` is not a backlog status (one of: todo, in_progress, done)"),
+        "{refused}"
+    );
+    assert!(refused.contains("\nstatus: todo\n"), "{refused}");
+    assert_eq!(backlog_status(&server, "quote-route-cache"), "todo");
+
+    // A body edit (with a status change) is the person's: kept, reported, not applied.
+    let mine = std::fs::read_to_string(note_of("pgxpool-sizing")).unwrap();
+    let mine = as_obsidian_saves_it(&mine, "done", None).replace("- **Theme:**", "My own line.\n\n- **Theme:**");
+    std::fs::write(note_of("pgxpool-sizing"), &mine).unwrap();
+    let report = call_ok(&client, "worksync_sync", json!({"project": "orbit-api"})).await;
+    assert!(report.to_string().contains("Backlog/pgxpool-sizing.md"), "reported as kept: {report}");
+    assert_eq!(std::fs::read_to_string(note_of("pgxpool-sizing")).unwrap(), mine, "kept as the person left it");
+    assert_eq!(backlog_status(&server, "pgxpool-sizing"), "todo");
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 use common::{TestServer, call_ok};
 use serde_json::json;
 
-/// Every Markdown file under `dir`, by `/`-separated relative path.
+/// Every Markdown note and Bases file under `dir`, by `/`-separated relative path.
 fn markdown_files(dir: &Path) -> BTreeMap<String, String> {
     let mut files = BTreeMap::new();
     let mut pending = vec![dir.to_path_buf()];
@@ -18,7 +18,7 @@ fn markdown_files(dir: &Path) -> BTreeMap<String, String> {
             let path = entry.path();
             if entry.file_type().unwrap().is_dir() {
                 pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "md") {
+            } else if path.extension().is_some_and(|e| e == "md" || e == "base") {
                 let relative = path.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
                 files.insert(relative, std::fs::read_to_string(&path).unwrap());
             }
@@ -66,7 +66,8 @@ fn wikilinks(line: &str) -> Result<Vec<String>, String> {
 /// The note file an Obsidian link target names: the target itself when it ends in `.md`,
 /// else the target with `.md` added.
 fn note_of(target: &str) -> String {
-    if target.to_lowercase().ends_with(".md") { target.to_string() } else { format!("{target}.md") }
+    let lower = target.to_lowercase();
+    if lower.ends_with(".md") || lower.ends_with(".base") { target.to_string() } else { format!("{target}.md") }
 }
 
 /// Ids and themes ending in `.md` (and `.MD`), ids and themes with `]]|[[` (typed into the

@@ -132,6 +132,10 @@ pub struct Settings {
     /// This machine's name in shared projects (default: the host name).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub machine: Option<String>,
+    /// Who a status or priority change made in a vault note is credited to (default
+    /// `obsidian`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vault_editor: Option<String>,
     #[serde(flatten)]
     pub extra: Mapping,
 }

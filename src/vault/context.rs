@@ -97,6 +97,8 @@ pub struct Dependency<'a> {
 /// An item's place in the work, which people and Bases views filter on.
 #[derive(Debug, Serialize)]
 pub struct Work<'a> {
+    /// The item's revision (1 for an item the server never changed).
+    pub rev: u64,
     /// Backlog items: the priority `next` orders by (1 highest; unset counts as 3).
     pub priority: Option<u8>,
     pub claim: Option<ClaimView<'a>>,

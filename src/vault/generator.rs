@@ -21,7 +21,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::boundary::{self, Boundary};
-use super::context::Note;
+use super::context::{Context, Note};
+use super::edits::{self, FrontmatterEdit, Inspection, Written};
 use super::error::VaultError;
 use super::intent::IntentLog;
 use super::manifest::{self, Hash, Manifest};
@@ -53,9 +54,16 @@ pub struct Generator {
     catalogs: HashMap<String, Catalog>,
     /// Directories known to exist.
     dirs: HashSet<PathBuf>,
-    /// Per note path: why a person's status or priority edit in it was not applied (shown
-    /// as a callout in the note until its item changes again).
-    refusals: HashMap<String, String>,
+    /// Per note path: why a person's status or priority edit in it was not applied, at
+    /// which revision of its item (shown as a callout in the note until the item changes).
+    refusals: HashMap<String, (u64, String)>,
+    /// Per note path: the content of an edit handed to the caller and not settled yet.
+    submitted: HashMap<String, Hash>,
+    /// A refusal was recorded this run: its note needs another pass to show it.
+    refused_since_run: bool,
+    /// Notes that changed on disk since we wrote them (seen by the server's watcher): the
+    /// next run looks at them although their input did not change.
+    suspects: HashSet<String>,
     /// Stops a run, as a SIGKILL would, once it has written this many notes.
     #[cfg(test)]
     pub(super) crash_after: Option<usize>,
@@ -67,6 +75,57 @@ struct Pending {
     text: String,
     hash: Hash,
     input: Hash,
+    /// For an item's note: what it says, to recognise a person's edit of it later.
+    fields: Option<Written>,
+}
+
+/// What to do with a note a person changed, after looking at the change.
+enum Edited {
+    /// Only its form changed: replace it.
+    Replace,
+    /// A change of `status`/`priority` was handed on (or refused, or waits): leave it.
+    Leave,
+    /// Another edit: the note is the person's.
+    Keep,
+}
+
+/// The item a note is generated for, as far as an edit of it is concerned.
+struct NoteItem<'a> {
+    project: &'a str,
+    kind: &'static str,
+    id: &'a str,
+    sprint: Option<&'a str>,
+    rev: u64,
+    /// Who changed it last, and when.
+    last: Option<(&'a str, String)>,
+}
+
+impl<'a> NoteItem<'a> {
+    fn of(note: &'a Note) -> Option<NoteItem<'a>> {
+        let project = note.project.map(|p| p.name.as_str())?;
+        let last = |meta: &Option<super::context::Meta<'a>>| {
+            meta.as_ref().map(|m| (m.0.updated_by.as_str(), m.0.updated_at.format("%Y-%m-%d %H:%M UTC").to_string()))
+        };
+        match &note.context {
+            Context::Story(s) => Some(NoteItem {
+                project,
+                kind: "story",
+                id: s.story.id,
+                sprint: Some(s.sprint.id),
+                rev: s.work.rev,
+                last: last(&s.meta),
+            }),
+            Context::Backlog(b) => Some(NoteItem {
+                project,
+                kind: "backlog",
+                id: b.item.id,
+                sprint: None,
+                rev: b.work.rev,
+                last: last(&b.meta),
+            }),
+            _ => None,
+        }
+    }
 }
 
 struct Planned {
@@ -91,6 +150,9 @@ impl Generator {
             catalogs: HashMap::new(),
             dirs: HashSet::new(),
             refusals: HashMap::new(),
+            submitted: HashMap::new(),
+            refused_since_run: false,
+            suspects: HashSet::new(),
             #[cfg(test)]
             crash_after: None,
         }
@@ -101,8 +163,158 @@ impl Generator {
         &self.vault
     }
 
-    /// Brings the vault up to date with `snapshot`.
+    /// Brings the vault up to date with `snapshot`. A note whose `status`/`priority` change
+    /// was refused gets a second pass, to say so.
     pub fn run(&mut self, snapshot: &Snapshot, options: &Options) -> Result<Report, VaultError> {
+        let mut report = self.run_once(snapshot, options)?;
+        if std::mem::take(&mut self.refused_since_run) {
+            let again = self.run_once(snapshot, &Options { full: false, ..options.clone() })?;
+            report.absorb(again);
+        }
+        Ok(report)
+    }
+
+    /// Settles the edits a run handed out: `outcomes` says, per edit, whether the writer
+    /// applied it (then the note is ours again, and the next run rewrites it with the
+    /// item's new revision) or why not (then the note says why). Runs again when a refusal
+    /// must be shown.
+    pub fn settle(
+        &mut self,
+        snapshot: &Snapshot,
+        outcomes: Vec<(FrontmatterEdit, Result<(), String>)>,
+    ) -> Result<Report, VaultError> {
+        let mut applied = Vec::new();
+        let mut refused = Vec::new();
+        for (edit, outcome) in outcomes {
+            self.submitted.remove(&edit.path);
+            match outcome {
+                Ok(()) => {
+                    self.manifest.notes.insert(edit.path.clone(), edit.seen);
+                    if let Some(written) = self.manifest.fields.get_mut(&edit.path) {
+                        written.status = edit.status.clone().unwrap_or(std::mem::take(&mut written.status));
+                        written.priority = edit.priority.or(written.priority);
+                    }
+                    applied.push(format!("{}: {}", edit.path, describe(&edit)));
+                }
+                Err(why) => {
+                    let why = format!("Your change ({}) was not applied: {why}", describe(&edit));
+                    refused.push(super::report::Kept { path: edit.path.clone(), reason: why.clone() });
+                    let rev = match snapshot.projects.get(&edit.project) {
+                        Some(ProjectView::Ready { sidecar, .. }) => {
+                            sidecar.items.get(format!("{}/{}", edit.kind, edit.id).as_str()).map_or(1, |m| m.rev)
+                        }
+                        _ => edit.rev,
+                    };
+                    self.refuse(&edit.path, edit.seen, rev, why);
+                }
+            }
+        }
+        self.manifest.save(&self.vault)?;
+        let mut report = if std::mem::take(&mut self.refused_since_run) {
+            self.run_once(snapshot, &Options { apply_edits: true, ..Options::default() })?
+        } else {
+            Report { vault: self.vault.display().to_string(), ..Report::default() }
+        };
+        report.applied = applied;
+        report.refused.extend(refused);
+        Ok(report)
+    }
+
+    /// Records why an edit of `path` (content `seen`, made at revision `rev`) was not
+    /// applied, and takes the note back so that the next pass rewrites it with the callout.
+    fn refuse(&mut self, path: &str, seen: Hash, rev: u64, why: String) {
+        self.refusals.insert(path.to_string(), (rev, why));
+        self.manifest.notes.insert(path.to_string(), seen);
+        self.manifest.unsettled.remove(path);
+        self.rendered.remove(path);
+        // Looked at again (with its project) by the next pass, which writes the callout.
+        self.suspects.insert(path.to_string());
+        self.refused_since_run = true;
+    }
+
+    /// Looks at a note a person changed: a change of `status`/`priority` only is handed on
+    /// in `report.edits` (or refused, or reported as waiting); anything else keeps it theirs.
+    fn edited(&mut self, note: &Note, bytes: &[u8], options: &Options, report: &mut Report) -> Edited {
+        let path: &str = &note.path;
+        let (Some(written), Some(item)) = (self.manifest.fields.get(path), NoteItem::of(note)) else {
+            return Edited::Keep;
+        };
+        let seen = manifest::hash(bytes);
+        if self.submitted.get(path) == Some(&seen) {
+            return Edited::Leave;
+        }
+        let (status, priority) = match edits::inspect(bytes, written) {
+            Inspection::Other => return Edited::Keep,
+            Inspection::Reformatted => return Edited::Replace,
+            Inspection::Changed { status, priority } => (status, priority),
+        };
+        let written_rev = written.rev;
+        let mut edit = FrontmatterEdit {
+            project: item.project.to_string(),
+            kind: item.kind,
+            id: item.id.to_string(),
+            sprint: item.sprint.map(str::to_string),
+            path: path.to_string(),
+            rev: written_rev,
+            status: status.clone(),
+            priority: None,
+            seen,
+        };
+        let why = match edits::allowed(item.kind, status.as_deref(), priority.as_deref()) {
+            Err(why) => Some(why),
+            Ok(_) if item.rev != written_rev => {
+                let by = item.last.map(|(agent, at)| format!(" by {agent} at {at}")).unwrap_or_default();
+                Some(format!(
+                    "{} changed since this note was written (rev {written_rev}, now rev {}{by}). Set it again if it \
+                     still holds",
+                    item.id, item.rev
+                ))
+            }
+            Ok(p) => {
+                edit.priority = p;
+                None
+            }
+        };
+        if let Some(why) = why {
+            let why = format!("Your change ({}) was not applied: {why}", describe_raw(&status, &priority));
+            report.refused.push(super::report::Kept { path: path.to_string(), reason: why.clone() });
+            self.refuse(path, seen, item.rev, why);
+            return Edited::Leave;
+        }
+        if !options.apply_edits {
+            report.kept.push(super::report::Kept {
+                path: path.to_string(),
+                reason: format!(
+                    "holds a change from Obsidian ({}) that the running server applies; left as it is",
+                    describe(&edit)
+                ),
+            });
+            return Edited::Leave;
+        }
+        self.submitted.insert(path.to_string(), seen);
+        report.edits.push(edit);
+        Edited::Leave
+    }
+
+    /// Of `paths` (files that changed on disk), remembers the items' notes that no longer
+    /// hold what was written, for the next run to look at; returns how many.
+    pub fn suspect(&mut self, paths: &[PathBuf]) -> usize {
+        for path in paths {
+            let Ok(relative) = path.strip_prefix(&self.vault) else { continue };
+            let relative = relative.to_string_lossy().replace('\\', "/");
+            if !self.manifest.fields.contains_key(&relative) {
+                continue;
+            }
+            let Ok(bytes) = std::fs::read(path) else { continue };
+            let seen = manifest::hash(&bytes);
+            if self.manifest.notes.get(&relative) != Some(&seen) && self.submitted.get(&relative) != Some(&seen) {
+                self.suspects.insert(relative);
+            }
+        }
+        self.suspects.len()
+    }
+
+    fn run_once(&mut self, snapshot: &Snapshot, options: &Options) -> Result<Report, VaultError> {
         let started = Instant::now();
         std::fs::create_dir_all(self.vault.join(".worksync"))
             .map_err(|cause| VaultError::Create { vault: self.vault.clone(), cause })?;
@@ -122,8 +334,11 @@ impl Generator {
             let in_scope = options.project.as_deref().is_none_or(|p| p == name);
             match snapshot.projects.get(name) {
                 Some(ProjectView::Ready { index, sidecar, .. }) if in_scope => {
-                    if let Some(planned) =
-                        self.planned.get(name).filter(|p| p.is_for(index, sidecar, entry, &self.templates))
+                    let suspected = self.suspects.iter().any(|p| p.starts_with(&folder));
+                    if let Some(planned) = self
+                        .planned
+                        .get(name)
+                        .filter(|p| !suspected && p.is_for(index, sidecar, entry, &self.templates))
                     {
                         live.extend(planned.paths.iter().cloned());
                         continue;
@@ -242,7 +457,8 @@ impl Generator {
         let recorded = self.manifest.notes.get(path).copied();
         // A note a killed run may have written: only its bytes can tell what it holds.
         let unsettled = !self.manifest.unsettled.is_empty() && self.manifest.unsettled.contains_key(path);
-        let trust_memory = !options.full && !unsettled;
+        let suspect = !self.suspects.is_empty() && self.suspects.remove(path);
+        let trust_memory = !options.full && !unsettled && !suspect;
         if trust_memory && recorded.is_some() && self.rendered.get(path) == Some(&input) {
             report.unchanged += 1;
             return;
@@ -269,10 +485,12 @@ impl Generator {
                 return;
             }
         };
+        let fields = NoteItem::of(note).and_then(|_| Written::of(&text));
         if let Some(bytes) = on_disk {
             if manifest::hash(&bytes) == hash {
                 // Already right (or written by a run that was killed before its manifest).
                 self.claim(path, hash);
+                self.record_fields(path, fields);
                 self.rendered.insert(path.to_string(), input);
                 report.unchanged += 1;
                 return;
@@ -282,7 +500,11 @@ impl Generator {
             } else if options.adopt || self.replaceable(path, recorded, &bytes) {
                 None
             } else {
-                Some(not_ours_reason(recorded))
+                match self.edited(note, &bytes, options, report) {
+                    Edited::Replace => None,
+                    Edited::Leave => return,
+                    Edited::Keep => Some(not_ours_reason(recorded)),
+                }
             };
             if let Some(reason) = refusal {
                 self.forget(path);
@@ -293,7 +515,7 @@ impl Generator {
         if let Err(why) = boundary::check(path) {
             report.errors.push(format!("{path:?} {why}; not written"));
         } else if self.boundary.allows(target.parent().expect("notes live inside the vault")) {
-            batch.push(Pending { path: path.to_string(), text, hash, input });
+            batch.push(Pending { path: path.to_string(), text, hash, input, fields });
         }
     }
 
@@ -309,6 +531,7 @@ impl Generator {
             match self.write(&self.vault.join(&pending.path), pending.text.as_bytes()) {
                 Ok(()) => {
                     self.claim(&pending.path, pending.hash);
+                    self.record_fields(&pending.path, pending.fields);
                     report.written += 1;
                     if report.written_paths.len() < LISTED {
                         report.written_paths.push(pending.path.clone());
@@ -388,10 +611,20 @@ impl Generator {
         self.manifest.unsettled.remove(path);
     }
 
+    /// Remembers what an item's note says (or that it says nothing editable).
+    fn record_fields(&mut self, path: &str, fields: Option<Written>) {
+        match fields {
+            Some(fields) => self.manifest.fields.insert(path.to_string(), fields),
+            None => self.manifest.fields.remove(path),
+        };
+    }
+
     /// The file at `path` is not (or no longer) ours to change.
     fn forget(&mut self, path: &str) {
         self.manifest.notes.remove(path);
         self.manifest.unsettled.remove(path);
+        self.manifest.fields.remove(path);
+        self.refusals.remove(path);
     }
 
     fn write(&mut self, target: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -430,6 +663,23 @@ impl Planned {
             && self.entry == *entry
             && self.templates == templates.generation
     }
+}
+
+/// `status → done, priority → 1`.
+fn describe(edit: &FrontmatterEdit) -> String {
+    describe_raw(&edit.status, &edit.priority.map(|p| p.to_string()))
+}
+
+fn describe_raw(status: &Option<String>, priority: &Option<String>) -> String {
+    let parts: Vec<String> = [("status", status), ("priority", priority)]
+        .iter()
+        .filter_map(|(field, value)| {
+            value.as_ref().map(|v| {
+                format!("{field} → {}", if v.is_empty() { "(none)".into() } else { super::names::shorten(v, 40) })
+            })
+        })
+        .collect();
+    parts.join(", ")
 }
 
 /// Why a symlink at a note's path is kept.

@@ -166,7 +166,7 @@ mod tests {
     fn run(layout: &Layout, crash_after: Option<usize>, project: Option<&str>) -> Result<Report, VaultError> {
         let mut generator = Generator::new(layout.root().join("vault"), &layout.templates_dir());
         generator.crash_after = crash_after;
-        let options = Options { full: true, adopt: false, project: project.map(str::to_string) };
+        let options = Options { full: true, project: project.map(str::to_string), ..Options::default() };
         generator.run(&Snapshot::read_only(layout).unwrap(), &options)
     }
 

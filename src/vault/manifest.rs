@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::boundary;
+use super::edits::Written;
 use super::error::VaultError;
 use super::intent::IntentLog;
 use crate::store::atomic::{self, FileStamp};
@@ -32,6 +33,9 @@ pub fn hash(bytes: &[u8]) -> Hash {
 pub struct Manifest {
     /// Vault-relative path (`/`-separated) → hash of the content written there.
     pub notes: BTreeMap<String, Hash>,
+    /// For the notes of stories and backlog items: what was written, to tell a person's
+    /// change of `status` or `priority` from any other edit ([`edits`](super::edits)).
+    pub fields: HashMap<String, Written>,
     /// Per path, what the intent log says a killed run may have written there (content the
     /// file may hold besides `notes`' hash), until a run looks at the file.
     pub(crate) unsettled: HashMap<String, Vec<Hash>>,
@@ -48,6 +52,8 @@ struct OnDisk {
     generator: String,
     version: u32,
     notes: BTreeMap<String, String>,
+    #[serde(default)]
+    fields: HashMap<String, Written>,
 }
 
 impl Manifest {
@@ -66,7 +72,8 @@ impl Manifest {
         let mut manifest = Manifest { stamp, ..Manifest::default() };
         match std::fs::read(&path).map(|bytes| serde_json::from_slice::<OnDisk>(&bytes)) {
             Err(_) => {}
-            Ok(Ok(file)) => {
+            Ok(Ok(mut file)) => {
+                manifest.fields = std::mem::take(&mut file.fields);
                 for (note, hex) in file.notes {
                     match (boundary::check(&note), Hash::from_str_radix(&hex, 16)) {
                         (Ok(()), Ok(hash)) => {
@@ -81,6 +88,8 @@ impl Manifest {
                 tracing::warn!(path = %path.display(), error = %e, "ignoring an unreadable vault manifest; existing notes are treated as the user's");
             }
         }
+        let notes = &manifest.notes;
+        manifest.fields.retain(|path, _| notes.contains_key(path));
         let (intents, problems) = IntentLog::open(vault).read();
         manifest.problems.extend(problems);
         for (note, hash) in intents {
@@ -113,6 +122,13 @@ impl Manifest {
             let path = serde_json::to_string(path).expect("paths serialize");
             let _ = write!(text, "{separator}{path}:\"{hash:032x}\"");
         }
+        text.push_str("\n},\"fields\":{");
+        for (i, (path, written)) in self.fields.iter().filter(|(p, _)| self.notes.contains_key(*p)).enumerate() {
+            let separator = if i == 0 { "\n" } else { ",\n" };
+            let path = serde_json::to_string(path).expect("paths serialize");
+            let written = serde_json::to_string(written).expect("fields serialize");
+            let _ = write!(text, "{separator}{path}:{written}");
+        }
         text.push_str("\n}}\n");
         let bytes = text.into_bytes();
         let failed = |cause| VaultError::Manifest { cause };
@@ -132,9 +148,18 @@ mod tests {
         let mut manifest = Manifest::default();
         manifest.notes.insert("projects/p/Dashboard.md".into(), hash(b"x"));
         manifest.save(dir.path()).unwrap();
+        let written = Written { rev: 2, status: "todo".into(), priority: Some(1), rest: hash(b"rest") };
+        manifest.fields.insert("projects/p/Dashboard.md".into(), written);
+        manifest.fields.insert(
+            "projects/p/gone.md".into(),
+            Written { rev: 1, ..manifest.fields["projects/p/Dashboard.md"].clone() },
+        );
+        manifest.save(dir.path()).unwrap();
         let loaded = Manifest::load(dir.path());
         assert_eq!(loaded.notes, manifest.notes);
         assert_eq!(loaded.stamp, manifest.stamp);
+        assert_eq!(loaded.fields.len(), 1, "only fields of listed notes are kept");
+        assert_eq!(loaded.fields["projects/p/Dashboard.md"], manifest.fields["projects/p/Dashboard.md"]);
         std::fs::write(Manifest::path(dir.path()), "{not json").unwrap();
         assert!(Manifest::load(dir.path()).notes.is_empty());
     }

@@ -12,6 +12,7 @@
 mod boundary;
 pub mod context;
 mod debounce;
+pub mod edits;
 mod error;
 pub mod generator;
 mod intent;
@@ -38,6 +39,13 @@ pub use report::{Options, Report};
 use crate::store::layout::expand_home;
 use crate::store::registry::ConfigFile;
 use crate::store::{Layout, Snapshot, Store};
+
+/// Who a change made in a note from Obsidian is credited to, unless
+/// `settings.vault_editor` names someone.
+pub const DEFAULT_EDITOR: &str = "obsidian";
+
+/// How long notes must be quiet before edited ones are looked at.
+const NOTES_SETTLE: Duration = Duration::from_millis(300);
 
 /// How the server keeps the vault current.
 #[derive(Debug, Clone, Copy)]
@@ -121,8 +129,26 @@ impl Vault {
     /// Regenerates now, comparing every note with the disk (`worksync_sync`).
     pub async fn sync_now(&self, project: Option<String>) -> Result<Report, VaultError> {
         let snapshot = self.store.snapshot(project.as_deref()).await;
-        let options = Options { full: true, adopt: false, project };
+        let options = Options { full: true, adopt: false, project, apply_edits: true };
         self.regenerate(snapshot, options, "request", 0).await
+    }
+
+    /// Looks at notes that changed on disk (a person's edit in Obsidian, or the echo of our
+    /// own writes): those that no longer hold what was written get an incremental run,
+    /// which applies a change of `status`/`priority` in them.
+    pub async fn check_notes(&self, paths: Vec<PathBuf>) -> Result<Option<Report>, VaultError> {
+        let generator = self.generator.clone();
+        let suspects = tokio::task::spawn_blocking(move || {
+            let mut slot = generator.lock().unwrap_or_else(|e| e.into_inner());
+            slot.as_mut().map_or(0, |g| g.suspect(&paths))
+        })
+        .await
+        .unwrap_or(0);
+        if suspects == 0 {
+            return Ok(None);
+        }
+        let options = Options { apply_edits: true, ..Options::default() };
+        self.regenerate(self.store.published(), options, "note edited", 0).await.map(Some)
     }
 
     /// Keeps the vault current until `stop` is cancelled: a full regeneration at start, then
@@ -135,26 +161,84 @@ impl Vault {
                 return;
             }
             let mut bursts = Bursts::new(vault.store.versions(), vault.settings.debounce);
+            // Watching first: an edit made while the startup run writes is not missed.
+            vault.watch_notes(stop.clone());
             let snapshot = vault.store.published();
-            let _ = vault.regenerate(snapshot, Options { full: true, ..Options::default() }, "startup", 0).await;
+            let startup = Options { full: true, apply_edits: true, ..Options::default() };
+            let _ = vault.regenerate(snapshot, startup, "startup", 0).await;
             while bursts.begun(&stop).await {
                 vault.set_pending(true);
                 let burst = bursts.over(&stop).await;
                 let trigger = if burst.stopped { "shutdown" } else { "changes" };
-                let _ = vault.regenerate(vault.store.published(), Options::default(), trigger, burst.changes).await;
+                let options = Options { apply_edits: true, ..Options::default() };
+                let _ = vault.regenerate(vault.store.published(), options, trigger, burst.changes).await;
             }
             let changes = bursts.take_unseen();
             if changes > 0 {
-                let _ = vault.regenerate(vault.store.published(), Options::default(), "shutdown", changes).await;
+                let options = Options { apply_edits: true, ..Options::default() };
+                let _ = vault.regenerate(vault.store.published(), options, "shutdown", changes).await;
             }
         })
+    }
+
+    /// Watches the vault's notes for a person's edits until `stop`; a burst of events (one
+    /// regeneration writes thousands of notes) is collected for [`NOTES_SETTLE`] first.
+    fn watch_notes(&self, stop: CancellationToken) {
+        use notify::{RecursiveMode, Watcher};
+        let dir = vault_dir(self.store.layout(), &self.store.published().config);
+        // A fresh data root has no vault yet: its first run creates it, after the watch.
+        let _ = std::fs::create_dir_all(&dir);
+        let (events, mut changed) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
+        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+            let Ok(event) = event else { return };
+            if matches!(event.kind, notify::EventKind::Access(_)) {
+                return;
+            }
+            for path in event.paths {
+                if path.extension().is_some_and(|e| e == "md")
+                    && !path.components().any(|c| c.as_os_str() == ".worksync")
+                {
+                    let _ = events.send(path);
+                }
+            }
+        });
+        let mut watcher = match watcher.and_then(|mut w| w.watch(&dir, RecursiveMode::Recursive).map(|()| w)) {
+            Ok(watcher) => watcher,
+            Err(e) => {
+                tracing::warn!(vault = %dir.display(), error = %e, "cannot watch the vault: status changes made in Obsidian are applied at the next regeneration");
+                return;
+            }
+        };
+        let vault = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let first = tokio::select! {
+                    _ = stop.cancelled() => break,
+                    path = changed.recv() => match path { Some(path) => path, None => break },
+                };
+                let mut paths = std::collections::BTreeSet::from([first]);
+                let quiet = tokio::time::sleep(NOTES_SETTLE);
+                tokio::pin!(quiet);
+                loop {
+                    tokio::select! {
+                        _ = &mut quiet => break,
+                        Some(path) = changed.recv() => { paths.insert(path); }
+                    }
+                }
+                if let Err(e) = vault.check_notes(paths.into_iter().collect()).await {
+                    tracing::warn!(error = %e, "could not look at edited notes");
+                }
+            }
+            let _ = watcher.unwatch(&dir);
+        });
     }
 
     fn set_pending(&self, pending: bool) {
         self.stats.lock().unwrap_or_else(|e| e.into_inner()).pending = pending;
     }
 
-    /// Runs the generator on a blocking thread and records the outcome.
+    /// Runs the generator on a blocking thread, applies the `status`/`priority` changes
+    /// people made in notes through the writer, and records the outcome.
     async fn regenerate(
         &self,
         snapshot: Arc<Snapshot>,
@@ -164,18 +248,91 @@ impl Vault {
     ) -> Result<Report, VaultError> {
         let generator = self.generator.clone();
         let layout = self.store.layout().clone();
-        let outcome = tokio::task::spawn_blocking(move || {
+        let run_on = Arc::clone(&snapshot);
+        let mut outcome = tokio::task::spawn_blocking(move || {
             let mut slot = generator.lock().unwrap_or_else(|e| e.into_inner());
-            let dir = vault_dir(&layout, &snapshot.config);
+            let dir = vault_dir(&layout, &run_on.config);
             if slot.as_ref().is_none_or(|g| g.vault() != dir) {
                 *slot = Some(Generator::new(dir, &layout.templates_dir()));
             }
-            slot.as_mut().expect("just set").run(&snapshot, &options)
+            slot.as_mut().expect("just set").run(&run_on, &options)
         })
         .await
         .unwrap_or_else(|e| Err(VaultError::Crashed { cause: e.to_string() }));
+        if let Ok(report) = &mut outcome
+            && !report.edits.is_empty()
+        {
+            let settled = self.apply_edits(std::mem::take(&mut report.edits), &snapshot).await;
+            match settled {
+                Ok(more) => {
+                    report.applied.extend(more.applied);
+                    report.refused.extend(more.refused);
+                    report.written += more.written;
+                }
+                Err(e) => outcome = Err(e),
+            }
+        }
         self.record(trigger, changes, &outcome);
         outcome
+    }
+
+    /// Applies people's edits of notes through the writer, as the vault editor
+    /// (`settings.vault_editor`, default `obsidian`), each guarded by the revision its note
+    /// was written at, and lets the generator settle them.
+    async fn apply_edits(&self, edits: Vec<edits::FrontmatterEdit>, snapshot: &Snapshot) -> Result<Report, VaultError> {
+        use crate::store::model::{BacklogStatus, StoryStatus};
+        use crate::store::{Change, Guard, Mutation, Operation};
+        let editor = snapshot.config.settings.as_ref().and_then(|s| s.vault_editor.clone());
+        let editor = editor.unwrap_or_else(|| DEFAULT_EDITOR.to_string());
+        let mut outcomes = Vec::new();
+        for edit in edits {
+            let guard = Guard { expected_rev: Some(edit.rev), force: false };
+            // The generator checked the values; a value it let through is one of these.
+            let mutation = if edit.kind == "story" {
+                let status =
+                    edit.status.as_deref().and_then(|t| StoryStatus::ALL.iter().copied().find(|s| s.as_str() == t));
+                Mutation::UpdateStory {
+                    sprint_id: edit.sprint.clone().unwrap_or_default(),
+                    story_id: edit.id.clone(),
+                    status,
+                    notes: None,
+                    append_notes: None,
+                    depends_on: None,
+                }
+            } else {
+                let status =
+                    edit.status.as_deref().and_then(|t| BacklogStatus::ALL.iter().copied().find(|s| s.as_str() == t));
+                Mutation::UpdateBacklog {
+                    id: edit.id.clone(),
+                    priority: edit.priority,
+                    status,
+                    summary: None,
+                    theme: None,
+                    related_sprints: None,
+                    depends_on: None,
+                }
+            };
+            let change = Change { agent: editor.clone(), now: chrono::Utc::now() };
+            let operation = Operation::Edit { edit: mutation, guard };
+            let outcome =
+                self.store.mutate(&edit.project, operation, change).await.map(|_| ()).map_err(|e| e.to_string());
+            match &outcome {
+                Ok(()) => tracing::info!(note = %edit.path, agent = %editor, "applied a change made in Obsidian"),
+                Err(why) => tracing::warn!(note = %edit.path, %why, "a change made in Obsidian was not applied"),
+            }
+            outcomes.push((edit, outcome));
+        }
+        let generator = self.generator.clone();
+        let snapshot = self.store.published();
+        tokio::task::spawn_blocking(move || {
+            let mut slot = generator.lock().unwrap_or_else(|e| e.into_inner());
+            match slot.as_mut() {
+                Some(generator) => generator.settle(&snapshot, outcomes),
+                None => Ok(Report::default()),
+            }
+        })
+        .await
+        .unwrap_or_else(|e| Err(VaultError::Crashed { cause: e.to_string() }))
     }
 
     fn record(&self, trigger: &'static str, changes: u64, outcome: &Result<Report, VaultError>) {

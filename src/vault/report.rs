@@ -18,6 +18,10 @@ pub struct Options {
     pub adopt: bool,
     /// Only this project's notes (and the global dashboard); `None` for all.
     pub project: Option<String>,
+    /// Hand the `status`/`priority` changes people made in notes to the caller to apply
+    /// (the server does; `worksync sync`, which cannot write the data root's items while
+    /// the generator runs, reports them as waiting).
+    pub apply_edits: bool,
 }
 
 /// What a run did.
@@ -46,11 +50,30 @@ pub struct Report {
     /// Entries of the vault manifest (or its intent log) that were ignored because they are
     /// not plain note paths inside the vault.
     pub manifest_problems: Vec<String>,
+    /// Changes of `status`/`priority` people made in notes, applied (`path: what`).
+    pub applied: Vec<String>,
+    /// Such changes that were not applied, and why (the note says so too).
+    pub refused: Vec<Kept>,
+    /// Changes found in this run, for the caller to apply ([`Options::apply_edits`]).
+    #[serde(skip)]
+    pub edits: Vec<super::edits::FrontmatterEdit>,
     /// How long the run took, in whole milliseconds.
     pub millis: u64,
 }
 
 impl Report {
+    /// Adds what a second pass of the same run did.
+    pub(crate) fn absorb(&mut self, again: Report) {
+        self.written += again.written;
+        self.removed += again.removed;
+        self.written_paths
+            .extend(again.written_paths.into_iter().take(LISTED.saturating_sub(self.written_paths.len())));
+        self.errors.extend(again.errors);
+        self.refused.extend(again.refused);
+        self.edits.extend(again.edits);
+        self.millis += again.millis;
+    }
+
     /// Did the run leave something that needs a person: a skipped project or an error?
     pub fn is_partial(&self) -> bool {
         !self.skipped.is_empty() || !self.errors.is_empty()

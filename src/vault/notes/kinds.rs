@@ -164,8 +164,9 @@ impl<'a> MetaIndex<'a> {
 /// What the generator passes to every note of a project besides the model.
 pub struct Inputs<'a> {
     pub sidecar: &'a Sidecar,
-    /// Per note path, why a person's edit of it from Obsidian was not applied.
-    pub refusals: &'a HashMap<String, String>,
+    /// Per note path: why a person's edit of it from Obsidian was not applied, and the
+    /// item's revision then (the callout stays until the item changes).
+    pub refusals: &'a HashMap<String, (u64, String)>,
 }
 
 impl Catalog {
@@ -246,12 +247,14 @@ impl Catalog {
     ) -> Work<'a> {
         let key = format!("{kind}/{id}");
         let ready = items.get(&key).is_some_and(|entry| items.ready(entry, dependencies));
+        let rev = meta.meta(kind, id).map_or(1, |m| m.rev);
         Work {
+            rev,
             priority: (kind == "backlog").then(|| meta.meta(kind, id).and_then(|m| m.priority).unwrap_or(3)),
             claim: inputs.sidecar.claims.get(&key).map(claim_view),
             blocked: items.blocked(dependencies),
             ready,
-            refused: inputs.refusals.get(path).map(String::as_str),
+            refused: inputs.refusals.get(path).filter(|(at, _)| *at == rev).map(|(_, why)| why.as_str()),
         }
     }
 
