@@ -261,7 +261,7 @@ fn screenshot(page: &Path, png: &Path) {
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
         .args(["--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"])
         .arg(format!("--user-data-dir={}", scratch.path().join("profile").display()))
-        .arg("--window-size=1280,1800")
+        .arg("--window-size=1280,3000")
         .arg(format!("--screenshot={}", std::path::absolute(png).unwrap().display()))
         .arg(file_url(page))
         .stdin(Stdio::null())

@@ -7,7 +7,10 @@
 //! says what a run did. [`Vault`] is the server's side: it follows the store's changes,
 //! waits until a burst of them is over (the debounce), and regenerates on a blocking
 //! thread, so a slow disk under the vault never slows a tool call; [`debounce`] says when a
-//! burst is over.
+//! burst is over. [`pictures`] draws the Mermaid charts. People may change two fields of a
+//! note (`status`, a backlog item's `priority`): [`Vault`] watches the notes, [`edits`] tells
+//! such a change from any other edit, and it reaches the YAML only through the writer,
+//! guarded by the revision the note was written at.
 
 mod boundary;
 pub mod context;
