@@ -485,12 +485,18 @@ impl Generator {
                 return;
             }
         };
-        let fields = NoteItem::of(note).and_then(|_| Written::of(&text));
+        // What an item's note says, for telling a person's change from a reformat; parsed
+        // only for a note that is written, or whose record is missing.
+        let fields = || NoteItem::of(note).and_then(|_| Written::of(&text));
         if let Some(bytes) = on_disk {
             if manifest::hash(&bytes) == hash {
                 // Already right (or written by a run that was killed before its manifest).
+                // Fields were recorded when these very bytes were written.
+                let known = recorded == Some(hash) && self.manifest.fields.contains_key(path);
                 self.claim(path, hash);
-                self.record_fields(path, fields);
+                if !known {
+                    self.record_fields(path, fields());
+                }
                 self.rendered.insert(path.to_string(), input);
                 report.unchanged += 1;
                 return;
@@ -515,6 +521,7 @@ impl Generator {
         if let Err(why) = boundary::check(path) {
             report.errors.push(format!("{path:?} {why}; not written"));
         } else if self.boundary.allows(target.parent().expect("notes live inside the vault")) {
+            let fields = fields();
             batch.push(Pending { path: path.to_string(), text, hash, input, fields });
         }
     }
