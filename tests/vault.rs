@@ -38,25 +38,7 @@ fn generator(layout: &Layout) -> Generator {
 
 /// Every Markdown file under `dir`, by `/`-separated relative path.
 fn markdown_files(dir: &Path) -> BTreeMap<String, String> {
-    files_ending(dir, &["md"])
-}
-
-/// Every file under `dir` with one of `extensions`, by `/`-separated relative path.
-fn files_ending(dir: &Path, extensions: &[&str]) -> BTreeMap<String, String> {
-    let mut files = BTreeMap::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current).unwrap().flatten() {
-            let path = entry.path();
-            if entry.file_type().unwrap().is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| extensions.iter().any(|x| e == *x)) {
-                let relative = path.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
-                files.insert(relative, std::fs::read_to_string(&path).unwrap());
-            }
-        }
-    }
-    files
+    common::files_ending(dir, &["md"])
 }
 
 fn mtimes(dir: &Path) -> BTreeMap<String, SystemTime> {
@@ -83,7 +65,7 @@ fn edit_index(layout: &Layout, project: &str, edit: impl FnOnce(&mut serde_yaml_
 fn the_example_vault_matches_the_reviewed_golden_copy() {
     let (_root, layout) = example_root();
     let report = generate(&layout, &mut generator(&layout), Options { full: true, ..Options::default() });
-    let notes = files_ending(&layout.root().join("vault"), &["md", "base"]);
+    let notes = common::files_ending(&layout.root().join("vault"), &["md", "base"]);
     assert_eq!(report.written, notes.len());
     assert!(report.kept.is_empty() && report.template_problems.is_empty(), "{report:?}");
     let mut text = String::new();

@@ -11,20 +11,7 @@ use serde_json::json;
 
 /// Every Markdown note and Bases file under `dir`, by `/`-separated relative path.
 fn markdown_files(dir: &Path) -> BTreeMap<String, String> {
-    let mut files = BTreeMap::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current).unwrap().flatten() {
-            let path = entry.path();
-            if entry.file_type().unwrap().is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "md" || e == "base") {
-                let relative = path.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
-                files.insert(relative, std::fs::read_to_string(&path).unwrap());
-            }
-        }
-    }
-    files
+    common::files_ending(dir, &["md", "base"])
 }
 
 /// Where `pattern` occurs in `text` without a backslash before it (Markdown's escape).

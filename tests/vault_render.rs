@@ -4,6 +4,8 @@
 //! and a table built from its Bases `Board` view are screenshotted in headless Chromium, so a
 //! reviewer can look at the PNGs under `target/test-artifacts/vault/`.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -31,20 +33,7 @@ fn example_vault() -> (tempfile::TempDir, PathBuf) {
 
 /// Every Markdown file under `dir`, by `/`-separated relative path.
 fn markdown_files(dir: &Path) -> BTreeMap<String, String> {
-    let mut files = BTreeMap::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(current) = pending.pop() {
-        for entry in std::fs::read_dir(&current).unwrap().flatten() {
-            let path = entry.path();
-            if entry.file_type().unwrap().is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                let relative = path.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
-                files.insert(relative, std::fs::read_to_string(&path).unwrap());
-            }
-        }
-    }
-    files
+    common::files_ending(dir, &["md"])
 }
 
 /// A note's YAML frontmatter (between its first two `---` lines) and the Markdown after it.
