@@ -32,6 +32,7 @@ use super::templates::Templates;
 use crate::store::atomic;
 use crate::store::model::WorkIndex;
 use crate::store::registry::ProjectEntry;
+use crate::store::sidecar::ItemKey;
 use crate::store::sidecar::Sidecar;
 use crate::store::snapshot::{ProjectView, Snapshot};
 
@@ -201,7 +202,11 @@ impl Generator {
                     refused.push(super::report::Kept { path: edit.path.clone(), reason: why.clone() });
                     let rev = match snapshot.projects.get(&edit.project) {
                         Some(ProjectView::Ready { sidecar, .. }) => {
-                            sidecar.items.get(format!("{}/{}", edit.kind, edit.id).as_str()).map_or(1, |m| m.rev)
+                            let key = match edit.kind {
+                                "story" => ItemKey::Story(edit.id.clone()),
+                                _ => ItemKey::Backlog(edit.id.clone()),
+                            };
+                            sidecar.items.get(key.as_storage_key().as_str()).map_or(1, |m| m.rev)
                         }
                         _ => edit.rev,
                     };
