@@ -640,3 +640,73 @@ async fn a_stale_or_wrong_change_from_obsidian_is_refused_in_the_note_and_other_
     assert_eq!(std::fs::read_to_string(note_of("pgxpool-sizing")).unwrap(), mine, "kept as the person left it");
     assert_eq!(backlog_status(&server, "pgxpool-sizing"), "todo");
 }
+
+/// The server's incremental runs skip an item's note when its key is unchanged: after every
+/// kind of change that shows in notes (status, claim, priority, dependencies and their
+/// status, a sprint's status, a new story, a removed item, a hand edit of a summary), its
+/// vault is byte for byte what a full run from scratch writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn incremental_runs_end_where_a_full_run_does() {
+    const P: &str = "orbit-api";
+    let server = TestServer::start_syncing(|l| drop(l.bootstrap().unwrap()), syncing(Duration::from_millis(20))).await;
+    let mut runs = wait_for_vault(&server, |v| v["regenerations"] == 1 && v["pending"] == false).await["regenerations"]
+        .as_u64()
+        .unwrap();
+    let client = server.client("agent-a").await;
+    let steps: Vec<(&str, Value)> = vec![
+        ("worksync_add_backlog", json!({"project": P, "id": "first", "summary": "First step", "theme": "ci"})),
+        (
+            "worksync_add_backlog",
+            json!({"project": P, "id": "second", "summary": "Second", "theme": "ci", "depends_on": ["first"]}),
+        ),
+        ("worksync_claim", json!({"project": P, "kind": "backlog", "id": "first"})),
+        ("worksync_update_backlog", json!({"project": P, "id": "first", "status": "in_progress", "priority": 1})),
+        ("worksync_depend", json!({"project": P, "id": "STORY-14", "add": ["second"]})),
+        ("worksync_update_backlog", json!({"project": P, "id": "first", "status": "done"})),
+        ("worksync_update_sprint", json!({"project": P, "id": "web-fleet-map", "status": "active"})),
+        (
+            "worksync_add_story",
+            json!({"project": P, "sprint_id": "web-fleet-map", "notes": "A new story\nwith two lines"}),
+        ),
+        (
+            "worksync_update_story",
+            json!({"project": P, "sprint_id": "dispatch-realtime", "story_id": "STORY-13", "status": "done"}),
+        ),
+        ("worksync_release", json!({"project": P, "kind": "backlog", "id": "first"})),
+        ("worksync_remove_backlog", json!({"project": P, "id": "second", "force": true})),
+    ];
+    let mut compared = 0;
+    for (tool, args) in steps {
+        call_ok(&client, tool, args).await;
+        runs = wait_for_vault(&server, |v| v["regenerations"].as_u64() > Some(runs) && v["pending"] == false).await
+            ["regenerations"]
+            .as_u64()
+            .unwrap();
+        compared += assert_vault_is_what_a_full_run_writes(&server, tool);
+    }
+    // A hand edit of the work index: the writer reloads it, the vault follows.
+    let index = server.path("projects/orbit-api/work-index.yaml");
+    let text = std::fs::read_to_string(&index).unwrap();
+    std::fs::write(&index, text.replacen("Pin GitHub Actions to commit SHAs", "Pin actions by SHA", 1)).unwrap();
+    wait_for_vault(&server, |v| v["regenerations"].as_u64() > Some(runs) && v["pending"] == false).await;
+    compared += assert_vault_is_what_a_full_run_writes(&server, "a hand edit");
+    assert!(compared > 12 * 60, "every step compared the whole vault ({compared} notes)");
+}
+
+/// Compares the server's vault with a full run from its data root into a fresh directory;
+/// returns how many notes it compared.
+fn assert_vault_is_what_a_full_run_writes(server: &TestServer, after: &str) -> usize {
+    let layout = Layout::new(server.path(""));
+    let fresh = tempfile::tempdir().unwrap();
+    let mut generator = Generator::new(fresh.path().to_path_buf(), &layout.templates_dir());
+    let snapshot = Snapshot::read_only(&layout).expect("data root reads");
+    let report = generator.run(&snapshot, &Options { full: true, ..Options::default() }).unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let expected = common::files_ending(fresh.path(), &["md", "base"]);
+    let actual = common::files_ending(&server.path("vault"), &["md", "base"]);
+    assert_eq!(actual.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "after {after}");
+    for (path, text) in &expected {
+        assert_eq!(&actual[path], text, "{path} after {after}");
+    }
+    expected.len()
+}

@@ -29,6 +29,9 @@ pub struct Note<'a> {
     /// Name of the template that renders it.
     pub template: &'static str,
     pub context: Context<'a>,
+    /// For the note of a story or backlog item: the hash of everything it is built from,
+    /// known before it was built ([`ItemKey`](super::notes)); other notes are hashed whole.
+    pub input: Option<u128>,
 }
 
 /// The data a template renders; each variant is one kind of note.
@@ -159,6 +162,19 @@ impl<T> Listed<T> {
         for row in all {
             if total < cap {
                 rows.push(row);
+            }
+            total += 1;
+        }
+        Listed { rows, total }
+    }
+
+    /// The first `cap` of the rows `all` names, building only those (`row`).
+    pub fn first_of<K>(all: impl IntoIterator<Item = K>, cap: usize, mut row: impl FnMut(K) -> T) -> Listed<T> {
+        let mut total = 0;
+        let mut rows = Vec::new();
+        for key in all {
+            if total < cap {
+                rows.push(row(key));
             }
             total += 1;
         }

@@ -2,9 +2,10 @@
 //! notes.
 //!
 //! A run plans every note of the snapshot ([`notes`]), skips projects whose model and
-//! metadata are the very same `Arc`s as last time, and for the rest hashes each note's
-//! template input: only notes whose input changed are rendered, and only notes whose text
-//! changed are written. Before a file is replaced or deleted, its bytes must still be what
+//! metadata are the very same `Arc`s as last time, skips the note of each story and backlog
+//! item whose key (a hash of what its builder reads) is what its file was rendered from,
+//! without building it, and hashes the template input of the rest: only notes whose input
+//! changed are rendered, and only notes whose text changed are written. Before a file is replaced or deleted, its bytes must still be what
 //! the manifest says we wrote; otherwise a person edited it (or it is theirs) and it stays
 //! untouched. Notes are written atomically without fsync (they are derived; the manifest,
 //! which guards the user's files, is fsync'd), in batches: before a batch is written, what
@@ -26,7 +27,7 @@ use super::edits::{self, FrontmatterEdit, Inspection, Written};
 use super::error::VaultError;
 use super::intent::IntentLog;
 use super::manifest::{self, Hash, Manifest};
-use super::notes::{self, Catalog, GlobalPlan, Inputs};
+use super::notes::{self, Catalog, GlobalPlan, Inputs, ProjectState};
 use super::report::{Kept, LISTED, Options, Report, Skipped};
 use super::templates::Templates;
 use crate::store::atomic;
@@ -36,9 +37,17 @@ use crate::store::sidecar::ItemKey;
 use crate::store::sidecar::Sidecar;
 use crate::store::snapshot::{ProjectView, Snapshot};
 
+/// How long the intent log may grow (about 3,500 notes' intents) before a run saves the
+/// manifest instead of leaving its notes' intents as their record.
+const CHECKPOINT_BYTES: u64 = 256 * 1024;
+
 /// Notes written per durable intent record: one fdatasync per batch, and a batch's texts
 /// wait in memory until it is written (2,048 notes of 1–2 KB each).
 const BATCH: usize = 2048;
+
+/// Maps probed for every note of every run: a fast hash.
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
 
 /// The generator's memory between runs; one per vault.
 pub struct Generator {
@@ -48,7 +57,9 @@ pub struct Generator {
     intent: IntentLog,
     boundary: Boundary,
     /// Per note path: the hash of the template input its current text was rendered from.
-    rendered: HashMap<String, Hash>,
+    /// Only notes the manifest lists as ours (a note that stops being ours is forgotten
+    /// here too).
+    rendered: FastMap<String, Hash>,
     /// Per project: the inputs of the last run, and the notes planned from them.
     planned: HashMap<String, Planned>,
     /// Per project: the catalog of the last run, reused while its key holds.
@@ -134,7 +145,6 @@ struct Planned {
     sidecar: Arc<Sidecar>,
     entry: ProjectEntry,
     templates: u64,
-    paths: Vec<String>,
 }
 
 impl Generator {
@@ -146,7 +156,7 @@ impl Generator {
             boundary: Boundary::new(&vault),
             vault,
             templates: Templates::load(templates_dir),
-            rendered: HashMap::new(),
+            rendered: FastMap::default(),
             planned: HashMap::new(),
             catalogs: HashMap::new(),
             dirs: HashSet::new(),
@@ -325,12 +335,15 @@ impl Generator {
             .map_err(|cause| VaultError::Create { vault: self.vault.clone(), cause })?;
         let _lock = lock(&self.vault)?;
         self.forget_if_stale(options.full);
+        // Intents of a killed run (or of a `worksync sync` in another process) that this run
+        // settles: its manifest must be saved.
+        let settles_foreign_intents = !self.manifest.unsettled.is_empty();
         self.boundary.reset();
         let mut report = Report { vault: self.vault.display().to_string(), full: options.full, ..Report::default() };
         report.template_problems = self.templates.problems.clone();
         report.manifest_problems = std::mem::take(&mut self.manifest.problems);
 
-        let mut live: HashSet<String> = HashSet::new();
+        let mut live: FastSet<String> = FastSet::default();
         let global = GlobalPlan::new(snapshot);
         let mut catalogs = Vec::new();
         let mut previous = std::mem::take(&mut self.catalogs);
@@ -340,12 +353,10 @@ impl Generator {
             match snapshot.projects.get(name) {
                 Some(ProjectView::Ready { index, sidecar, .. }) if in_scope => {
                     let suspected = self.suspects.iter().any(|p| p.starts_with(&folder));
-                    if let Some(planned) = self
-                        .planned
-                        .get(name)
-                        .filter(|p| !suspected && p.is_for(index, sidecar, entry, &self.templates))
-                    {
-                        live.extend(planned.paths.iter().cloned());
+                    let unchanged = !suspected
+                        && self.planned.get(name).is_some_and(|p| p.is_for(index, sidecar, entry, &self.templates));
+                    if let Some(catalog) = previous.get(name).filter(|_| unchanged) {
+                        live.extend(catalog.paths().map(str::to_string));
                         continue;
                     }
                     let guidance = snapshot.guidance_docs(name).unwrap_or_default();
@@ -371,18 +382,33 @@ impl Generator {
 
         // A copy (it holds a few entries at most): notes borrow it while `self` writes them.
         let refusals = self.refusals.clone();
-        let mut candidates: Vec<Note> = vec![global.note(snapshot), global.base()];
+        let states: HashMap<&str, ProjectState> = catalogs
+            .iter()
+            .map(|(name, _, index, sidecar, _)| (name.as_str(), ProjectState::of(index, sidecar)))
+            .collect();
+        let mut candidates: Vec<Note> = vec![global.note(snapshot, &states), global.base()];
         let mut project_inputs = HashMap::new();
+        let mut skipped: Vec<&str> = Vec::new();
         for (name, entry, index, sidecar, catalog) in &catalogs {
-            project_inputs.insert(name.as_str(), fingerprint(&mut Vec::new(), "project", 0, 0, &catalog.info));
-            let inputs = Inputs { sidecar, refusals: &refusals };
-            let project_notes = catalog.notes(index, &inputs);
+            let project = fingerprint(&mut Vec::new(), "project", self.templates.generation, 0, &catalog.info);
+            project_inputs.insert(name.as_str(), project);
+            // An item's note is left out when its key is what the note on disk was rendered
+            // from, as far as this generator knows and nothing since says otherwise.
+            let (rendered, manifest, suspects) = (&self.rendered, &self.manifest, &self.suspects);
+            debug_assert!(rendered.keys().all(|p| manifest.notes.contains_key(p)));
+            let unchanged = |path: &str, key: Hash| {
+                !options.full
+                    && rendered.get(path) == Some(&key)
+                    && (manifest.unsettled.is_empty() || !manifest.unsettled.contains_key(path))
+                    && (suspects.is_empty() || !suspects.contains(path))
+            };
+            let inputs = Inputs { sidecar, refusals: &refusals, salt: project };
+            let project_notes = catalog.notes(index, &states[name.as_str()], &inputs, unchanged, &mut skipped);
             let planned = Planned {
                 index: Arc::clone(index),
                 sidecar: Arc::clone(sidecar),
                 entry: (*entry).clone(),
                 templates: self.templates.generation,
-                paths: project_notes.iter().map(|n| n.path.to_string()).collect(),
             };
             self.planned.insert(name.to_string(), planned);
             candidates.extend(project_notes);
@@ -403,6 +429,8 @@ impl Generator {
             }
         }
         let inputs = fingerprints(&candidates, &project_inputs, self.templates.generation);
+        report.unchanged += skipped.len();
+        live.extend(skipped.iter().map(|p| p.to_string()));
         let mut batch = Vec::new();
         for (note, input) in candidates.iter().zip(inputs) {
             if !live.insert(note.path.to_string()) {
@@ -427,15 +455,43 @@ impl Generator {
             self.remove(&path, &mut report);
         }
         report.errors.extend(self.boundary.problems());
-        let settling = self.intent.is_unsettled();
-        if report.written + report.removed > 0 || options.full || self.manifest.stamp.is_none() || settling {
+        // An incremental run that only wrote notes leaves their durable intents as their
+        // record (the manifest is 2 MB at 10,000 notes); the manifest is saved on a full
+        // run, a removal, after a killed run, at shutdown, or once the log is long.
+        let intents_suffice = !options.full
+            && report.removed == 0
+            && self.manifest.stamp.is_some()
+            && !settles_foreign_intents
+            && self.intent.len() < CHECKPOINT_BYTES;
+        if !intents_suffice && (report.written + report.removed > 0 || options.full || self.intent.is_unsettled()) {
+            self.save_manifest()?;
+        } else if self.manifest.stamp.is_none() {
             self.manifest.save(&self.vault)?;
-        }
-        if settling {
-            self.intent.settle(&self.manifest.unsettled)?;
         }
         report.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         Ok(report)
+    }
+
+    /// Saves the manifest if runs since the last save left their notes' intents as their
+    /// record (the server does this when it stops), unless another process wrote the
+    /// vault's records meanwhile: then ours are the stale ones.
+    pub fn checkpoint(&mut self) -> Result<(), VaultError> {
+        let _lock = lock(&self.vault)?;
+        let on_disk = atomic::FileStamp::of(&Manifest::path(&self.vault)).ok().flatten();
+        if self.intent.is_unsettled() && on_disk == self.manifest.stamp && !self.intent.changed_on_disk() {
+            self.save_manifest()?;
+        }
+        Ok(())
+    }
+
+    /// Saves the manifest and empties the intent log of what it now records (keeping only
+    /// intents for paths no run has looked at yet); the caller holds the lock.
+    fn save_manifest(&mut self) -> Result<(), VaultError> {
+        self.manifest.save(&self.vault)?;
+        if self.intent.is_unsettled() {
+            self.intent.settle(&self.manifest.unsettled)?;
+        }
+        Ok(())
     }
 
     /// Drops what we remember when it may no longer match the disk: a full run, another
@@ -633,6 +689,7 @@ impl Generator {
 
     /// The file at `path` is not (or no longer) ours to change.
     fn forget(&mut self, path: &str) {
+        self.rendered.remove(path);
         self.manifest.notes.remove(path);
         self.manifest.unsettled.remove(path);
         self.manifest.fields.remove(path);
@@ -729,7 +786,7 @@ fn lock(vault: &Path) -> Result<File, VaultError> {
     }
 }
 
-/// The fingerprint of every note (at 10,000 notes, most of an incremental run).
+/// The fingerprint of every note: its item's key, or a hash of its whole context.
 fn fingerprints(notes: &[Note], projects: &HashMap<&str, Hash>, generation: u64) -> Vec<Hash> {
     // One reused buffer: hashing a note's input in one piece is several times faster than
     // feeding the serializer's many small writes to the hasher.
@@ -737,6 +794,9 @@ fn fingerprints(notes: &[Note], projects: &HashMap<&str, Hash>, generation: u64)
     notes
         .iter()
         .map(|note| {
+            if let Some(key) = note.input {
+                return key;
+            }
             let project = note.project.map(|p| projects[p.name.as_str()]).unwrap_or_default();
             fingerprint(&mut buffer, note.template, generation, project, &note.context)
         })

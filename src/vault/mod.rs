@@ -181,6 +181,7 @@ impl Vault {
                 let options = Options { apply_edits: true, ..Options::default() };
                 let _ = vault.regenerate(vault.store.published(), options, "shutdown", changes).await;
             }
+            vault.checkpoint().await;
         })
     }
 
@@ -242,6 +243,19 @@ impl Vault {
 
     /// Runs the generator on a blocking thread, applies the `status`/`priority` changes
     /// people made in notes through the writer, and records the outcome.
+    /// Saves the vault manifest of the runs since the last save (at shutdown: the next
+    /// start then has nothing to look at again).
+    async fn checkpoint(&self) {
+        let generator = self.generator.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut slot = generator.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(generator) = slot.as_mut() {
+                log_checkpoint(generator.checkpoint());
+            }
+        })
+        .await;
+    }
+
     async fn regenerate(
         &self,
         snapshot: Arc<Snapshot>,
@@ -256,6 +270,9 @@ impl Vault {
             let mut slot = generator.lock().unwrap_or_else(|e| e.into_inner());
             let dir = vault_dir(&layout, &run_on.config);
             if slot.as_ref().is_none_or(|g| g.vault() != dir) {
+                if let Some(previous) = slot.as_mut() {
+                    log_checkpoint(previous.checkpoint());
+                }
                 *slot = Some(Generator::new(dir, &layout.templates_dir()));
             }
             slot.as_mut().expect("just set").run(&run_on, &options)
@@ -396,5 +413,13 @@ impl Vault {
             }
         };
         stats.last = Some(last);
+    }
+}
+
+/// A checkpoint that failed costs nothing but time (the intent log still records every
+/// note), so it is logged, not reported.
+fn log_checkpoint(result: Result<(), VaultError>) {
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not save the vault manifest; the next start will look at recent notes again");
     }
 }

@@ -7,7 +7,9 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
-use super::{Catalog, agents, count, details};
+use chrono::{DateTime, Utc};
+
+use super::{Catalog, FastMap, agents, count, details};
 use crate::store::model::{BacklogItem, Sprint, Story, WorkIndex};
 use crate::store::sidecar::{Claim, ItemMeta, Sidecar};
 use crate::vault::context::*;
@@ -27,9 +29,11 @@ pub const TITLE_CHARS: usize = 60;
 /// notes say about it: built once per run, so that looking up a dependency's status costs a
 /// hash lookup, not a scan of the work index.
 pub(super) struct Items<'a> {
-    by_key: HashMap<String, Entry<'a>>,
-    /// Storage keys in file order: stories sprint by sprint, then the backlog.
-    order: Vec<String>,
+    /// By id, one map per kind (no storage key is built per item and run).
+    stories: FastMap<&'a str, Entry<'a>>,
+    backlog: FastMap<&'a str, Entry<'a>>,
+    /// Kinds and ids in file order: stories sprint by sprint, then the backlog.
+    order: Vec<(&'static str, &'a str)>,
 }
 
 /// One item of [`Items`].
@@ -43,9 +47,21 @@ pub(super) struct Entry<'a> {
     pub sprint: Option<&'a Sprint>,
 }
 
+impl Entry<'_> {
+    /// `story/STORY-1`, `backlog/ci-cache`.
+    fn storage_key(&self) -> String {
+        format!("{}/{}", self.kind, self.id)
+    }
+}
+
 impl<'a> Items<'a> {
     pub(super) fn of(index: &'a WorkIndex) -> Items<'a> {
-        let mut items = Items { by_key: HashMap::new(), order: Vec::new() };
+        let count = index.backlog().len() + index.sprints().iter().map(|s| s.stories().len()).sum::<usize>();
+        let mut items = Items {
+            stories: FastMap::default(),
+            backlog: FastMap::with_capacity_and_hasher(index.backlog().len(), Default::default()),
+            order: Vec::with_capacity(count),
+        };
         for sprint in index.sprints() {
             for story in sprint.stories() {
                 let entry = Entry {
@@ -55,7 +71,7 @@ impl<'a> Items<'a> {
                     text: story.notes.as_deref().unwrap_or_default(),
                     sprint: Some(sprint),
                 };
-                items.insert(format!("story/{}", story.id), entry);
+                items.insert(entry);
             }
         }
         for item in index.backlog() {
@@ -66,20 +82,43 @@ impl<'a> Items<'a> {
                 text: item.summary.as_deref().unwrap_or_default(),
                 sprint: None,
             };
-            items.insert(format!("backlog/{}", item.id), entry);
+            items.insert(entry);
         }
         items
     }
 
-    fn insert(&mut self, key: String, entry: Entry<'a>) {
-        if !self.by_key.contains_key(&key) {
-            self.order.push(key.clone());
-            self.by_key.insert(key, entry);
+    fn insert(&mut self, entry: Entry<'a>) {
+        let (kind, id) = (entry.kind, entry.id);
+        let map = if kind == "story" { &mut self.stories } else { &mut self.backlog };
+        if let std::collections::hash_map::Entry::Vacant(slot) = map.entry(id) {
+            slot.insert(entry);
+            self.order.push((kind, id));
         }
     }
 
+    /// The item of a storage key.
     pub(super) fn get(&self, key: &str) -> Option<&Entry<'a>> {
-        self.by_key.get(key)
+        let (kind, id) = key.split_once('/')?;
+        self.entry(kind, id)
+    }
+
+    fn entry(&self, kind: &str, id: &str) -> Option<&Entry<'a>> {
+        match kind {
+            "story" => self.stories.get(id),
+            "backlog" => self.backlog.get(id),
+            _ => None,
+        }
+    }
+
+    /// Every item, in file order.
+    fn entries(&self) -> impl Iterator<Item = &Entry<'a>> {
+        self.order.iter().map(|(kind, id)| self.entry(kind, id).expect("ordered items are mapped"))
+    }
+
+    /// The item at `position` in file order.
+    fn at(&self, position: usize) -> &Entry<'a> {
+        let (kind, id) = self.order[position];
+        self.entry(kind, id).expect("ordered items are mapped")
     }
 
     /// Whether any of `dependencies` exists and is not done.
@@ -88,37 +127,52 @@ impl<'a> Items<'a> {
     }
 
     /// How many items `next` could hand out (claims aside).
-    pub(super) fn ready_count(&self, sidecar: &Sidecar) -> usize {
-        let meta = MetaIndex::of(sidecar);
-        self.by_key.values().filter(|e| self.ready(e, meta.depends_on(e.kind, e.id))).count()
+    pub(super) fn ready_count(&self, meta: &MetaIndex) -> usize {
+        self.entries().filter(|e| self.ready(e, meta.depends_on(e.kind, e.id))).count()
+    }
+
+    /// How many items that are not done wait for something that is not done.
+    pub(super) fn blocked_count(&self, meta: &MetaIndex) -> usize {
+        self.entries().filter(|e| e.status != "done" && self.blocked(meta.depends_on(e.kind, e.id))).count()
+    }
+
+    /// How many unfinished items wait, directly or through others, for `key` (the
+    /// tie-break of `next`: what unblocks most goes first).
+    fn waiting_on(&self, dependents: &HashMap<String, Vec<String>>, key: &str) -> usize {
+        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        let mut stack = vec![key];
+        while let Some(at) = stack.pop() {
+            for next in dependents.get(at).into_iter().flatten() {
+                if self.get(next).is_some_and(|e| e.status != "done") && seen.insert(next) {
+                    stack.push(next);
+                }
+            }
+        }
+        seen.len()
     }
 
     /// The items in progress as global dashboard rows (no links: the global dashboard
     /// links projects), held since or changed at.
-    pub(super) fn in_progress(&self, project: &'a Ref, sidecar: &'a Sidecar) -> Vec<WorkRow<'a>> {
-        let meta = MetaIndex::of(sidecar);
-        self.order
-            .iter()
-            .filter_map(|key| {
-                let e = &self.by_key[key];
-                (e.status == "in_progress").then(|| {
-                    let item_meta = meta.meta(e.kind, e.id);
-                    let claim = sidecar.claims.get(key);
-                    WorkRow {
-                        id: e.id,
-                        note: None,
-                        label: e.id,
-                        kind: e.kind,
-                        title: names::shorten(e.text, TITLE_CHARS),
-                        status: e.status,
-                        holder: claim.map(|c| c.agent.as_str()),
-                        agent: claim.map(|c| c.agent.as_str()).or(item_meta.map(|m| m.updated_by.as_str())),
-                        at: claim.map(|c| Time(c.claimed_at)).or(item_meta.map(|m| Time(m.updated_at))),
-                        priority: None,
-                        project: Some(project),
-                        waiting_on: Vec::new(),
-                    }
-                })
+    pub(super) fn in_progress(&self, project: &'a Ref, meta: &MetaIndex<'a>) -> Vec<WorkRow<'a>> {
+        self.entries()
+            .filter(|e| e.status == "in_progress")
+            .map(|e| {
+                let item_meta = meta.meta(e.kind, e.id);
+                let claim = meta.claim(e.kind, e.id);
+                WorkRow {
+                    id: e.id,
+                    note: None,
+                    label: e.id,
+                    kind: e.kind,
+                    title: names::shorten(e.text, TITLE_CHARS),
+                    status: e.status,
+                    holder: claim.map(|c| c.agent.as_str()),
+                    agent: claim.map(|c| c.agent.as_str()).or(item_meta.map(|m| m.updated_by.as_str())),
+                    at: claim.map(|c| Time(c.claimed_at)).or(item_meta.map(|m| Time(m.updated_at))),
+                    priority: None,
+                    project: Some(project),
+                    waiting_on: Vec::new(),
+                }
             })
             .collect()
     }
@@ -133,31 +187,57 @@ impl<'a> Items<'a> {
     }
 }
 
+/// A project's items and their metadata, looked up by key: built once per run and shared by
+/// the project's notes and its line on the global dashboard.
+pub struct ProjectState<'a> {
+    pub(super) meta: MetaIndex<'a>,
+    pub(super) items: Items<'a>,
+}
+
+impl<'a> ProjectState<'a> {
+    pub fn of(index: &'a WorkIndex, sidecar: &'a Sidecar) -> ProjectState<'a> {
+        ProjectState { meta: MetaIndex::of(sidecar), items: Items::of(index) }
+    }
+}
+
 /// The sidecar's metadata by kind and id, looked up without building a storage key per item.
-struct MetaIndex<'a>(HashMap<(&'a str, &'a str), &'a ItemMeta>);
+pub(super) struct MetaIndex<'a> {
+    items: FastMap<(&'a str, &'a str), &'a ItemMeta>,
+    claims: FastMap<(&'a str, &'a str), &'a Claim>,
+}
 
 impl<'a> MetaIndex<'a> {
     fn of(sidecar: &'a Sidecar) -> MetaIndex<'a> {
-        let mut by_key = HashMap::with_capacity(sidecar.items.len());
+        let mut items = FastMap::with_capacity_and_hasher(sidecar.items.len(), Default::default());
         for (key, meta) in &sidecar.items {
             if let Some((kind, id)) = key.split_once('/') {
-                by_key.insert((kind, id), meta.as_ref());
+                items.insert((kind, id), meta.as_ref());
             }
         }
-        MetaIndex(by_key)
+        let claims = sidecar
+            .claims
+            .iter()
+            .filter_map(|(key, claim)| key.split_once('/').map(|kind_id| (kind_id, claim)))
+            .collect();
+        MetaIndex { items, claims }
     }
 
     fn get(&self, kind: &str, id: &str) -> Option<Meta<'a>> {
-        self.0.get(&(kind, id)).map(|meta| Meta(meta))
+        self.items.get(&(kind, id)).map(|meta| Meta(meta))
     }
 
     /// The storage keys the item depends on (none without metadata).
     fn depends_on(&self, kind: &str, id: &str) -> &'a [String] {
-        self.0.get(&(kind, id)).map(|meta| meta.depends_on.as_slice()).unwrap_or_default()
+        self.items.get(&(kind, id)).map(|meta| meta.depends_on.as_slice()).unwrap_or_default()
     }
 
     fn meta(&self, kind: &str, id: &str) -> Option<&'a ItemMeta> {
-        self.0.get(&(kind, id)).copied()
+        self.items.get(&(kind, id)).copied()
+    }
+
+    /// Who holds the item, if anyone.
+    fn claim(&self, kind: &str, id: &str) -> Option<&'a Claim> {
+        if self.claims.is_empty() { None } else { self.claims.get(&(kind, id)).copied() }
     }
 }
 
@@ -167,23 +247,54 @@ pub struct Inputs<'a> {
     /// Per note path: why a person's edit of it from Obsidian was not applied, and the
     /// item's revision then (the callout stays until the item changes).
     pub refusals: &'a HashMap<String, (u64, String)>,
+    /// Hash of what every note of the project depends on besides its item (the templates'
+    /// generation, the project's own data): the seed of each item's key.
+    pub salt: u128,
 }
 
 impl Catalog {
-    /// Every note of the project, in a stable order.
-    pub fn notes<'a>(&'a self, index: &'a WorkIndex, inputs: &Inputs<'a>) -> Vec<Note<'a>> {
+    /// Every note of the project, in a stable order, except the notes of items that are
+    /// `unchanged` (the note at this path is on disk as rendered from this key): their
+    /// paths go to `skipped`, and they are never built.
+    pub fn notes<'a>(
+        &'a self,
+        index: &'a WorkIndex,
+        state: &ProjectState<'a>,
+        inputs: &Inputs<'a>,
+        unchanged: impl Fn(&str, u128) -> bool,
+        skipped: &mut Vec<&'a str>,
+    ) -> Vec<Note<'a>> {
         let sidecar = inputs.sidecar;
-        let meta = MetaIndex::of(sidecar);
-        let items = Items::of(index);
-        let mut notes = Vec::with_capacity(index.backlog().len() + 64);
+        let (meta, items) = (&state.meta, &state.items);
+        let mut key = ItemKey::default();
+        let mut notes = Vec::new();
         for sprint in index.sprints() {
             let themes = self.themes_of(sprint.themes.as_deref().unwrap_or_default());
+            let sprint_part = self.sprint_key(sprint, &themes);
             for (story, row) in sprint.stories().iter().zip(self.story_rows(sprint)) {
-                notes.push(self.story_note(sprint, story, row, &themes, &meta, &items, inputs));
+                let path = row.link.file.as_str();
+                let input = self.story_key(&mut key, &sprint_part, story, &row, meta, items, inputs);
+                if unchanged(path, input) {
+                    skipped.push(path);
+                } else {
+                    let mut note = self.story_note(sprint, story, row, &themes, meta, items, inputs);
+                    note.input = Some(input);
+                    notes.push(note);
+                }
             }
-            notes.push(self.sprint_note(sprint, themes, &meta, &items));
+            notes.push(self.sprint_note(sprint, themes, meta, items));
         }
-        notes.extend(index.backlog().iter().map(|item| self.backlog_note(item, &meta, &items, inputs)));
+        for item in index.backlog() {
+            let path = self.backlog[&item.id].file.as_str();
+            let input = self.backlog_key(&mut key, item, meta, items, inputs);
+            if unchanged(path, input) {
+                skipped.push(path);
+            } else {
+                let mut note = self.backlog_note(item, meta, items, inputs);
+                note.input = Some(input);
+                notes.push(note);
+            }
+        }
         let mut theme_rows = Vec::with_capacity(self.themes.len());
         for (theme, (hub, tag)) in &self.themes {
             let (note, row) = self.theme_note(index, theme, hub, tag);
@@ -192,14 +303,104 @@ impl Catalog {
         }
         notes.push(self.history_note(index, sidecar));
         self.guidance_notes(&mut notes);
-        notes.push(self.dashboard_note(index, sidecar, &meta, &items, theme_rows));
+        notes.push(self.dashboard_note(index, sidecar, meta, items, theme_rows));
         notes.push(self.note(&self.info.board.file, "project.base", Context::Base(BaseFile { folders: Vec::new() })));
         notes
     }
 
+    /// What every story note of `sprint` shows of it: its row and its themes.
+    fn sprint_key(&self, sprint: &Sprint, themes: &[&Ref]) -> Vec<u8> {
+        let mut key = ItemKey::default();
+        let row = self.sprint_row(sprint);
+        key.link(row.link).text(row.title).text(row.status).text(row.goal);
+        key.number(row.stories_done as u64).number(row.stories_total as u64);
+        for theme in themes {
+            key.link(theme).text(&self.themes[&theme.id].1);
+        }
+        key.buffer
+    }
+
+    /// The key of a story's note: everything [`Catalog::story_note`] reads.
+    #[allow(clippy::too_many_arguments)]
+    fn story_key(
+        &self,
+        key: &mut ItemKey,
+        sprint_part: &[u8],
+        story: &Story,
+        row: &StoryRow,
+        meta: &MetaIndex,
+        items: &Items,
+        inputs: &Inputs,
+    ) -> u128 {
+        key.start(inputs.salt);
+        key.buffer.extend_from_slice(sprint_part);
+        key.link(row.link).text(row.status).text(row.notes).link(row.sprint);
+        self.item_key(key, "story", &story.id, &story.extra, &row.link.file, meta, items, inputs)
+    }
+
+    /// The key of a backlog item's note: everything [`Catalog::backlog_note`] reads.
+    fn backlog_key(
+        &self,
+        key: &mut ItemKey,
+        item: &BacklogItem,
+        meta: &MetaIndex,
+        items: &Items,
+        inputs: &Inputs,
+    ) -> u128 {
+        key.start(inputs.salt);
+        let row = self.backlog_row(item);
+        key.link(row.link).text(row.status).text(row.summary);
+        if let Some(theme) = item.theme.as_deref().filter(|t| !t.is_empty()) {
+            let (hub, tag) = &self.themes[theme];
+            key.link(hub).text(tag);
+        }
+        key.text("\u{1}related");
+        for mention in self.mentions(item.related_sprints.as_deref().unwrap_or_default()) {
+            key.text(mention.id).text(&mention.label).maybe(mention.note);
+        }
+        self.item_key(key, "backlog", &item.id, &item.extra, &row.link.file, meta, items, inputs)
+    }
+
+    /// The part of a story's or backlog item's key their notes share: dependencies, work
+    /// state, extra fields and metadata.
+    #[allow(clippy::too_many_arguments)]
+    fn item_key(
+        &self,
+        key: &mut ItemKey,
+        kind: &'static str,
+        id: &str,
+        extra: &serde_yaml_ng::Mapping,
+        path: &str,
+        meta: &MetaIndex,
+        items: &Items,
+        inputs: &Inputs,
+    ) -> u128 {
+        let dependencies = meta.depends_on(kind, id);
+        key.text("\u{1}depends");
+        for dependency in self.dependencies(items, dependencies) {
+            key.text(dependency.id).text(dependency.label).maybe(dependency.note).maybe(dependency.status);
+        }
+        let work = self.work(kind, id, dependencies, meta, items, inputs, path);
+        key.number(work.rev).number(work.priority.map_or(0, |p| u64::from(p) + 1));
+        key.number(u64::from(work.blocked)).number(u64::from(work.ready)).maybe(work.refused);
+        if let Some(claim) = &work.claim {
+            key.text(claim.agent).time(claim.since.0).time(claim.until.0);
+        }
+        key.text("\u{1}details");
+        for (name, value) in details(extra) {
+            key.text(name).text(&value);
+        }
+        if let Some(meta) = meta.meta(kind, id) {
+            key.number(meta.rev).maybe(meta.created_by.as_deref()).text(&meta.updated_by).time(meta.updated_at);
+            key.number(meta.created_at.map_or(0, |t| t.timestamp_micros() as u64));
+            key.number(meta.priority.map_or(0, |p| u64::from(p) + 1));
+        }
+        key.finish()
+    }
+
     /// A note of this project.
     fn note<'a>(&'a self, path: &'a str, template: &'static str, context: Context<'a>) -> Note<'a> {
-        Note { path: Cow::Borrowed(path), project: Some(&self.info), template, context }
+        Note { path: Cow::Borrowed(path), project: Some(&self.info), template, context, input: None }
     }
 
     /// `Stories/<id>.md`.
@@ -245,16 +446,19 @@ impl Catalog {
         inputs: &Inputs<'a>,
         path: &str,
     ) -> Work<'a> {
-        let key = format!("{kind}/{id}");
-        let ready = items.get(&key).is_some_and(|entry| items.ready(entry, dependencies));
-        let rev = meta.meta(kind, id).map_or(1, |m| m.rev);
+        let ready = items.entry(kind, id).is_some_and(|entry| items.ready(entry, dependencies));
+        let item_meta = meta.meta(kind, id);
+        let rev = item_meta.map_or(1, |m| m.rev);
+        let refusals = inputs.refusals;
         Work {
             rev,
-            priority: (kind == "backlog").then(|| meta.meta(kind, id).and_then(|m| m.priority).unwrap_or(3)),
-            claim: inputs.sidecar.claims.get(&key).map(claim_view),
+            priority: (kind == "backlog").then(|| item_meta.and_then(|m| m.priority).unwrap_or(3)),
+            claim: meta.claim(kind, id).map(claim_view),
             blocked: items.blocked(dependencies),
             ready,
-            refused: inputs.refusals.get(path).filter(|(at, _)| *at == rev).map(|(_, why)| why.as_str()),
+            refused: if refusals.is_empty() { None } else { refusals.get(path) }
+                .filter(|(at, _)| *at == rev)
+                .map(|(_, why)| why.as_str()),
         }
     }
 
@@ -423,29 +627,38 @@ impl Catalog {
         items: &Items<'a>,
         themes: Vec<ThemeRow<'a>>,
     ) -> Note<'a> {
-        let row = |key: &String| self.work_row(key, &items.by_key[key], meta, sidecar);
-        let entries = || items.order.iter().map(|key| (key, &items.by_key[key]));
+        let row = |entry: &Entry<'a>| self.work_row(entry, meta);
+        let entries = || items.entries();
         let depends = |entry: &Entry| meta.depends_on(entry.kind, entry.id);
 
-        let mut in_progress: Vec<WorkRow> =
-            entries().filter(|(_, e)| e.status == "in_progress").map(|(key, _)| row(key)).collect();
-        in_progress.sort_by(|a, b| b.at.map(|t| t.0).cmp(&a.at.map(|t| t.0)));
+        // Lists are sorted and cut by key; only the rows shown are built.
+        let at = |e: &Entry| {
+            let claim = meta.claim(e.kind, e.id).map(|c| c.claimed_at);
+            claim.or_else(|| meta.meta(e.kind, e.id).map(|m| m.updated_at))
+        };
+        let newest_first = |status: &str| {
+            let mut keys: Vec<_> = entries().filter(|e| e.status == status).map(|e| (at(e), e)).collect();
+            keys.sort_by_key(|(at, _)| std::cmp::Reverse(*at));
+            keys.into_iter().map(|(_, entry)| entry)
+        };
+        let in_progress = Listed::first_of(newest_first("in_progress"), LISTED, row);
 
         let dependents = crate::store::coordination::dependencies::dependents_map(sidecar);
-        let mut ready: Vec<(usize, u8, usize, usize, &String)> = entries()
+        let mut ready: Vec<(usize, u8, usize, usize)> = entries()
             .enumerate()
-            .filter(|(_, (_, e))| items.ready(e, depends(e)))
-            .map(|(position, (key, e))| {
+            .filter(|(_, e)| items.ready(e, depends(e)))
+            .map(|(position, e)| {
                 let tier = usize::from(e.kind == "backlog");
                 let priority = meta.meta(e.kind, e.id).and_then(|m| m.priority).unwrap_or(3);
-                let waiting = crate::store::coordination::dependencies::waiting_on(index, &dependents, key);
-                (tier, priority, usize::MAX - waiting, position, key)
+                let waiting = if dependents.is_empty() { 0 } else { items.waiting_on(&dependents, &e.storage_key()) };
+                (tier, priority, usize::MAX - waiting, position)
             })
             .collect();
         ready.sort_unstable();
 
-        let blocked = entries().filter(|(_, e)| e.status != "done" && items.blocked(depends(e))).map(|(key, e)| {
-            let mut row = row(key);
+        let blocked = entries().filter(|e| e.status != "done" && items.blocked(depends(e)));
+        let blocked = Listed::first_of(blocked, LISTED, |e| {
+            let mut row = row(e);
             row.waiting_on = depends(e)
                 .iter()
                 .filter(|d| items.get(d).is_some_and(|dep| dep.status != "done"))
@@ -459,39 +672,30 @@ impl Catalog {
             .keys()
             .map(|status| StatusGroup {
                 status,
-                stories: Listed::first(
-                    entries()
-                        .filter(|(_, e)| e.kind == "story" && status_or_unset(e.status) == *status)
-                        .map(|(key, _)| row(key)),
+                stories: Listed::first_of(
+                    entries().filter(|e| e.kind == "story" && status_or_unset(e.status) == *status),
                     PER_STATUS,
+                    row,
                 ),
             })
             .collect();
 
-        let mut done: Vec<WorkRow> = entries().filter(|(_, e)| e.status == "done").map(|(key, _)| row(key)).collect();
-        done.sort_by(|a, b| b.at.map(|t| t.0).cmp(&a.at.map(|t| t.0)));
+        let recently_done = Listed::first_of(newest_first("done"), RECENT, row);
 
-        let open: Vec<String> = items
-            .order
-            .iter()
-            .filter(|key| {
-                let e = &items.by_key[key.as_str()];
-                e.status != "done" && !depends(e).is_empty()
-            })
-            .cloned()
-            .collect();
+        let open: Vec<String> =
+            entries().filter(|e| e.status != "done" && !depends(e).is_empty()).map(Entry::storage_key).collect();
         let context = Context::Dashboard(ProjectDashboard {
             tags: self.tags("dashboard", None),
             active_sprints: self.active_sprints(index),
             sprints: count(index.sprints().iter().map(|s| s.status())),
             stories: story_counts,
             backlog: count(index.backlog().iter().map(|b| b.status())),
-            in_progress: Listed::first(in_progress, LISTED),
-            ready: Listed::first(ready.iter().map(|(.., key)| row(key)), LISTED),
-            blocked: Listed::first(blocked, LISTED),
+            in_progress,
+            ready: Listed::first_of(ready.iter().map(|(.., position)| items.at(*position)), LISTED, row),
+            blocked,
             stories_by_status,
             backlog_by_theme: self.backlog_by_theme(index),
-            recently_done: Listed::first(done, RECENT),
+            recently_done,
             graph: open_work_graph(&open, meta, items),
             themes,
             agents: agents(sidecar),
@@ -595,10 +799,10 @@ impl Catalog {
     }
 
     /// A story or backlog item as a dashboard row.
-    fn work_row<'a>(&'a self, key: &str, entry: &Entry<'a>, meta: &MetaIndex<'a>, sidecar: &'a Sidecar) -> WorkRow<'a> {
+    fn work_row<'a>(&'a self, entry: &Entry<'a>, meta: &MetaIndex<'a>) -> WorkRow<'a> {
         let link = if entry.kind == "story" { self.stories.get(entry.id) } else { self.backlog.get(entry.id) };
         let item_meta = meta.meta(entry.kind, entry.id);
-        let claim = sidecar.claims.get(key);
+        let claim = meta.claim(entry.kind, entry.id);
         WorkRow {
             id: entry.id,
             note: link.map(|l| l.note.as_str()),
@@ -626,6 +830,57 @@ impl Catalog {
 
     pub(super) fn active_sprints<'a>(&'a self, index: &'a WorkIndex) -> Vec<SprintRow<'a>> {
         index.sprints().iter().filter(|s| s.status() == "active").map(|s| self.sprint_row(s)).collect()
+    }
+}
+
+/// The key of an item's note being written: its parts, each followed by a byte that never
+/// occurs in UTF-8 text, in one reused buffer, hashed at the end.
+///
+/// A note's key must change whenever its text would: it covers every value its builder
+/// reads (through the same helpers), so a field a builder starts to read must be added to
+/// its key too. `tests/vault.rs` checks that incremental runs end where a full run does.
+#[derive(Default)]
+struct ItemKey {
+    buffer: Vec<u8>,
+}
+
+impl ItemKey {
+    fn start(&mut self, salt: u128) {
+        self.buffer.clear();
+        self.buffer.extend_from_slice(&salt.to_le_bytes());
+    }
+
+    fn text(&mut self, text: &str) -> &mut ItemKey {
+        self.buffer.extend_from_slice(text.as_bytes());
+        self.buffer.push(0xff);
+        self
+    }
+
+    fn maybe(&mut self, text: Option<&str>) -> &mut ItemKey {
+        match text {
+            Some(text) => self.text(text),
+            None => {
+                self.buffer.push(0xfe);
+                self
+            }
+        }
+    }
+
+    fn link(&mut self, link: &Ref) -> &mut ItemKey {
+        self.text(&link.id).text(&link.note).text(&link.label)
+    }
+
+    fn number(&mut self, number: u64) -> &mut ItemKey {
+        self.buffer.extend_from_slice(&number.to_le_bytes());
+        self
+    }
+
+    fn time(&mut self, time: DateTime<Utc>) -> &mut ItemKey {
+        self.number(time.timestamp_micros() as u64)
+    }
+
+    fn finish(&self) -> u128 {
+        xxhash_rust::xxh3::xxh3_128(&self.buffer)
     }
 }
 
@@ -665,14 +920,14 @@ fn graph(keys: &[String], meta: &MetaIndex, items: &Items) -> Option<Picture> {
 /// file order), then what they wait for; blocked ones first, so that a cap keeps them.
 fn open_work_graph(waiting: &[String], meta: &MetaIndex, items: &Items) -> Option<Picture> {
     let (mut blocked, mut rest): (Vec<String>, Vec<String>) = waiting.iter().cloned().partition(|key| {
-        let entry = &items.by_key[key.as_str()];
+        let entry = items.get(key).expect("keys are items");
         items.blocked(meta.depends_on(entry.kind, entry.id))
     });
     blocked.append(&mut rest);
     let mut keys = blocked;
     let mut seen: std::collections::HashSet<String> = keys.iter().cloned().collect();
     for key in waiting {
-        let entry = &items.by_key[key.as_str()];
+        let entry = items.get(key).expect("keys are items");
         for dependency in meta.depends_on(entry.kind, entry.id) {
             if items.get(dependency).is_some() && seen.insert(dependency.clone()) {
                 keys.push(dependency.clone());

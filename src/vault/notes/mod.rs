@@ -11,7 +11,7 @@
 
 mod kinds;
 
-pub use kinds::{Inputs, TITLE_CHARS};
+pub use kinds::{Inputs, ProjectState, TITLE_CHARS};
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -27,6 +27,9 @@ use crate::store::registry::ProjectEntry;
 use crate::store::sidecar::Sidecar;
 use crate::store::snapshot::{ProjectView, Snapshot};
 
+/// A `HashMap` with a fast hash: these maps are built and probed per item on every run.
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
 /// The vault folder of project `name`.
 pub fn project_folder(name: &str) -> String {
     format!("projects/{}", names::file_stem(name))
@@ -40,9 +43,9 @@ pub struct Catalog {
     /// catalogs (see [`Catalog::key`]).
     pub key: u128,
     pub info: ProjectInfo,
-    sprints: HashMap<String, Ref>,
-    stories: HashMap<String, Ref>,
-    backlog: HashMap<String, Ref>,
+    sprints: FastMap<String, Ref>,
+    stories: FastMap<String, Ref>,
+    backlog: FastMap<String, Ref>,
     /// Theme → its hub and its tag, in name order.
     themes: BTreeMap<String, (Ref, String)>,
     /// Guidance documents that exist, with their note and text.
@@ -119,6 +122,19 @@ impl Catalog {
         catalog
     }
 
+    /// The path of every note [`Catalog::notes`] makes.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        let info = &self.info;
+        let items = self.sprints.values().chain(self.stories.values()).chain(self.backlog.values());
+        let guidance = self.guidance.iter().filter_map(|(_, found)| found.as_ref().map(|(r, _)| r));
+        items
+            .chain(self.themes.values().map(|(hub, _)| hub))
+            .chain(guidance)
+            .chain([&info.history, &info.guidance_index, &info.dashboard])
+            .map(|r| r.file.as_str())
+            .chain([info.board.file.as_str()])
+    }
+
     /// (Re-)reads the guidance documents: they are files of their own, which the key does
     /// not cover.
     pub fn read_guidance(&mut self, guidance: Vec<GuidanceDoc>) {
@@ -137,7 +153,7 @@ impl Catalog {
     /// Just enough for the global dashboard: the project and its sprints.
     fn sprints_only(info: ProjectInfo, index: &WorkIndex) -> Catalog {
         let mut stems = StemAllocator::default();
-        let mut sprints = HashMap::new();
+        let mut sprints = FastMap::default();
         for sprint in index.sprints() {
             if !sprints.contains_key(&sprint.id) {
                 let note = format!("{}/{}", info.folders.sprints, stems.allocate(&sprint.id));
@@ -148,8 +164,8 @@ impl Catalog {
             key: 0,
             info,
             sprints,
-            stories: HashMap::new(),
-            backlog: HashMap::new(),
+            stories: FastMap::default(),
+            backlog: FastMap::default(),
             themes: BTreeMap::new(),
             guidance: Vec::new(),
         }
@@ -193,8 +209,9 @@ impl GlobalPlan {
         GlobalPlan { projects }
     }
 
-    /// `Global Dashboard.md`.
-    pub fn note<'a>(&'a self, snapshot: &'a Snapshot) -> Note<'a> {
+    /// `Global Dashboard.md`, from the `states` built for this run's projects (others are
+    /// looked at here).
+    pub fn note<'a>(&'a self, snapshot: &'a Snapshot, states: &HashMap<&str, ProjectState<'a>>) -> Note<'a> {
         let mut in_progress = Vec::new();
         let projects = self
             .projects
@@ -217,10 +234,17 @@ impl GlobalPlan {
                     summary.active_sprints = catalog.active_sprints(index);
                     summary.stories = count(index.sprints().iter().flat_map(|s| s.stories()).map(|s| s.status()));
                     summary.backlog = count(index.backlog().iter().map(|b| b.status()));
-                    let work = kinds::Items::of(index);
-                    summary.ready = work.ready_count(sidecar);
-                    summary.blocked = crate::store::coordination::dependencies::blocked_count(index, sidecar);
-                    in_progress.extend(work.in_progress(&info.dashboard, sidecar));
+                    let built;
+                    let state = match states.get(info.name.as_str()) {
+                        Some(state) => state,
+                        None => {
+                            built = ProjectState::of(index, sidecar);
+                            &built
+                        }
+                    };
+                    summary.ready = state.items.ready_count(&state.meta);
+                    summary.blocked = state.items.blocked_count(&state.meta);
+                    in_progress.extend(state.items.in_progress(&info.dashboard, &state.meta));
                 }
                 summary
             })
@@ -232,6 +256,7 @@ impl GlobalPlan {
             project: None,
             template: "global-dashboard.md",
             context: Context::Global(GlobalDashboard { projects, work }),
+            input: None,
         }
     }
 
@@ -243,6 +268,7 @@ impl GlobalPlan {
             project: None,
             template: "global.base",
             context: Context::Base(BaseFile { folders }),
+            input: None,
         }
     }
 }
