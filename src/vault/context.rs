@@ -29,8 +29,8 @@ pub struct Note<'a> {
     /// Name of the template that renders it.
     pub template: &'static str,
     pub context: Context<'a>,
-    /// For the note of a story or backlog item: the hash of everything it is built from,
-    /// known before it was built ([`ItemKey`](super::notes)); other notes are hashed whole.
+    /// For the note of a story, a backlog item or a theme: the hash of everything it is
+    /// built from, computed by its builder; other notes' contexts are hashed whole.
     pub input: Option<u128>,
 }
 

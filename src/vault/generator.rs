@@ -343,7 +343,9 @@ impl Generator {
         report.template_problems = self.templates.problems.clone();
         report.manifest_problems = std::mem::take(&mut self.manifest.problems);
 
-        let mut live: FastSet<String> = FastSet::default();
+        // Projects whose notes are all current, and folders of projects left as they are.
+        let mut unchanged_projects: Vec<&str> = Vec::new();
+        let mut untouched_folders: Vec<String> = Vec::new();
         let global = GlobalPlan::new(snapshot);
         let mut catalogs = Vec::new();
         let mut previous = std::mem::take(&mut self.catalogs);
@@ -355,8 +357,8 @@ impl Generator {
                     let suspected = self.suspects.iter().any(|p| p.starts_with(&folder));
                     let unchanged = !suspected
                         && self.planned.get(name).is_some_and(|p| p.is_for(index, sidecar, entry, &self.templates));
-                    if let Some(catalog) = previous.get(name).filter(|_| unchanged) {
-                        live.extend(catalog.paths().map(str::to_string));
+                    if unchanged && previous.contains_key(name) {
+                        unchanged_projects.push(name);
                         continue;
                     }
                     let guidance = snapshot.guidance_docs(name).unwrap_or_default();
@@ -374,7 +376,7 @@ impl Generator {
                     if in_scope {
                         report.skipped.extend(Skipped::of(name, view));
                     }
-                    live.extend(self.manifest.notes.keys().filter(|p| p.starts_with(&folder)).cloned());
+                    untouched_folders.push(folder);
                 }
             }
         }
@@ -430,10 +432,14 @@ impl Generator {
         }
         let inputs = fingerprints(&candidates, &project_inputs, self.templates.generation);
         report.unchanged += skipped.len();
-        live.extend(skipped.iter().map(|p| p.to_string()));
+        // Every path a note of this run is at (borrowed: a run looks at 10,000 of them).
+        let mut live: FastSet<&str> = skipped.iter().copied().collect();
+        for name in &unchanged_projects {
+            live.extend(previous[*name].paths());
+        }
         let mut batch = Vec::new();
         for (note, input) in candidates.iter().zip(inputs) {
-            if !live.insert(note.path.to_string()) {
+            if !live.insert(&note.path) {
                 report.errors.push(format!("{}: two items map to this note; only the first is shown", note.path));
                 continue;
             }
@@ -443,14 +449,20 @@ impl Generator {
             }
         }
         self.flush(&mut batch, &mut report)?;
+        let untouched = |path: &str| untouched_folders.iter().any(|folder| path.starts_with(folder.as_str()));
         report.notes = live.len();
+        if !untouched_folders.is_empty() {
+            report.notes += self.manifest.notes.keys().filter(|p| untouched(p)).count();
+        }
+        let stale: Vec<String> =
+            self.manifest.notes.keys().filter(|p| !live.contains(p.as_str()) && !untouched(p)).cloned().collect();
+        drop(live);
         drop(candidates);
         // Catalogs of projects skipped this run (unchanged) stay for the next one.
         previous.retain(|name, _| snapshot.config.project(name).is_some());
         self.catalogs = previous;
         self.catalogs.extend(catalogs.into_iter().map(|(name, _, _, _, catalog)| (name.clone(), catalog)));
 
-        let stale: Vec<String> = self.manifest.notes.keys().filter(|p| !live.contains(*p)).cloned().collect();
         for path in stale {
             self.remove(&path, &mut report);
         }

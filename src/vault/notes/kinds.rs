@@ -29,11 +29,12 @@ pub const TITLE_CHARS: usize = 60;
 /// notes say about it: built once per run, so that looking up a dependency's status costs a
 /// hash lookup, not a scan of the work index.
 pub(super) struct Items<'a> {
-    /// By id, one map per kind (no storage key is built per item and run).
-    stories: FastMap<&'a str, Entry<'a>>,
-    backlog: FastMap<&'a str, Entry<'a>>,
-    /// Kinds and ids in file order: stories sprint by sprint, then the backlog.
-    order: Vec<(&'static str, &'a str)>,
+    /// In file order: stories sprint by sprint, then the backlog (the first of two with
+    /// one id).
+    entries: Vec<Entry<'a>>,
+    /// Positions in `entries` by id, one map per kind (no storage key is built per item).
+    stories: FastMap<&'a str, usize>,
+    backlog: FastMap<&'a str, usize>,
 }
 
 /// One item of [`Items`].
@@ -58,9 +59,9 @@ impl<'a> Items<'a> {
     pub(super) fn of(index: &'a WorkIndex) -> Items<'a> {
         let count = index.backlog().len() + index.sprints().iter().map(|s| s.stories().len()).sum::<usize>();
         let mut items = Items {
+            entries: Vec::with_capacity(count),
             stories: FastMap::default(),
             backlog: FastMap::with_capacity_and_hasher(index.backlog().len(), Default::default()),
-            order: Vec::with_capacity(count),
         };
         for sprint in index.sprints() {
             for story in sprint.stories() {
@@ -91,8 +92,8 @@ impl<'a> Items<'a> {
         let (kind, id) = (entry.kind, entry.id);
         let map = if kind == "story" { &mut self.stories } else { &mut self.backlog };
         if let std::collections::hash_map::Entry::Vacant(slot) = map.entry(id) {
-            slot.insert(entry);
-            self.order.push((kind, id));
+            slot.insert(self.entries.len());
+            self.entries.push(entry);
         }
     }
 
@@ -103,22 +104,22 @@ impl<'a> Items<'a> {
     }
 
     fn entry(&self, kind: &str, id: &str) -> Option<&Entry<'a>> {
-        match kind {
+        let position = match kind {
             "story" => self.stories.get(id),
             "backlog" => self.backlog.get(id),
             _ => None,
-        }
+        };
+        position.map(|&at| &self.entries[at])
     }
 
     /// Every item, in file order.
-    fn entries(&self) -> impl Iterator<Item = &Entry<'a>> {
-        self.order.iter().map(|(kind, id)| self.entry(kind, id).expect("ordered items are mapped"))
+    fn entries(&self) -> std::slice::Iter<'_, Entry<'a>> {
+        self.entries.iter()
     }
 
     /// The item at `position` in file order.
     fn at(&self, position: usize) -> &Entry<'a> {
-        let (kind, id) = self.order[position];
-        self.entry(kind, id).expect("ordered items are mapped")
+        &self.entries[position]
     }
 
     /// Whether any of `dependencies` exists and is not done.
@@ -296,8 +297,13 @@ impl Catalog {
             }
         }
         let mut theme_rows = Vec::with_capacity(self.themes.len());
+        let mut backlog_by_theme: HashMap<&str, Vec<&BacklogItem>> = HashMap::new();
+        for item in index.backlog() {
+            backlog_by_theme.entry(item.theme.as_deref().unwrap_or_default()).or_default().push(item);
+        }
         for (theme, (hub, tag)) in &self.themes {
-            let (note, row) = self.theme_note(index, theme, hub, tag);
+            let backlog = backlog_by_theme.get(theme.as_str()).map(Vec::as_slice).unwrap_or_default();
+            let (note, row) = self.theme_note(index, backlog, theme, hub, tag, &mut key, inputs.salt);
             notes.push(note);
             theme_rows.push(row);
         }
@@ -535,13 +541,18 @@ impl Catalog {
     }
 
     /// `Themes/<theme>.md`, the hub of everything with the theme, and the theme's row on the
-    /// dashboard.
+    /// dashboard. Its input is hashed here from its rows, as items' keys are (serializing
+    /// a theme's thousands of rows to hash them would cost several times more).
+    #[allow(clippy::too_many_arguments)]
     fn theme_note<'a>(
         &'a self,
         index: &'a WorkIndex,
+        backlog: &[&'a BacklogItem],
         theme: &'a String,
         hub: &'a Ref,
         tag: &'a str,
+        key: &mut ItemKey,
+        salt: u128,
     ) -> (Note<'a>, ThemeRow<'a>) {
         let sprints: Vec<&Sprint> = index
             .sprints()
@@ -550,22 +561,32 @@ impl Catalog {
             .map(|s| s.as_ref())
             .collect();
         let stories: Vec<StoryRow> = sprints.iter().flat_map(|s| self.story_rows(s)).collect();
-        let backlog: Vec<BacklogRow> =
-            index.backlog().iter().filter(|b| b.theme.as_deref() == Some(theme)).map(|b| self.backlog_row(b)).collect();
+        let backlog: Vec<BacklogRow> = backlog.iter().map(|b| self.backlog_row(b)).collect();
         let items = sprints.len() + stories.len() + backlog.len();
         let mut tags = self.tags("theme", None);
         tags.themes.push(tag);
-        let note = self.note(
+        let sprints: Vec<SprintRow> = sprints.into_iter().map(|s| self.sprint_row(s)).collect();
+        key.start(salt);
+        key.link(hub).text(tag).number(items as u64);
+        for row in &sprints {
+            key.link(row.link).text(row.title).text(row.status).text(row.goal);
+            key.number(row.stories_done as u64).number(row.stories_total as u64);
+        }
+        key.text("\u{1}stories");
+        for row in &stories {
+            key.link(row.link).text(row.status).text(row.notes).link(row.sprint);
+        }
+        key.text("\u{1}backlog");
+        for row in &backlog {
+            key.link(row.link).text(row.status).text(row.summary);
+        }
+        let input = key.finish();
+        let mut note = self.note(
             &hub.file,
             "theme.md",
-            Context::Theme(ThemeNote {
-                tags,
-                theme: ThemeRow::new(hub, tag, items),
-                sprints: sprints.into_iter().map(|s| self.sprint_row(s)).collect(),
-                stories,
-                backlog,
-            }),
+            Context::Theme(ThemeNote { tags, theme: ThemeRow::new(hub, tag, items), sprints, stories, backlog }),
         );
+        note.input = Some(input);
         (note, ThemeRow::new(hub, tag, items))
     }
 
