@@ -157,24 +157,7 @@ impl<'a> Items<'a> {
     pub(super) fn in_progress(&self, project: &'a Ref, meta: &MetaIndex<'a>) -> Vec<WorkRow<'a>> {
         self.entries()
             .filter(|e| e.status == "in_progress")
-            .map(|e| {
-                let item_meta = meta.meta(e.kind, e.id);
-                let claim = meta.claim(e.kind, e.id);
-                WorkRow {
-                    id: e.id,
-                    note: None,
-                    label: e.id,
-                    kind: e.kind,
-                    title: names::shorten(e.text, TITLE_CHARS),
-                    status: e.status,
-                    holder: claim.map(|c| c.agent.as_str()),
-                    agent: claim.map(|c| c.agent.as_str()).or(item_meta.map(|m| m.updated_by.as_str())),
-                    at: claim.map(|c| Time(c.claimed_at)).or(item_meta.map(|m| Time(m.updated_at))),
-                    priority: None,
-                    project: Some(project),
-                    waiting_on: Vec::new(),
-                }
-            })
+            .map(|e| WorkRow { project: Some(project), ..work_row(e, None, meta) })
             .collect()
     }
 
@@ -819,25 +802,10 @@ impl Catalog {
         }
     }
 
-    /// A story or backlog item as a dashboard row.
+    /// A story or backlog item as a dashboard row, linked to its note.
     fn work_row<'a>(&'a self, entry: &Entry<'a>, meta: &MetaIndex<'a>) -> WorkRow<'a> {
         let link = if entry.kind == "story" { self.stories.get(entry.id) } else { self.backlog.get(entry.id) };
-        let item_meta = meta.meta(entry.kind, entry.id);
-        let claim = meta.claim(entry.kind, entry.id);
-        WorkRow {
-            id: entry.id,
-            note: link.map(|l| l.note.as_str()),
-            label: link.map_or(entry.id, |l| l.label.as_str()),
-            kind: entry.kind,
-            title: names::shorten(entry.text, TITLE_CHARS),
-            status: entry.status,
-            holder: claim.map(|c| c.agent.as_str()),
-            agent: claim.map(|c| c.agent.as_str()).or(item_meta.map(|m| m.updated_by.as_str())),
-            at: claim.map(|c| Time(c.claimed_at)).or(item_meta.map(|m| Time(m.updated_at))),
-            priority: (entry.kind == "backlog").then(|| item_meta.and_then(|m| m.priority).unwrap_or(3)),
-            project: None,
-            waiting_on: Vec::new(),
-        }
+        work_row(entry, link, meta)
     }
 
     fn mentions<'a>(&'a self, ids: &'a [String]) -> Vec<Mention<'a>> {
@@ -902,6 +870,27 @@ impl ItemKey {
 
     fn finish(&self) -> u128 {
         xxhash_rust::xxh3::xxh3_128(&self.buffer)
+    }
+}
+
+/// A story or backlog item as a dashboard row: linked to `link` if given, held by its
+/// claim's holder since the claim, else last changed by whom and when.
+fn work_row<'a>(entry: &Entry<'a>, link: Option<&'a Ref>, meta: &MetaIndex<'a>) -> WorkRow<'a> {
+    let item_meta = meta.meta(entry.kind, entry.id);
+    let claim = meta.claim(entry.kind, entry.id);
+    WorkRow {
+        id: entry.id,
+        note: link.map(|l| l.note.as_str()),
+        label: link.map_or(entry.id, |l| l.label.as_str()),
+        kind: entry.kind,
+        title: names::shorten(entry.text, TITLE_CHARS),
+        status: entry.status,
+        holder: claim.map(|c| c.agent.as_str()),
+        agent: claim.map(|c| c.agent.as_str()).or(item_meta.map(|m| m.updated_by.as_str())),
+        at: claim.map(|c| Time(c.claimed_at)).or(item_meta.map(|m| Time(m.updated_at))),
+        priority: (entry.kind == "backlog").then(|| item_meta.and_then(|m| m.priority).unwrap_or(3)),
+        project: None,
+        waiting_on: Vec::new(),
     }
 }
 
