@@ -5,13 +5,14 @@
 //! metadata are the very same `Arc`s as last time, skips the note of each story and backlog
 //! item whose key (a hash of what its builder reads) is what its file was rendered from,
 //! without building it, and hashes the template input of the rest: only notes whose input
-//! changed are rendered, and only notes whose text changed are written. Before a file is replaced or deleted, its bytes must still be what
-//! the manifest says we wrote; otherwise a person edited it (or it is theirs) and it stays
-//! untouched. Notes are written atomically without fsync (they are derived; the manifest,
-//! which guards the user's files, is fsync'd), in batches: before a batch is written, what
-//! it is about to write is made durable in the [intent log](super::intent), so a run killed
-//! at any moment leaves no note the next run would not recognise as its own. Only plain
-//! note paths in folders inside the vault are ever written or deleted ([`boundary`]).
+//! changed are rendered, and only notes whose text changed are written. Before a file is
+//! replaced or deleted, its bytes must still be what the manifest says we wrote; otherwise a
+//! person edited it (or it is theirs) and it stays untouched. Notes are written atomically
+//! without fsync (they are derived; the manifest, which guards the user's files, is
+//! fsync'd), in batches: before a batch is written, what it is about to write is made
+//! durable in the [intent log](super::intent), so a run killed at any moment leaves no note
+//! the next run would not recognise as its own. Only plain note paths in folders inside the
+//! vault are ever written or deleted ([`boundary`]).
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
