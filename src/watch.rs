@@ -32,9 +32,10 @@ pub fn spawn(store: Store, shutdown: CancellationToken) {
     let projects_dir = layout.projects_dir();
     let (events, mut changed) = mpsc::unbounded_channel::<()>();
     let watched_projects = projects_dir.clone();
+    let root = layout.root().to_path_buf();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
-            && event.paths.iter().any(|p| is_watched(p) || p.parent() == Some(watched_projects.as_path()))
+            && event.paths.iter().any(|p| is_watched(&root, p) || p.parent() == Some(watched_projects.as_path()))
         {
             let _ = events.send(());
         }
@@ -92,9 +93,28 @@ fn watch_project_dirs(watcher: &mut impl Watcher, projects_dir: &Path, watched: 
     }
 }
 
-/// YAML files are what the server reads; its own temp files and the vault are not.
-fn is_watched(path: &Path) -> bool {
+/// YAML files are what the server reads; its own temp files and records are not. Only the
+/// part of `path` below the data root counts: the default data root is `~/.worksync`.
+fn is_watched(root: &Path, path: &Path) -> bool {
     let Some(name) = path.file_name().and_then(|n| n.to_str()) else { return false };
     let yaml = name.ends_with(".yaml") || name.ends_with(".yml");
-    yaml && !name.starts_with('.') && !path.components().any(|c| c.as_os_str() == ".worksync")
+    let inside = path.strip_prefix(root).unwrap_or(path);
+    yaml && !name.starts_with('.') && !inside.components().any(|c| c.as_os_str() == ".worksync")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Under the default data root (`~/.worksync`), a project's work index is watched; the
+    /// server's own records and temp files are not.
+    #[test]
+    fn the_default_data_root_is_watched() {
+        let root = Path::new("/home/ana/.worksync");
+        assert!(is_watched(root, &root.join("projects/orbit-api/work-index.yaml")));
+        assert!(is_watched(root, &root.join("config.yaml")));
+        assert!(!is_watched(root, &root.join("projects/orbit-api/.worksync/state.yaml")));
+        assert!(!is_watched(root, &root.join("projects/orbit-api/.work-index.yaml.tmp1.yaml")));
+        assert!(is_watched(Path::new("/srv/data"), Path::new("/srv/data/projects/p/work-index.yaml")));
+    }
 }

@@ -26,7 +26,7 @@ pub mod pictures;
 pub mod report;
 pub mod templates;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -193,15 +193,14 @@ impl Vault {
         // A fresh data root has no vault yet: its first run creates it, after the watch.
         let _ = std::fs::create_dir_all(&dir);
         let (events, mut changed) = tokio::sync::mpsc::unbounded_channel::<PathBuf>();
+        let vault = dir.clone();
         let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
             let Ok(event) = event else { return };
             if matches!(event.kind, notify::EventKind::Access(_)) {
                 return;
             }
             for path in event.paths {
-                if path.extension().is_some_and(|e| e == "md")
-                    && !path.components().any(|c| c.as_os_str() == ".worksync")
-                {
+                if is_note_event(&vault, &path) {
                     let _ = events.send(path);
                 }
             }
@@ -416,10 +415,32 @@ impl Vault {
     }
 }
 
+/// Is `path` a note of `vault`, not the generator's own records in `vault/.worksync/`?
+/// Only the part below the vault counts: the default vault is `~/.worksync/vault`.
+fn is_note_event(vault: &Path, path: &Path) -> bool {
+    let inside = path.strip_prefix(vault).unwrap_or(path);
+    path.extension().is_some_and(|e| e == "md") && !inside.components().any(|c| c.as_os_str() == ".worksync")
+}
+
 /// A checkpoint that failed costs nothing but time (the intent log still records every
 /// note), so it is logged, not reported.
 fn log_checkpoint(result: Result<(), VaultError>) {
     if let Err(e) = result {
         tracing::warn!(error = %e, "could not save the vault manifest; the next start will look at recent notes again");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The default vault lies under `~/.worksync/`: its notes are seen, its records are not.
+    #[test]
+    fn notes_under_a_dot_worksync_data_root_are_seen() {
+        let vault = Path::new("/home/ana/.worksync/vault");
+        assert!(is_note_event(vault, &vault.join("projects/orbit-api/Backlog/ci.md")));
+        assert!(!is_note_event(vault, &vault.join(".worksync/manifest.json")));
+        assert!(!is_note_event(vault, &vault.join(".worksync/notes.md")));
+        assert!(!is_note_event(vault, &vault.join("projects/orbit-api/Board.base")));
     }
 }

@@ -117,10 +117,14 @@ impl TestServer {
     }
 
     /// A server over a data root prepared by `setup`, run as `options` say.
+    /// The data root is named `.worksync`, as the default `~/.worksync` is, so that nothing
+    /// that filters paths by name forgets what the data root is called.
     pub async fn start_with_options(setup: impl FnOnce(&Layout), options: Options) -> TestServer {
         let temp = tempfile::tempdir().expect("temp dir");
-        setup(&Layout::new(temp.path()));
-        Self::launch(temp.path().to_path_buf(), Some(temp), options).await
+        let root = temp.path().join(".worksync");
+        std::fs::create_dir(&root).expect("data root");
+        setup(&Layout::new(&root));
+        Self::launch(root, Some(temp), options).await
     }
 
     /// A server over a data root the caller prepared and owns (e.g. on a special
