@@ -699,9 +699,7 @@ fn assert_vault_is_what_a_full_run_writes(server: &TestServer, after: &str) -> u
     let layout = Layout::new(server.path(""));
     let fresh = tempfile::tempdir().unwrap();
     let mut generator = Generator::new(fresh.path().to_path_buf(), &layout.templates_dir());
-    let snapshot = Snapshot::read_only(&layout).expect("data root reads");
-    let report = generator.run(&snapshot, &Options { full: true, ..Options::default() }).unwrap();
-    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    generate(&layout, &mut generator, Options { full: true, ..Options::default() });
     let expected = common::files_ending(fresh.path(), &["md", "base"]);
     let actual = common::files_ending(&server.path("vault"), &["md", "base"]);
     assert_eq!(actual.keys().collect::<Vec<_>>(), expected.keys().collect::<Vec<_>>(), "after {after}");

@@ -31,6 +31,7 @@ use super::manifest::{self, Hash, Manifest};
 use super::notes::{self, Catalog, GlobalPlan, Inputs, ProjectState};
 use super::report::{Kept, LISTED, Options, Report, Skipped};
 use super::templates::Templates;
+use super::{FastMap, FastSet};
 use crate::store::atomic;
 use crate::store::model::WorkIndex;
 use crate::store::registry::ProjectEntry;
@@ -45,10 +46,6 @@ const CHECKPOINT_BYTES: u64 = 256 * 1024;
 /// Notes written per durable intent record: one fdatasync per batch, and a batch's texts
 /// wait in memory until it is written (2,048 notes of 1–2 KB each).
 const BATCH: usize = 2048;
-
-/// Maps probed for every note of every run: a fast hash.
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
-type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
 
 /// The generator's memory between runs; one per vault.
 pub struct Generator {

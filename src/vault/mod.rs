@@ -43,6 +43,11 @@ use crate::store::layout::expand_home;
 use crate::store::registry::ConfigFile;
 use crate::store::{Layout, Snapshot, Store};
 
+/// Maps and sets probed for every note of every run (10,000 at a time): a fast hash, not
+/// the DoS-resistant default (keys are our own note paths and item ids).
+type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
+
 /// Who a change made in a note from Obsidian is credited to, unless
 /// `settings.vault_editor` names someone.
 pub const DEFAULT_EDITOR: &str = "obsidian";

@@ -227,11 +227,21 @@ pub fn refused_as_blocked(key: &ItemKey, blockers: &[String], what: &str) -> Sto
 /// How many not-done items wait on `storage_key`, directly or through others: what
 /// finishing it helps most. `dependents` maps an item to the items depending on it.
 pub fn waiting_on(index: &WorkIndex, dependents: &HashMap<String, Vec<String>>, storage_key: &str) -> usize {
+    waiting_on_by(dependents, storage_key, |key| is_done(index, key) == Some(false))
+}
+
+/// [`waiting_on`], with `open` telling whether an item exists and is not done (the vault
+/// answers from its own index instead of scanning the work index per item).
+pub fn waiting_on_by(
+    dependents: &HashMap<String, Vec<String>>,
+    storage_key: &str,
+    open: impl Fn(&str) -> bool,
+) -> usize {
     let mut seen: HashSet<&str> = HashSet::new();
     let mut stack = vec![storage_key];
     while let Some(at) = stack.pop() {
         for next in dependents.get(at).into_iter().flatten() {
-            if is_done(index, next) == Some(false) && seen.insert(next) {
+            if open(next) && seen.insert(next) {
                 stack.push(next);
             }
         }

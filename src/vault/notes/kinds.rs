@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 
 use super::{Catalog, FastMap, agents, count, details};
+use crate::store::coordination::dependencies;
 use crate::store::model::{BacklogItem, Sprint, Story, WorkIndex};
 use crate::store::sidecar::{Claim, ItemMeta, Sidecar};
 use crate::vault::context::*;
@@ -140,16 +141,7 @@ impl<'a> Items<'a> {
     /// How many unfinished items wait, directly or through others, for `key` (the
     /// tie-break of `next`: what unblocks most goes first).
     fn waiting_on(&self, dependents: &HashMap<String, Vec<String>>, key: &str) -> usize {
-        let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
-        let mut stack = vec![key];
-        while let Some(at) = stack.pop() {
-            for next in dependents.get(at).into_iter().flatten() {
-                if self.get(next).is_some_and(|e| e.status != "done") && seen.insert(next) {
-                    stack.push(next);
-                }
-            }
-        }
-        seen.len()
+        dependencies::waiting_on_by(dependents, key, |next| self.get(next).is_some_and(|e| e.status != "done"))
     }
 
     /// The items in progress as global dashboard rows (no links: the global dashboard
@@ -647,7 +639,7 @@ impl Catalog {
         };
         let in_progress = Listed::first_of(newest_first("in_progress"), LISTED, row);
 
-        let dependents = crate::store::coordination::dependencies::dependents_map(sidecar);
+        let dependents = dependencies::dependents_map(sidecar);
         let mut ready: Vec<(usize, u8, usize, usize)> = entries()
             .enumerate()
             .filter(|(_, e)| items.ready(e, depends(e)))

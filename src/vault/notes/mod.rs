@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use serde_yaml_ng::Value as Yaml;
 
+use super::FastMap;
 use super::context::*;
 use super::names::{self, StemAllocator};
 use crate::store::guidance::GuidanceDoc;
@@ -26,9 +27,6 @@ use crate::store::model::WorkIndex;
 use crate::store::registry::ProjectEntry;
 use crate::store::sidecar::Sidecar;
 use crate::store::snapshot::{ProjectView, Snapshot};
-
-/// A `HashMap` with a fast hash: these maps are built and probed per item on every run.
-type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 /// The vault folder of project `name`.
 pub fn project_folder(name: &str) -> String {
