@@ -819,7 +819,7 @@ impl Catalog {
 ///
 /// A note's key must change whenever its text would: it covers every value its builder
 /// reads (through the same helpers), so a field a builder starts to read must be added to
-/// its key too. `tests/vault.rs` checks that incremental runs end where a full run does.
+/// its key too. `tests/integration/vault.rs` checks that incremental runs end where a full run does.
 #[derive(Default)]
 struct ItemKey {
     buffer: Vec<u8>,
