@@ -78,6 +78,7 @@ pub async fn run(cli: Cli, env: Environment) -> anyhow::Result<()> {
             sharing_command(&layout, request, &env).await
         }
         Command::Pull(args) => sharing_command(&layout, SharingRequest::Pull { project: args.project }, &env).await,
+        Command::Open(args) => open_board(&layout, &args, &env).await,
         Command::GitSetup(args) => git_setup(&args),
         // The binary runs the driver before this point, for its exit codes.
         Command::MergeDriver(args) => match merge_driver(&args) {
@@ -216,6 +217,77 @@ async fn sharing_by_server(
     }
     let text = response.text().await?;
     serde_json::from_str(&text).with_context(|| format!("the server at {base} answered: {text}"))
+}
+
+/// `worksync open`: asks the server running on this data root for a one-time login code
+/// and opens the board with it in the person's browser.
+async fn open_board(layout: &Layout, args: &crate::cli::OpenArgs, env: &Environment) -> anyhow::Result<()> {
+    let Some(address) = RootLock::holder_address(layout) else {
+        bail!(
+            "no server runs on the data root {}: start it first (`worksync`, or `./worksync.sh start`)",
+            layout.root().display()
+        );
+    };
+    let base = format!("http://{address}");
+    let mut call = reqwest::Client::new().post(format!("{base}/board/code"));
+    if let ClientKey::Found { key, .. } = client_key(env) {
+        call = call.bearer_auth(key);
+    }
+    let response = call.send().await.with_context(|| format!("could not reach the running server at {base}"))?;
+    if response.status() == reqwest::StatusCode::UNAUTHORIZED {
+        bail!(
+            "the server at {base} refused the API key: set WORKSYNC_API_KEY to the server's key (worksync key --show on its machine)"
+        );
+    }
+    let text = response.text().await?;
+    let answer: Value =
+        serde_json::from_str(&text).with_context(|| format!("the server at {base} gave no login code: {text}"))?;
+    let code = answer["code"].as_str().context("the server's answer has no login code")?;
+    let next = match &args.project {
+        Some(project) => format!("/p/{project}"),
+        None => "/".to_string(),
+    };
+    let encode = |t: &str| percent_encoding::utf8_percent_encode(t, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let url = format!("{base}/login?code={code}&next={}", encode(&next));
+    if args.print {
+        println!("{url}");
+        return Ok(());
+    }
+    match open_in_browser(&url) {
+        Ok(browser) => {
+            println!("Opened the board in {browser}. If nothing opened, visit (works once, for a minute):\n{url}")
+        }
+        Err(why) => println!("Could not open a browser ({why}). Visit (works once, for a minute):\n{url}"),
+    }
+    Ok(())
+}
+
+/// Starts the person's browser on `url`: `$BROWSER` (a list separated by `:`, `%s` standing
+/// for the URL, as Python's webbrowser reads it), else the system's opener. Does not wait.
+fn open_in_browser(url: &str) -> Result<String, String> {
+    let mut tried = Vec::new();
+    let from_env = std::env::var("BROWSER").unwrap_or_default();
+    let mut commands: Vec<String> = from_env.split(':').filter(|c| !c.trim().is_empty()).map(str::to_string).collect();
+    commands.push(if cfg!(target_os = "macos") { "open".into() } else { "xdg-open".into() });
+    for command in commands {
+        let mut words: Vec<String> = command.split_whitespace().map(str::to_string).collect();
+        if words.iter().any(|w| w.contains("%s")) {
+            words.iter_mut().for_each(|w| *w = w.replace("%s", url));
+        } else {
+            words.push(url.to_string());
+        }
+        let spawned = std::process::Command::new(&words[0])
+            .args(&words[1..])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        match spawned {
+            Ok(_) => return Ok(words[0].clone()),
+            Err(e) => tried.push(format!("{}: {e}", words[0])),
+        }
+    }
+    Err(tried.join("; "))
 }
 
 /// `worksync git-setup`: registers the merge driver, by this binary's path, in a clone.

@@ -53,6 +53,9 @@ pub enum Command {
     Join(JoinArgs),
     /// Sync a shared project now (fetch, merge, push) and say how it went.
     Pull(PullArgs),
+    /// Open the web board in a browser, logged in (the server must be running on this
+    /// data root). Honours $BROWSER; prints the URL when no browser can be opened.
+    Open(OpenArgs),
     /// Register worksync's merge driver in a clone of a shared plan repository, so that
     /// `git pull` there merges work-index.yaml item by item.
     GitSetup(GitSetupArgs),
@@ -106,6 +109,16 @@ pub struct JoinArgs {
     /// Seconds between syncs [default: 30]
     #[arg(long, value_name = "SECONDS")]
     pub interval: Option<f64>,
+}
+
+/// Flags of `worksync open`.
+#[derive(Debug, Clone, Args)]
+pub struct OpenArgs {
+    /// The project whose board to open [default: the page of all projects]
+    pub project: Option<String>,
+    /// Only print the login URL (its code works once, for a minute); open no browser.
+    #[arg(long)]
+    pub print: bool,
 }
 
 /// Flags of `worksync pull`.

@@ -14,6 +14,7 @@
 
 pub mod api_key;
 pub mod app;
+pub mod board;
 pub mod cli;
 pub mod client_setup;
 pub mod doctor;

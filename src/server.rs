@@ -95,6 +95,7 @@ pub async fn run(
         started: Instant::now(),
         connections: Connections::new(cap),
         mcp_sessions: Arc::new(CappedSessions::new(limits.max_sessions)),
+        board: Arc::new(crate::board::Board::new()),
         limits,
     };
     crate::watch::spawn(store.clone(), shutdown.clone());

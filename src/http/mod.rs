@@ -1,5 +1,6 @@
 //! The HTTP surface: MCP over Streamable HTTP at `/mcp` and the `/status` summary, behind
-//! bearer auth, and an open `/healthz`; and the connections that carry it.
+//! bearer auth, an open `/healthz`, and the web board (`crate::board`, behind its own
+//! browser sessions); and the connections that carry it.
 //!
 //! Every route first checks `Host` and `Origin` against loopback and the configured lists
 //! ([`rebinding`]), so a web page on another origin cannot drive the server or read it
@@ -59,6 +60,8 @@ pub struct AppState {
     pub(crate) connections: Connections,
     /// The open MCP sessions, capped at `limits.max_sessions`.
     pub(crate) mcp_sessions: Arc<CappedSessions>,
+    /// The web board's sessions and templates.
+    pub board: Arc<crate::board::Board>,
 }
 
 /// The application: `/mcp` and `/status` (authenticated) and `/healthz` (open, no data),
@@ -95,8 +98,12 @@ pub fn router(state: AppState) -> Router {
         .route("/share/{project}/pull", post(pull))
         .route("/share/{project}", post(share))
         .route("/join", post(join))
+        // `worksync open`: a one-time login code for the web board.
+        .route("/board/code", post(crate::board::issue_code))
         .route_layer(middleware::from_fn_with_state(state.auth.clone(), require_bearer))
         .route("/healthz", get(healthz))
+        // The web board: its own sessions (a cookie never authorizes the routes above).
+        .merge(crate::board::routes(state.clone()))
         .layer(middleware::from_fn_with_state(allowed, rebinding::check_host_and_origin))
         .with_state(state)
 }

@@ -293,6 +293,38 @@ impl ChangeFeed {
         }
     }
 
+    /// The cursor of `projects` now: where a reader that has seen everything so far stands.
+    pub fn cursor(&self, projects: &[String]) -> String {
+        let journals = self.journals();
+        let positions: BTreeMap<String, (String, u64)> = projects
+            .iter()
+            .filter_map(|p| Some((p.clone(), journals.get(p)?)))
+            .map(|(p, j)| (p, (j.epoch.to_string(), j.last_seq)))
+            .collect();
+        format_cursor(&positions)
+    }
+
+    /// The latest `limit` changes of `projects` that `keep` accepts, newest first (what a
+    /// page shows before it follows the feed). Memory only: the last 2,000 per project.
+    pub fn latest(&self, projects: &[String], limit: usize, keep: impl Fn(&ChangeRecord) -> bool) -> Vec<Value> {
+        let journals = self.journals();
+        let mut found: Vec<(&String, &ChangeRecord)> = projects
+            .iter()
+            .filter_map(|p| Some((p, journals.get(p)?)))
+            .flat_map(|(p, journal)| journal.records.iter().rev().filter(|r| keep(r)).take(limit).map(move |r| (p, r)))
+            .collect();
+        found.sort_by_key(|(_, r)| std::cmp::Reverse((r.at, r.seq)));
+        found.truncate(limit);
+        found
+            .into_iter()
+            .map(|(project, record)| {
+                let mut value = serde_json::to_value(record).expect("records serialize");
+                value["project"] = json!(project);
+                value
+            })
+            .collect()
+    }
+
     fn collect(&self, projects: &[String], since: Option<&BTreeMap<String, (String, u64)>>, limit: usize) -> Changes {
         let journals = self.journals();
         let mut found: Vec<(DateTime<Utc>, String, ChangeRecord)> = Vec::new();

@@ -264,6 +264,22 @@ impl Store {
         self.inner.changes.since(&projects, since, limit, wait).await
     }
 
+    /// The change feed's cursor of `projects` now (what `worksync_changes` without `since`
+    /// answers).
+    pub fn changes_cursor(&self, projects: &[String]) -> String {
+        self.inner.changes.cursor(projects)
+    }
+
+    /// The latest `limit` changes of `projects` that `keep` accepts, newest first.
+    pub fn latest_changes(
+        &self,
+        projects: &[String],
+        limit: usize,
+        keep: impl Fn(&changes::ChangeRecord) -> bool,
+    ) -> Vec<serde_json::Value> {
+        self.inner.changes.latest(projects, limit, keep)
+    }
+
     /// Stops the writer after every change queued so far is durable; later changes are
     /// refused with [`StoreError::ShuttingDown`]. Reads keep working from the last snapshot.
     pub async fn close(&self) {

@@ -136,6 +136,9 @@ pub struct Settings {
     /// `obsidian`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vault_editor: Option<String>,
+    /// Who a change made on the web board is credited to (default `human`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub board_editor: Option<String>,
     #[serde(flatten)]
     pub extra: Mapping,
 }

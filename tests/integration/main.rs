@@ -8,6 +8,7 @@ mod common;
 mod git_lab;
 
 mod architecture;
+mod board;
 mod broken_files;
 mod cli;
 mod compat;

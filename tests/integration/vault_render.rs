@@ -124,15 +124,6 @@ fn every_note_renders_and_no_dashboard_section_is_only_a_code_block() {
     assert!(code_only.is_empty(), "sections with nothing outside code blocks:\n{}", code_only.join("\n"));
 }
 
-/// Where the screenshots go: `target/test-artifacts/vault/` (or under `CARGO_TARGET_DIR`).
-fn artifacts_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"), PathBuf::from);
-    let dir = target.join("test-artifacts/vault");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
@@ -219,19 +210,6 @@ fn bases_table(base: &str, view_name: &str, project_dir: &Path) -> String {
     html
 }
 
-/// The Chromium to screenshot with: `WORKSYNC_CHROMIUM`, else the first of the usual names
-/// found on `PATH`.
-fn chromium() -> PathBuf {
-    if let Some(chosen) = std::env::var_os("WORKSYNC_CHROMIUM") {
-        return chosen.into();
-    }
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|name| std::env::split_paths(&path).map(|dir| dir.join(name)).find(|found| found.is_file()))
-        .expect("install Debian's chromium (apt-get install chromium) or set WORKSYNC_CHROMIUM")
-}
-
 fn file_url(path: &Path) -> String {
     let plain = |byte: &u8| byte.is_ascii_alphanumeric() || b"/-._~".contains(byte);
     let path = std::path::absolute(path).unwrap().to_string_lossy().into_owned();
@@ -246,7 +224,7 @@ fn screenshot(page: &Path, png: &Path) {
     let scratch = tempfile::tempdir().unwrap();
     let log_path = scratch.path().join("chromium.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut browser = Command::new(chromium())
+    let mut browser = Command::new(common::chromium())
         .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"])
         .args(["--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars"])
         .arg(format!("--user-data-dir={}", scratch.path().join("profile").display()))
@@ -284,7 +262,7 @@ fn screenshot(page: &Path, png: &Path) {
 fn a_dashboard_and_a_board_table_render_in_headless_chromium() {
     let (_root, vault) = example_vault();
     let project_dir = vault.join("projects").join(PROJECT);
-    let out = artifacts_dir();
+    let out = common::artifacts_dir("vault");
 
     let dashboard = std::fs::read_to_string(project_dir.join("Dashboard.md")).unwrap();
     let options = markdown_options() | Markdown::ENABLE_WIKILINKS;

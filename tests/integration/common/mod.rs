@@ -404,3 +404,29 @@ pub fn files_ending(dir: &Path, extensions: &[&str]) -> std::collections::BTreeM
     }
     files
 }
+
+/// Where screenshots and other test artifacts go: `target/test-artifacts/<area>/` (or under
+/// `CARGO_TARGET_DIR`).
+pub fn artifacts_dir(area: &str) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"), PathBuf::from);
+    let dir = target.join("test-artifacts").join(area);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The Chromium to drive: `WORKSYNC_CHROMIUM`, else the first of the usual names found on
+/// `PATH`.
+pub fn chromium() -> PathBuf {
+    if let Some(chosen) = std::env::var_os("WORKSYNC_CHROMIUM") {
+        return chosen.into();
+    }
+    on_path(&["chromium", "chromium-browser", "google-chrome"])
+        .expect("install Debian's chromium (apt-get install chromium) or set WORKSYNC_CHROMIUM")
+}
+
+/// The first of `names` found on `PATH`.
+pub fn on_path(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    names.iter().find_map(|name| std::env::split_paths(&path).map(|dir| dir.join(name)).find(|found| found.is_file()))
+}
