@@ -427,4 +427,65 @@ async fn login_sessions_and_guards_over_http() {
     // The session from before still works.
     let board = http.get(format!("{}/", server.base)).header("cookie", &session).send().await.unwrap();
     assert_eq!(board.status(), 200);
+
+    // An open event stream never holds up a shutdown: it ends with the MCP sessions.
+    let mut server = server;
+    let stream = http.get(format!("{}/events", server.base)).header("cookie", &session).send().await.unwrap();
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let stopped = tokio::time::timeout(PATIENCE, server.stop()).await;
+    assert!(stopped.is_ok(), "the server did not stop while a page followed its feed");
+    drop(stream);
+}
+
+/// `worksync open`: asks the running server for a code and hands the browser a URL that
+/// logs in once; `--print` only prints it; a wrong key or no server is a clear error.
+#[tokio::test]
+async fn worksync_open_hands_the_browser_a_one_time_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join(".worksync");
+    let opened = dir.path().join("opened");
+    let browser = dir.path().join("browser.sh");
+    std::fs::write(&browser, format!("#!/bin/sh\necho \"$1\" > '{}'\n", opened.display())).unwrap();
+    std::fs::set_permissions(&browser, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let open = |key: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_worksync"))
+            .arg("--data-root")
+            .arg(&root)
+            .arg("open")
+            .args(args)
+            .env("WORKSYNC_API_KEY", key)
+            .env("WORKSYNC_CONFIG_DIR", dir.path().join("config"))
+            .env("BROWSER", &browser)
+            .output()
+            .unwrap()
+    };
+    let text = |o: &std::process::Output| {
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+
+    let none = open(TOKEN, &[]);
+    assert!(!none.status.success() && text(&none).contains("no server runs"), "{}", text(&none));
+
+    let server = common::Process::serve(&root);
+    let run = open(TOKEN, &["orbit-api"]);
+    assert!(run.status.success(), "{}", text(&run));
+    let url = eventually("the browser is started with the URL", PATIENCE, async || {
+        std::fs::read_to_string(&opened).map(|u| u.trim().to_string()).map_err(|e| e.to_string())
+    })
+    .await;
+    assert!(url.starts_with(&format!("{}/login?code=", server.base)), "{url}");
+    assert!(text(&run).contains(&url), "the URL is printed too: {}", text(&run));
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let first = http.get(&url).send().await.unwrap();
+    assert_eq!(first.status(), 303);
+    assert_eq!(first.headers()["location"], "/p/orbit-api");
+    assert!(first.headers().contains_key("set-cookie"));
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 401, "a code works once");
+
+    let printed = open(TOKEN, &["--print"]);
+    let line = String::from_utf8_lossy(&printed.stdout).trim().to_string();
+    assert!(line.starts_with(&format!("{}/login?code=", server.base)) && line.ends_with("next=%2F"), "{line}");
+
+    let wrong = open("not-the-key", &[]);
+    assert!(!wrong.status.success() && text(&wrong).contains("refused the API key"), "{}", text(&wrong));
 }
