@@ -204,8 +204,14 @@ async fn sharing_by_server(
         ),
         SharingRequest::Pull { project } => (format!("{base}/share/{project}/pull"), serde_json::json!({})),
     };
+    ask_server(&base, &url, &body, env).await
+}
+
+/// Posts `body` (JSON) to `url` on the running server at `base` with this machine's key, and
+/// returns its JSON answer.
+async fn ask_server(base: &str, url: &str, body: &Value, env: &Environment) -> anyhow::Result<Value> {
     let client = reqwest::Client::builder().build()?;
-    let mut call = client.post(&url).header("content-type", "application/json").body(body.to_string());
+    let mut call = client.post(url).header("content-type", "application/json").body(body.to_string());
     if let ClientKey::Found { key, .. } = client_key(env) {
         call = call.bearer_auth(key);
     }
@@ -229,19 +235,7 @@ async fn open_board(layout: &Layout, args: &crate::cli::OpenArgs, env: &Environm
         );
     };
     let base = format!("http://{address}");
-    let mut call = reqwest::Client::new().post(format!("{base}/board/code"));
-    if let ClientKey::Found { key, .. } = client_key(env) {
-        call = call.bearer_auth(key);
-    }
-    let response = call.send().await.with_context(|| format!("could not reach the running server at {base}"))?;
-    if response.status() == reqwest::StatusCode::UNAUTHORIZED {
-        bail!(
-            "the server at {base} refused the API key: set WORKSYNC_API_KEY to the server's key (worksync key --show on its machine)"
-        );
-    }
-    let text = response.text().await?;
-    let answer: Value =
-        serde_json::from_str(&text).with_context(|| format!("the server at {base} gave no login code: {text}"))?;
+    let answer = ask_server(&base, &format!("{base}/board/code"), &serde_json::json!({}), env).await?;
     let code = answer["code"].as_str().context("the server's answer has no login code")?;
     let next = match &args.project {
         Some(project) => format!("/p/{project}"),
