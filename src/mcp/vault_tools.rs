@@ -24,7 +24,7 @@ pub struct SyncParams {
 impl WorkSyncServer {
     /// Regenerate the Obsidian vault from the YAML files now (it also regenerates by itself
     /// a few seconds after changes). Reports the notes written and removed; notes a person
-    /// wrote or edited are never changed and are listed under "kept". Status "partial" means
+    /// wrote or edited are never changed and are listed under "kept" (by reason). Status "partial" means
     /// some notes are not current: a project was skipped because its work-index.yaml does
     /// not parse (see "skipped": file, line, column), or notes could not be written ("errors").
     #[tool(name = "worksync_sync")]

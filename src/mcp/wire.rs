@@ -367,5 +367,57 @@ pub fn sync_report(project: &str, report: &Report) -> Value {
     if let (Some(map), Ok(Value::Object(details))) = (value.as_object_mut(), serde_json::to_value(report)) {
         map.extend(details);
     }
+    // Files left alone are grouped by reason, a few paths each: a vault migrated from the
+    // Python tool keeps a hundred notes for one reason, and the agent needs the reason once.
+    value["kept"] = grouped(&report.kept);
+    value["refused"] = grouped(&report.refused);
     value
+}
+
+/// Paths listed per reason in a `worksync_sync` answer; the rest are counted.
+const PATHS_PER_REASON: usize = 5;
+
+/// `[{reason, count, paths (at most 5)}]`, the most frequent reason first.
+fn grouped(files: &[crate::vault::report::Kept]) -> Value {
+    let mut groups: Vec<(&str, Vec<&str>)> = Vec::new();
+    for file in files {
+        match groups.iter_mut().find(|(reason, _)| *reason == file.reason) {
+            Some((_, paths)) => paths.push(&file.path),
+            None => groups.push((&file.reason, vec![&file.path])),
+        }
+    }
+    groups.sort_by_key(|(_, paths)| std::cmp::Reverse(paths.len()));
+    let groups: Vec<Value> = groups
+        .into_iter()
+        .map(|(reason, paths)| {
+            let shown: Vec<&str> = paths.iter().take(PATHS_PER_REASON).copied().collect();
+            json!({ "reason": reason, "count": paths.len(), "paths": shown })
+        })
+        .collect();
+    Value::Array(groups)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::vault::report::{Kept, Report};
+
+    /// A migrated vault keeps a hundred notes for one reason: the answer names the reason
+    /// once, with a count and a few paths, and stays small.
+    #[test]
+    fn kept_notes_are_grouped_by_reason() {
+        let long = "not written by worksync (a person's note, or one from another tool); left as it is — move or \
+                    delete it, or run `worksync sync --adopt` to let worksync replace it";
+        let mut kept: Vec<Kept> =
+            (0..112).map(|i| Kept { path: format!("Stories/STORY-{i}.md"), reason: long.into() }).collect();
+        kept.push(Kept { path: "Mine.md".into(), reason: "a symlink".into() });
+        let report = Report { kept, ..Default::default() };
+        let answer = super::sync_report("all", &report);
+        let kept = answer["kept"].as_array().unwrap();
+        assert_eq!(kept.len(), 2);
+        assert_eq!((kept[0]["count"].as_u64(), kept[0]["paths"].as_array().unwrap().len()), (Some(112), 5));
+        assert_eq!(kept[1]["paths"][0], "Mine.md");
+        let bytes = answer.to_string().len();
+        assert!(bytes < 1_500, "{bytes} bytes: {answer}");
+        assert!(answer["output"].as_str().unwrap().contains("113 kept"));
+    }
 }
