@@ -69,13 +69,16 @@ impl WorkSyncServer {
     /// A server answering from `store`, regenerating `vault` on request, counting its tool
     /// calls in `in_flight`. Clone it for each session.
     pub fn new(store: Store, vault: Vault, in_flight: InFlight, sharing: Sharing) -> Self {
-        let tools = Self::read_tools()
+        let mut tools = Self::read_tools()
             + Self::history_tools()
             + Self::vault_tools()
             + Self::backlog_tools()
             + Self::sprint_tools()
             + Self::project_tools()
             + Self::coordination_tools();
+        for route in tools.map.values_mut() {
+            schema::without_dialect(&mut route.attr);
+        }
         let routers = Arc::new(Routers { tools, prompts: Self::prompt_router() });
         WorkSyncServer { store, vault, in_flight, sharing, routers, notices: Arc::default() }
     }
