@@ -489,3 +489,104 @@ async fn worksync_open_hands_the_browser_a_one_time_login() {
     let wrong = open("not-the-key", &[]);
     assert!(!wrong.status.success() && text(&wrong).contains("refused the API key"), "{}", text(&wrong));
 }
+
+/// Every edit the board offers, as the browser posts it: each lands in the YAML or the
+/// sidecar, credited to `settings.board_editor`, and a bad one changes nothing and says why.
+#[tokio::test]
+async fn every_board_edit_goes_through_the_writer_as_the_person() {
+    let server = TestServer::start().await;
+    let agent = server.client("codex").await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let origin = server.base.clone();
+    let login = http.post(format!("{}/login", server.base)).header("origin", &origin).form(&[("key", TOKEN)]).send();
+    let cookie = login.await.unwrap().headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_string();
+    let page = http.get(format!("{}/p/orbit-api", server.base)).header("cookie", &cookie).send().await.unwrap();
+    let html = page.text().await.unwrap();
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_string();
+    let post = async |path: &str, fields: &[(&str, &str)]| {
+        let mut form: Vec<(&str, &str)> = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        let response = http
+            .post(format!("{}{path}", server.base))
+            .header("cookie", &cookie)
+            .header("origin", &origin)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    };
+    // The revision the item's page shows, as the browser would send it back.
+    let item_rev = async |path: &str| {
+        let page =
+            http.get(format!("{}/p/orbit-api/{path}", server.base)).header("cookie", &cookie).send().await.unwrap();
+        let html = page.text().await.unwrap();
+        html.split("class=\"rev\">").nth(1).unwrap().split('<').next().unwrap().to_string()
+    };
+
+    // Add a backlog item; it lands in the YAML, credited to the person.
+    let (code, _) = post(
+        "/p/orbit-api/backlog",
+        &[("id", "from-board"), ("summary", "Added on the board"), ("theme", "ci"), ("priority", "2")],
+    )
+    .await;
+    assert_eq!(code, 303);
+    let index = common::read_yaml(&server.path("projects/orbit-api/work-index.yaml"));
+    assert!(index["backlog"].as_sequence().unwrap().iter().any(|b| b["id"] == "from-board"));
+    let feed = call_ok(&agent, "worksync_changes", json!({"project": "orbit-api", "since": "v1:"})).await;
+    assert!(
+        feed["changes"].as_array().unwrap().iter().any(|c| c["id"] == "from-board" && c["agent"] == "human"),
+        "{feed}"
+    );
+
+    // A duplicate id is refused with the writer's words, and changes nothing.
+    let (code, body) =
+        post("/p/orbit-api/backlog", &[("id", "from-board"), ("summary", "again"), ("theme", "ci")]).await;
+    assert_eq!(code, 400);
+    assert!(body.contains("Not added") && body.contains("from-board"), "{body}");
+
+    // Priority, claim, release and a story note, each with the revision the page showed.
+    let r = item_rev("backlog/from-board").await;
+    assert_eq!(post("/p/orbit-api/backlog/from-board/priority", &[("rev", &r), ("priority", "1")]).await.0, 303);
+    let r = item_rev("backlog/from-board").await;
+    assert_eq!(post("/p/orbit-api/backlog/from-board/claim", &[("rev", &r)]).await.0, 303);
+    let page = http
+        .get(format!("{}/p/orbit-api/backlog/from-board", server.base))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("<dt>Claim</dt><dd>human until"),
+        "the claim is the person's: {}",
+        html.split("<dl").nth(1).unwrap_or_default()
+    );
+    let r = item_rev("backlog/from-board").await;
+    assert_eq!(post("/p/orbit-api/backlog/from-board/release", &[("rev", &r)]).await.0, 303);
+    let r = item_rev("story/STORY-14").await;
+    assert_eq!(
+        post("/p/orbit-api/story/STORY-14/note", &[("rev", &r), ("note", "Checked on the board.")]).await.0,
+        303
+    );
+    let index = common::read_yaml(&server.path("projects/orbit-api/work-index.yaml"));
+    let notes = serde_yaml_ng::to_string(&index).unwrap();
+    assert!(notes.contains("Checked on the board."), "the note was appended");
+
+    // A priority out of range, an unknown status and an empty note change nothing.
+    let r = item_rev("backlog/from-board").await;
+    assert_eq!(post("/p/orbit-api/backlog/from-board/priority", &[("rev", &r), ("priority", "9")]).await.0, 400);
+    assert_eq!(post("/p/orbit-api/backlog/from-board/status", &[("rev", &r), ("status", "maybe")]).await.0, 400);
+    assert_eq!(post("/p/orbit-api/story/STORY-14/note", &[("rev", "1"), ("note", "  ")]).await.0, 400);
+    assert_eq!(item_rev("backlog/from-board").await, r, "nothing changed");
+    // A form from an older session is refused.
+    let stale = http
+        .post(format!("{}/p/orbit-api/backlog/from-board/priority", server.base))
+        .header("cookie", &cookie)
+        .header("origin", &origin)
+        .form(&[("csrf", "not-the-token"), ("rev", r.as_str()), ("priority", "3")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), 403);
+}
