@@ -241,8 +241,7 @@ async fn open_board(layout: &Layout, args: &crate::cli::OpenArgs, env: &Environm
         Some(project) => format!("/p/{project}"),
         None => "/".to_string(),
     };
-    let encode = |t: &str| percent_encoding::utf8_percent_encode(t, percent_encoding::NON_ALPHANUMERIC).to_string();
-    let url = format!("{base}/login?code={code}&next={}", encode(&next));
+    let url = format!("{base}/login?code={code}&next={}", crate::board::urlencode(&next));
     if args.print {
         println!("{url}");
         return Ok(());

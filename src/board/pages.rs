@@ -15,7 +15,7 @@ use super::view::{self, Cards, Filter};
 use super::{LoggedIn, LoginForm};
 use crate::http::AppState;
 use crate::store::model::{BacklogStatus, StoryStatus};
-use crate::store::{ItemKey, Snapshot, StoreError};
+use crate::store::{ItemKey, Snapshot};
 
 /// Changes the activity page and an item page show.
 const ACTIVITY_LINES: usize = 100;
@@ -127,11 +127,17 @@ fn readable_change(change: &Value) -> Value {
     change
 }
 
-/// The project a page names, read fresh.
-async fn project_snapshot(state: &AppState, project: &str) -> Result<std::sync::Arc<Snapshot>, StoreError> {
+/// The project a page names, read fresh; the not-found page when there is none.
+async fn project_snapshot(
+    state: &AppState,
+    logged_in: &LoggedIn,
+    project: &str,
+) -> Result<std::sync::Arc<Snapshot>, Response> {
     let snapshot = state.store.snapshot(Some(project)).await;
-    snapshot.project(project)?;
-    Ok(snapshot)
+    match snapshot.project(project) {
+        Ok(_) => Ok(snapshot),
+        Err(e) => Err(not_found(state, logged_in, e.to_string())),
+    }
 }
 
 /// `/p/{project}`: the board, columns by status, filtered and paged.
@@ -142,9 +148,9 @@ pub(super) async fn board(
     Query(filter): Query<Filter>,
 ) -> Response {
     let started = Instant::now();
-    let snapshot = match project_snapshot(&state, &project).await {
+    let snapshot = match project_snapshot(&state, &logged_in, &project).await {
         Ok(s) => s,
-        Err(e) => return not_found(&state, &logged_in, e.to_string()),
+        Err(page) => return page,
     };
     let (index, meta) = snapshot.project(&project).expect("checked");
     let columns = view::board(index, meta, &filter, Utc::now());
@@ -163,8 +169,8 @@ pub(super) async fn board(
         "sprints": sprints,
         "active": active,
         "themes": themes,
-        "story_statuses": StoryStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-        "backlog_statuses": BacklogStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "story_statuses": StoryStatus::NAMES,
+        "backlog_statuses": BacklogStatus::NAMES,
         "back": format!("/p/{}", super::urlencode(&project)),
         "csrf": logged_in.session.csrf,
         "cursor": cursor(&state, Some(&project)),
@@ -179,9 +185,9 @@ pub(super) async fn sprint(
     Path((project, id)): Path<(String, String)>,
 ) -> Response {
     let started = Instant::now();
-    let snapshot = match project_snapshot(&state, &project).await {
+    let snapshot = match project_snapshot(&state, &logged_in, &project).await {
         Ok(s) => s,
-        Err(e) => return not_found(&state, &logged_in, e.to_string()),
+        Err(page) => return page,
     };
     let (index, meta) = snapshot.project(&project).expect("checked");
     let Some(sprint) = index.sprint(&id) else {
@@ -192,7 +198,7 @@ pub(super) async fn sprint(
         "project": project,
         "sprint": view::sprint_line(sprint),
         "columns": view::board(index, meta, &filter, Utc::now()),
-        "story_statuses": StoryStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "story_statuses": StoryStatus::NAMES,
         "back": format!("/p/{}/sprint/{}", super::urlencode(&project), super::urlencode(&id)),
         "csrf": logged_in.session.csrf,
         "cursor": cursor(&state, Some(&project)),
@@ -227,9 +233,9 @@ pub(super) async fn item_page(
     refusal: Option<Refusal>,
 ) -> Response {
     let started = Instant::now();
-    let snapshot = match project_snapshot(state, project).await {
+    let snapshot = match project_snapshot(state, logged_in, project).await {
         Ok(s) => s,
-        Err(e) => return not_found(state, logged_in, e.to_string()),
+        Err(page) => return page,
     };
     let (index, meta) = snapshot.project(project).expect("checked");
     let cards = Cards::new(index, meta, Utc::now());
@@ -239,15 +245,13 @@ pub(super) async fn item_page(
             let Some((sprint, story)) = found else {
                 return not_found(state, logged_in, format!("Project '{project}' has no story '{id}'."));
             };
-            let statuses: Vec<&str> = StoryStatus::ALL.iter().map(|s| s.as_str()).collect();
-            (cards.story(&sprint.id, story, 0), story.notes.clone(), ItemKey::Story(id.to_string()), statuses)
+            (cards.story(&sprint.id, story, 0), story.notes.clone(), ItemKey::Story(id.to_string()), StoryStatus::NAMES)
         }
         "backlog" => {
             let Some(item) = index.backlog_item(id) else {
                 return not_found(state, logged_in, format!("Project '{project}' has no backlog item '{id}'."));
             };
-            let statuses: Vec<&str> = BacklogStatus::ALL.iter().map(|s| s.as_str()).collect();
-            (cards.backlog(item, 0), item.summary.clone(), ItemKey::Backlog(id.to_string()), statuses)
+            (cards.backlog(item, 0), item.summary.clone(), ItemKey::Backlog(id.to_string()), BacklogStatus::NAMES)
         }
         _ => return not_found(state, logged_in, format!("'{kind}' is not a kind of item: story or backlog.")),
     };

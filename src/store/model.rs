@@ -190,6 +190,9 @@ macro_rules! status_enum {
             /// Every value, in the order the schema lists them.
             pub const ALL: &'static [$name] = &[$(Self::$variant),+];
 
+            /// Every value's file string, in the same order.
+            pub const NAMES: &'static [&'static str] = &[$($text),+];
+
             /// The string written to the YAML file.
             pub fn as_str(self) -> &'static str {
                 match self { $(Self::$variant => $text,)+ }
