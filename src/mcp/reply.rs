@@ -68,7 +68,9 @@ pub fn argument_error(tool: &str, message: &str) -> CallToolResult {
 }
 
 /// The agent to credit for a change: the `agent` argument, else the `X-WorkSync-Agent`
-/// header, else the MCP client's name, else "unknown".
+/// header, else the MCP client's name, else "unknown". A client of the 2026-07-28 revision
+/// has no session and names itself in every request's `_meta` (rmcp's peer info for such a
+/// request is a placeholder).
 pub fn agent_of(argument: Option<String>, context: &RequestContext<RoleServer>) -> String {
     let given = argument.map(|a| a.trim().to_string()).filter(|a| !a.is_empty());
     given
@@ -76,6 +78,11 @@ pub fn agent_of(argument: Option<String>, context: &RequestContext<RoleServer>) 
             let parts = context.extensions.get::<http::request::Parts>()?;
             let header = parts.headers.get(AGENT_HEADER)?.to_str().ok()?.trim();
             (!header.is_empty()).then(|| header.to_string())
+        })
+        .or_else(|| {
+            let name = context.meta.client_info()?.name;
+            let name = name.trim();
+            (!name.is_empty()).then(|| name.to_string())
         })
         .or_else(|| {
             let info = context.peer.peer_info()?;

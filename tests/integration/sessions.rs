@@ -103,3 +103,36 @@ async fn a_connected_agent_keeps_its_session_through_a_flood() {
     .await;
     assert_eq!(answer["created"]["id"], "after-flood", "{answer}");
 }
+
+/// A client of the 2026-07-28 revision has no session: it discovers the server
+/// (`server/discover`) and names itself in every request's `_meta`. It is served on the
+/// stateless path (no session is opened), sees every tool, and its changes are credited to
+/// the name it gives, as a session's client's are.
+#[tokio::test]
+async fn a_client_of_the_2026_07_28_revision_is_served_without_a_session() {
+    use rmcp::model::ProtocolVersion;
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+    let server = TestServer::start().await;
+    let config = StreamableHttpClientTransportConfig::with_uri(server.url.clone()).auth_header(TOKEN);
+    let lifecycle =
+        ClientLifecycleMode::Auto { preferred_versions: vec![ProtocolVersion::V_2026_07_28], legacy_version: None };
+    let client = ClientConfig::new(ClientCapabilities::default(), Implementation::new("new-agent", "1.0"))
+        .serve_with_lifecycle(StreamableHttpClientTransport::from_config(config), lifecycle)
+        .await
+        .expect("a 2026-07-28 client discovers the server");
+    let info = client.peer_info().expect("discovered");
+    assert_eq!(info.protocol_version, ProtocolVersion::V_2026_07_28);
+    assert!(info.instructions.as_deref().unwrap_or_default().contains("worksync_done"));
+    assert_eq!(client.list_all_tools().await.unwrap().len(), 20);
+
+    let added = call_ok(
+        &client,
+        "worksync_add_backlog",
+        json!({"project": "orbit-api", "id": "stateless-1", "summary": "Added without a session", "theme": "mcp"}),
+    )
+    .await;
+    assert_eq!(added["agent"], "new-agent", "credited to the name in _meta: {added}");
+    let status = call_ok(&client, "worksync_status", json!({"project": "orbit-api"})).await;
+    assert!(status["projects"]["orbit-api"]["stats"]["total_backlog"].as_u64().unwrap() > 0);
+    assert_eq!(server.status().await["sessions"]["open"], 0, "no session was opened");
+}
