@@ -16,28 +16,25 @@ use crate::store::{Guard, Mutation, Operation};
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct AddBacklogParams {
-    /// Project name (as in worksync_projects).
     pub project: String,
-    /// Unique id of the new item, kebab-case (e.g. 'cicd-sha-pinning').
+    /// Unique kebab-case id, e.g. 'ci-sha-pinning'.
     pub id: String,
-    /// One-line description of the work.
+    /// One line.
     pub summary: String,
-    /// Category (e.g. 'security', 'devops', 'infrastructure').
+    /// Category, e.g. 'security'.
     pub theme: String,
-    /// Initial status (default 'todo').
+    /// Default 'todo'.
     #[serde(default)]
     pub status: Option<BacklogStatus>,
-    /// Sprint ids this item relates to.
     #[serde(default)]
     pub related_sprints: Option<Vec<String>>,
-    /// Your agent name, for attribution. Defaults to the X-WorkSync-Agent header or the MCP
-    /// client's name.
+    /// Your name (default: your MCP client's name).
     #[serde(default)]
     pub agent: Option<String>,
-    /// Priority for worksync_next: 1 (highest) to 5 (lowest); 3 if omitted.
+    /// 1 (highest) to 5 (lowest), default 3.
     #[serde(default)]
     pub priority: Option<u8>,
-    /// Ids of stories or backlog items this one waits for (it is blocked until they are done).
+    /// Ids it waits for (blocked until done).
     #[serde(default)]
     pub depends_on: Option<Vec<String>>,
 }
@@ -47,37 +44,31 @@ pub struct AddBacklogParams {
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateBacklogParams {
-    /// Project name.
     pub project: String,
-    /// Id of the backlog item to change.
     pub id: String,
-    /// New status.
     #[serde(default)]
+    #[schemars(transform = super::schema::undescribed)]
     pub status: Option<BacklogStatus>,
-    /// New summary.
     #[serde(default)]
     pub summary: Option<String>,
-    /// New theme.
     #[serde(default)]
     pub theme: Option<String>,
-    /// New list of related sprint ids (replaces the old list).
+    /// Replaces the list.
     #[serde(default)]
     pub related_sprints: Option<Vec<String>>,
-    /// Your agent name, for attribution.
+    /// Your name (default: your MCP client's name).
     #[serde(default)]
     pub agent: Option<String>,
-    /// New priority for worksync_next: 1 (highest) to 5 (lowest).
+    /// 1 (highest) to 5 (lowest).
     #[serde(default)]
     pub priority: Option<u8>,
-    /// New list of ids this item waits for (replaces the old list; [] clears it).
+    /// Replaces the list; [] clears it.
     #[serde(default)]
     pub depends_on: Option<Vec<String>>,
-    /// The item's `rev` when you read it; the update is refused (with the current item) if it
-    /// changed since.
+    /// The rev you read; if it changed, refused with the current item.
     #[serde(default)]
     pub expected_rev: Option<u64>,
-    /// Change it even if another agent holds a claim on it, or start it (in_progress) while
-    /// it is blocked (both recorded).
+    /// Override another agent's claim, or start it while blocked (recorded).
     #[serde(default)]
     pub force: bool,
 }
@@ -87,25 +78,22 @@ pub struct UpdateBacklogParams {
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct RemoveBacklogParams {
-    /// Project name.
     pub project: String,
-    /// Id of the backlog item to remove.
     pub id: String,
-    /// Your agent name, for attribution.
+    /// Your name (default: your MCP client's name).
     #[serde(default)]
     pub agent: Option<String>,
-    /// The item's `rev` when you read it; refused if it changed since.
+    /// The rev you read; if it changed, refused with the current item.
     #[serde(default)]
     pub expected_rev: Option<u64>,
-    /// Remove it even if another agent holds a claim on it or unfinished items depend on it
-    /// (recorded; their dependencies on it are dropped).
+    /// Override another agent's claim or items waiting for it (recorded).
     #[serde(default)]
     pub force: bool,
 }
 
 #[tool_router(router = backlog_tools, vis = "pub(super)")]
 impl WorkSyncServer {
-    /// Add an item to the project's backlog. Returns the created item.
+    /// Add new work to a project's backlog. Returns the item.
     #[tool(name = "worksync_add_backlog")]
     async fn add_backlog(
         &self,
@@ -124,7 +112,7 @@ impl WorkSyncServer {
         self.mutate(&p.project, mutation, p.agent, &context).await
     }
 
-    /// Update a backlog item; only the fields given change. Returns the updated item.
+    /// Change the given fields of a backlog item. Returns the item.
     #[tool(name = "worksync_update_backlog", annotations(idempotent_hint = true))]
     async fn update_backlog(
         &self,
@@ -144,7 +132,7 @@ impl WorkSyncServer {
         self.mutate(&p.project, Operation::Edit { edit, guard }, p.agent, &context).await
     }
 
-    /// Remove a backlog item. Returns the removed item (under `removed`).
+    /// Delete a backlog item. Returns it under `removed`.
     #[tool(name = "worksync_remove_backlog", annotations(destructive_hint = true))]
     async fn remove_backlog(
         &self,

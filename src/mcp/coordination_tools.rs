@@ -22,21 +22,17 @@ const PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct ClaimParams {
-    /// Project name.
     pub project: String,
-    /// What to claim: 'story' or 'backlog'.
+    #[schemars(transform = super::schema::undescribed)]
     pub kind: Target,
-    /// The story id (STORY-N) or backlog item id.
     pub id: String,
-    /// How long the claim lasts, in minutes (default from config, 30). Claim again to renew.
+    /// Lease in minutes (default 30 unless configured).
     #[serde(default)]
     pub lease_minutes: Option<f64>,
-    /// Your agent name: the claim is yours. Defaults to the X-WorkSync-Agent header or the MCP
-    /// client's name.
+    /// Your name (default: your MCP client's name).
     #[serde(default)]
     pub agent: Option<String>,
-    /// Claim it even if it is blocked by unfinished dependencies or another agent holds it
-    /// (both recorded).
+    /// Override a block or another agent's claim (recorded).
     #[serde(default)]
     pub force: bool,
 }
@@ -46,24 +42,21 @@ pub struct ClaimParams {
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct DependParams {
-    /// Project name.
     pub project: String,
-    /// The story (STORY-N) or backlog item whose dependencies change.
     pub id: String,
-    /// 'story' or 'backlog', if a story and a backlog item share that id.
+    /// Only if a story and a backlog item share the id.
     #[serde(default)]
     pub kind: Option<Target>,
-    /// Ids it must wait for (stories or backlog items of the same project; 'story/ID' or
-    /// 'backlog/ID' when an id is both).
+    /// Ids it must wait for ('story/ID' or 'backlog/ID' if ambiguous).
     #[serde(default)]
     pub add: Vec<String>,
-    /// Ids it no longer waits for.
+    /// Ids it stops waiting for.
     #[serde(default)]
     pub remove: Vec<String>,
-    /// The item's `rev` when you read it; refused (with the current item) if it changed since.
+    /// The rev you read; if it changed, refused with the current item.
     #[serde(default)]
     pub expected_rev: Option<u64>,
-    /// Your agent name.
+    /// Your name (default: your MCP client's name).
     #[serde(default)]
     pub agent: Option<String>,
 }
@@ -73,16 +66,14 @@ pub struct DependParams {
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct ReleaseParams {
-    /// Project name.
     pub project: String,
-    /// What to release: 'story' or 'backlog'.
+    #[schemars(transform = super::schema::undescribed)]
     pub kind: Target,
-    /// The story id or backlog item id.
     pub id: String,
     /// Release another agent's claim (recorded).
     #[serde(default)]
     pub force: bool,
-    /// Your agent name.
+    /// Your name (default: your MCP client's name).
     #[serde(default)]
     pub agent: Option<String>,
 }
@@ -92,15 +83,14 @@ pub struct ReleaseParams {
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct NextParams {
-    /// Project name.
     pub project: String,
-    /// Also claim the item in the same step (no other agent can get it in between).
+    /// Also claim it, in the same step.
     #[serde(default)]
     pub claim: bool,
-    /// Lease of the claim in minutes (with claim=true; default from config, 30).
+    /// Lease in minutes (default 30 unless configured).
     #[serde(default)]
     pub lease_minutes: Option<f64>,
-    /// Your agent name.
+    /// Your name (default: your MCP client's name).
     #[serde(default)]
     pub agent: Option<String>,
 }
@@ -110,25 +100,24 @@ pub struct NextParams {
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct ChangesParams {
-    /// Only this project's changes (default: every project).
+    /// Omit for every project.
     #[serde(default)]
     pub project: Option<String>,
-    /// The `cursor` of your previous call. Omit it to get the current cursor without changes.
+    /// Your last cursor; omit to get the current one only.
     #[serde(default)]
     pub since: Option<String>,
-    /// If nothing changed after `since`, wait this many seconds at most for a change (max 25; more is capped).
+    /// If nothing changed, wait up to this many seconds for a change (max 25).
     #[serde(default)]
     pub wait_seconds: Option<f64>,
-    /// At most this many changes (default 100, at most 1000); `more` says if there are others.
+    /// Default 100, max 1000; `more` says if there are more.
     #[serde(default)]
     pub limit: Option<usize>,
 }
 
 #[tool_router(router = coordination_tools, vis = "pub(super)")]
 impl WorkSyncServer {
-    /// Claim a story or backlog item so other agents leave it to you, for a lease (renew by
-    /// claiming again). Claiming sets it in_progress. Refused, naming the holder and the
-    /// lease's end, if another agent holds it, or naming its blockers if it is blocked.
+    /// Claim a story or backlog item for a lease (claim again to renew) so others leave it to
+    /// you; sets it in_progress. If held or blocked: refused, naming the holder or blockers.
     #[tool(name = "worksync_claim")]
     async fn claim(
         &self,
@@ -143,7 +132,7 @@ impl WorkSyncServer {
         self.mutate(&p.project, operation, p.agent, &context).await
     }
 
-    /// Release your claim on a story or backlog item (its status is left as it is).
+    /// Release your claim on a story or backlog item (its status stays).
     #[tool(name = "worksync_release")]
     async fn release(
         &self,
@@ -158,10 +147,9 @@ impl WorkSyncServer {
         self.mutate(&p.project, operation, p.agent, &context).await
     }
 
-    /// The next ready work for you (not done, nobody holds it, nothing it depends on is
-    /// unfinished): planned stories of active sprints first, then todo backlog items; then by
-    /// priority, by how much waits on it, and by age. Says why it was chosen and what
-    /// finishing it unblocks. With claim=true it is claimed for you in the same atomic step.
+    /// The next ready work (not done, unclaimed, dependencies done): planned stories of
+    /// active sprints, then todo backlog; by priority, what waits on it, age. Says why and
+    /// what it unblocks; claim=true claims it too.
     #[tool(name = "worksync_next")]
     async fn next(
         &self,
@@ -178,9 +166,8 @@ impl WorkSyncServer {
         self.mutate(&p.project, operation, p.agent, &context).await
     }
 
-    /// Add or remove dependencies of a story or backlog item: it is blocked (not offered by
-    /// worksync_next, not claimable without force) until everything it depends on is done.
-    /// Cycles and unknown ids are refused. Returns the item with depends_on and blocked_by.
+    /// Change what a story or backlog item waits for; until those are done it is blocked (not
+    /// offered by worksync_next, not claimable without force). Refuses cycles.
     #[tool(name = "worksync_depend", annotations(idempotent_hint = true))]
     async fn depend(
         &self,
@@ -192,10 +179,9 @@ impl WorkSyncServer {
         self.mutate(&p.project, operation, p.agent, &context).await
     }
 
-    /// What changed since your cursor (item, action, agent, time, new rev), oldest first, and
-    /// the cursor for next time. With wait_seconds it waits for the next change (long poll).
-    /// An answer with resync=true means the cursor cannot be served: re-read with
-    /// worksync_status and continue from the cursor given.
+    /// Changes since your cursor (item, action, agent, time, rev), oldest first, and the next
+    /// cursor; wait_seconds long-polls. On resync=true re-read worksync_status, then use the
+    /// new cursor.
     #[tool(name = "worksync_changes", annotations(read_only_hint = true))]
     async fn changes(
         &self,

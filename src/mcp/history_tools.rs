@@ -12,14 +12,16 @@ use super::WorkSyncServer;
 use super::{reply, wire};
 use crate::store::Mutation;
 
-/// What `worksync_history` does.
+/// What `worksync_history` does. Inlined as a plain `enum` of names (its meaning is in the
+/// parameter's description): no `$defs`, no `oneOf` in every agent's context.
 #[derive(Debug, Clone, Copy, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+#[schemars(inline)]
 pub enum HistoryAction {
-    /// Show entries (newest last).
+    // Show entries (newest last).
     #[default]
     List,
-    /// Append an entry dated today.
+    // Append an entry dated today.
     Add,
 }
 
@@ -28,33 +30,29 @@ pub enum HistoryAction {
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct HistoryParams {
-    /// Project name.
     pub project: String,
-    /// 'list' to read the history (default), 'add' to append an entry.
+    /// 'list' (default) reads entries, newest last; 'add' appends one dated today.
     #[serde(default)]
     pub action: HistoryAction,
-    /// The entry's text; required when action='add'.
+    /// The entry (required for 'add').
     #[serde(default)]
     pub summary: Option<String>,
-    /// Sprint ids the entry relates to (action='add').
     #[serde(default)]
     pub related_sprints: Option<Vec<String>>,
-    /// Your agent name, recorded with the entry (action='add'). Defaults to the
-    /// X-WorkSync-Agent header or the MCP client's name.
+    /// Your name (default: your MCP client's name).
     #[serde(default)]
     pub agent: Option<String>,
-    /// With action='list': return at most this many of the newest entries (all if omitted).
+    /// 'list': how many of the newest entries (default all).
     #[serde(default)]
     pub limit: Option<usize>,
-    /// With action='list': skip this many of the newest entries first (for paging back).
+    /// 'list': how many of the newest to skip (paging back).
     #[serde(default)]
     pub offset: Option<usize>,
 }
 
 #[tool_router(router = history_tools, vis = "pub(super)")]
 impl WorkSyncServer {
-    /// View the project's history (action='list', optionally paged with limit/offset from
-    /// the newest end) or append an entry dated today (action='add' with summary).
+    /// Read a project's dated log (action 'list') or append to it (action 'add').
     #[tool(name = "worksync_history")]
     async fn history(
         &self,

@@ -77,7 +77,7 @@ impl WorkSyncServer {
             + Self::project_tools()
             + Self::coordination_tools();
         for route in tools.map.values_mut() {
-            schema::without_dialect(&mut route.attr);
+            schema::compact(&mut route.attr);
         }
         let routers = Arc::new(Routers { tools, prompts: Self::prompt_router() });
         WorkSyncServer { store, vault, in_flight, sharing, routers, notices: Arc::default() }

@@ -16,18 +16,16 @@ use crate::store::Registration;
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterParams {
-    /// Project name, kebab-case (e.g. 'my-new-project'); it names the project's directory.
+    /// Kebab-case, e.g. 'my-app'; names its directory.
     pub name: String,
-    /// Path of the source repository (e.g. '~/src/my-project').
+    /// Source repository path, e.g. '~/src/my-app'.
     pub repo: String,
-    /// One-line description.
     #[serde(default)]
     pub description: Option<String>,
-    /// Languages used (e.g. ['golang', 'typescript']); they select the inherited guidance.
-    /// Detected from go.mod, package.json, pyproject.toml and Cargo.toml when omitted.
+    /// E.g. ['rust']; they pick the guidance. Found in the repo if omitted.
     #[serde(default)]
     pub languages: Option<Vec<String>>,
-    /// Your agent name, for attribution.
+    /// Your name (default: your MCP client's name).
     #[serde(default)]
     pub agent: Option<String>,
 }
@@ -37,21 +35,19 @@ pub struct RegisterParams {
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct UnregisterParams {
-    /// Project name.
     pub name: String,
-    /// Also remove the project's data directory. It is moved to `<data root>/trash/`, not
-    /// destroyed. Default false.
+    /// Also move its data directory to the trash (default false).
     #[serde(default)]
     pub delete_data: bool,
-    /// Your agent name, for attribution.
+    /// Your name (default: your MCP client's name).
     #[serde(default)]
     pub agent: Option<String>,
 }
 
 #[tool_router(router = project_tools, vis = "pub(super)")]
 impl WorkSyncServer {
-    /// Register a project for work tracking: creates its directories and an empty
-    /// work-index.yaml, and adds it to config.yaml with guidance chosen from its languages.
+    /// Register a project: creates its directories and an empty work-index.yaml, and adds it
+    /// to config.yaml.
     #[tool(name = "worksync_register_project")]
     async fn register_project(
         &self,
@@ -68,8 +64,7 @@ impl WorkSyncServer {
         Ok(reply::from_store(self.store.register(request, change).await.map(|r| super::wire::registered(&r))))
     }
 
-    /// Remove a project from config.yaml. With delete_data=true its data directory is moved
-    /// to the trash under the data root.
+    /// Remove a project from config.yaml (its data stays unless delete_data).
     #[tool(name = "worksync_unregister_project", annotations(destructive_hint = true))]
     async fn unregister_project(
         &self,

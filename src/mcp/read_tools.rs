@@ -15,7 +15,7 @@ use super::{reply, wire};
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct StatusParams {
-    /// Project name to show. Omit to show every registered project.
+    /// Omit for every project.
     #[serde(default)]
     pub project: Option<String>,
 }
@@ -25,7 +25,7 @@ pub struct StatusParams {
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectsParams {
-    /// A project name to get its registry entry. Omit to list all projects.
+    /// Omit to list all.
     #[serde(default)]
     pub project: Option<String>,
 }
@@ -35,26 +35,22 @@ pub struct ProjectsParams {
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct GuidanceParams {
-    /// Project name.
     pub project: String,
-    /// One guidance name (e.g. 'general', 'golang', 'ai-collaboration', or a project doc's
-    /// name). Omit to get every document that applies to the project.
+    /// One document, e.g. 'rust' or a repo doc's name; omit for all.
     #[serde(default)]
     pub topic: Option<String>,
 }
 
 #[tool_router(router = read_tools, vis = "pub(super)")]
 impl WorkSyncServer {
-    /// Show active sprints, in-progress stories and backlog items, and backlog counts, per
-    /// project. Start every session with this.
+    /// Active sprints, work in progress, claims and backlog counts per project. Call it first.
     #[tool(name = "worksync_status", annotations(read_only_hint = true))]
     async fn status(&self, Parameters(p): Parameters<StatusParams>) -> Result<CallToolResult, McpError> {
         let snapshot = self.store.snapshot(p.project.as_deref()).await;
         Ok(reply::from_store(snapshot.status(p.project.as_deref()).map(|status| wire::status(&status))))
     }
 
-    /// List registered projects (repo path, description, guidance), or get one project's
-    /// entry.
+    /// Registered projects (repo path, description, guidance), or one project's entry.
     #[tool(name = "worksync_projects", annotations(read_only_hint = true))]
     async fn projects(&self, Parameters(p): Parameters<ProjectsParams>) -> Result<CallToolResult, McpError> {
         let snapshot = self.store.snapshot(p.project.as_deref()).await;
@@ -63,8 +59,8 @@ impl WorkSyncServer {
         Ok(reply::from_store(wire::projects(&snapshot, p.project.as_deref(), &sync)))
     }
 
-    /// Get the coding guidance for a project: the shared documents it inherits (general,
-    /// golang, typescript, rust, python, ai-collaboration…) merged with docs from its repo.
+    /// A project's coding guidance: shared docs for its languages (general, rust,
+    /// ai-collaboration...) plus its repo's docs. Read it before working.
     #[tool(name = "worksync_guidance", annotations(read_only_hint = true))]
     async fn guidance(&self, Parameters(p): Parameters<GuidanceParams>) -> Result<CallToolResult, McpError> {
         let snapshot = self.store.snapshot(Some(&p.project)).await;

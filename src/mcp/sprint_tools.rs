@@ -17,22 +17,18 @@ use crate::store::{Guard, Mutation, Operation};
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct CreateSprintParams {
-    /// Project name.
     pub project: String,
-    /// Sprint id, kebab-case (e.g. 'gcp-cicd-foundation').
+    /// Unique kebab-case id, e.g. 'ci-foundation'.
     pub id: String,
-    /// Human-readable title.
     pub title: String,
-    /// What the sprint aims to achieve.
     #[serde(default)]
     pub goal: Option<String>,
-    /// Cross-cutting themes the sprint relates to.
     #[serde(default)]
     pub themes: Option<Vec<String>>,
-    /// Initial status (default 'planned').
+    /// Default 'planned'.
     #[serde(default)]
     pub status: Option<SprintStatus>,
-    /// Your agent name, for attribution.
+    /// Your name (default: your MCP client's name).
     #[serde(default)]
     pub agent: Option<String>,
 }
@@ -42,30 +38,25 @@ pub struct CreateSprintParams {
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateSprintParams {
-    /// Project name.
     pub project: String,
-    /// Id of the sprint to change.
     pub id: String,
-    /// New status.
     #[serde(default)]
+    #[schemars(transform = super::schema::undescribed)]
     pub status: Option<SprintStatus>,
-    /// New title.
     #[serde(default)]
     pub title: Option<String>,
-    /// New goal.
     #[serde(default)]
     pub goal: Option<String>,
-    /// New themes (replaces the old list).
+    /// Replaces the list.
     #[serde(default)]
     pub themes: Option<Vec<String>>,
-    /// Your agent name, for attribution.
+    /// Your name (default: your MCP client's name).
     #[serde(default)]
     pub agent: Option<String>,
-    /// The item's `rev` when you read it; the change is refused (with the current item) if
-    /// it changed since.
+    /// The rev you read; if it changed, refused with the current item.
     #[serde(default)]
     pub expected_rev: Option<u64>,
-    /// Change it even if another agent holds a claim on it (recorded).
+    /// Override another agent's claim (recorded).
     #[serde(default)]
     pub force: bool,
 }
@@ -75,24 +66,21 @@ pub struct UpdateSprintParams {
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct AddStoryParams {
-    /// Project name.
     pub project: String,
-    /// Sprint to add the story to.
     pub sprint_id: String,
-    /// Story id such as 'STORY-7', unique across the whole project. Omit to get the next
-    /// free STORY-N.
+    /// Unique in the project, e.g. 'STORY-7'; omit for the next free STORY-N.
     #[serde(default)]
     pub story_id: Option<String>,
-    /// Initial status (default 'planned').
+    /// Default 'planned'.
     #[serde(default)]
     pub status: Option<StoryStatus>,
-    /// Scope, context or acceptance notes.
+    /// Scope, context or acceptance criteria.
     #[serde(default)]
     pub notes: Option<String>,
-    /// Your agent name, for attribution.
+    /// Your name (default: your MCP client's name).
     #[serde(default)]
     pub agent: Option<String>,
-    /// Ids of stories or backlog items this story waits for (it is blocked until they are done).
+    /// Ids it waits for (blocked until done).
     #[serde(default)]
     pub depends_on: Option<Vec<String>>,
 }
@@ -102,33 +90,28 @@ pub struct AddStoryParams {
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateStoryParams {
-    /// Project name.
     pub project: String,
-    /// Sprint that holds the story.
     pub sprint_id: String,
-    /// Id of the story to change.
     pub story_id: String,
-    /// New status.
     #[serde(default)]
+    #[schemars(transform = super::schema::undescribed)]
     pub status: Option<StoryStatus>,
-    /// New notes (replace the old notes).
+    /// Replaces the notes.
     #[serde(default)]
     pub notes: Option<String>,
-    /// Text to add to the end of the notes as a new paragraph (keeps the old notes).
+    /// Adds a paragraph to the notes.
     #[serde(default)]
     pub append_notes: Option<String>,
-    /// New list of ids this story waits for (replaces the old list; [] clears it).
+    /// Replaces the list; [] clears it.
     #[serde(default)]
     pub depends_on: Option<Vec<String>>,
-    /// Your agent name, for attribution.
+    /// Your name (default: your MCP client's name).
     #[serde(default)]
     pub agent: Option<String>,
-    /// The item's `rev` when you read it; the change is refused (with the current item) if
-    /// it changed since.
+    /// The rev you read; if it changed, refused with the current item.
     #[serde(default)]
     pub expected_rev: Option<u64>,
-    /// Change it even if another agent holds a claim on it, or start it (in_progress) while
-    /// it is blocked (both recorded).
+    /// Override another agent's claim, or start it while blocked (recorded).
     #[serde(default)]
     pub force: bool,
 }
@@ -138,33 +121,28 @@ pub struct UpdateStoryParams {
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct DoneParams {
-    /// Project name.
     pub project: String,
-    /// Story to mark done.
     pub story_id: String,
-    /// Completion notes: what was done and how it was verified. They are added to the
-    /// story's notes as a new paragraph (notes already there are kept) and go into the
-    /// history entry.
+    /// What you did and how you verified it.
     #[serde(default)]
     pub notes: Option<String>,
-    /// Sprint that holds the story (found automatically if omitted).
+    /// Found if omitted.
     #[serde(default)]
     pub sprint_id: Option<String>,
-    /// Your agent name, for attribution.
+    /// Your name (default: your MCP client's name).
     #[serde(default)]
     pub agent: Option<String>,
-    /// The item's `rev` when you read it; the change is refused (with the current item) if
-    /// it changed since.
+    /// The rev you read; if it changed, refused with the current item.
     #[serde(default)]
     pub expected_rev: Option<u64>,
-    /// Change it even if another agent holds a claim on it (recorded).
+    /// Override another agent's claim (recorded).
     #[serde(default)]
     pub force: bool,
 }
 
 #[tool_router(router = sprint_tools, vis = "pub(super)")]
 impl WorkSyncServer {
-    /// Create a sprint (with an empty story list). Returns the created sprint.
+    /// Create a sprint with no stories yet. Returns the sprint.
     #[tool(name = "worksync_create_sprint")]
     async fn create_sprint(
         &self,
@@ -181,7 +159,7 @@ impl WorkSyncServer {
         self.mutate(&p.project, mutation, p.agent, &context).await
     }
 
-    /// Update a sprint; only the fields given change. Returns the updated sprint.
+    /// Change the given fields of a sprint. Returns the sprint.
     #[tool(name = "worksync_update_sprint", annotations(idempotent_hint = true))]
     async fn update_sprint(
         &self,
@@ -194,8 +172,7 @@ impl WorkSyncServer {
         self.mutate(&p.project, Operation::Edit { edit, guard }, p.agent, &context).await
     }
 
-    /// Add a story to a sprint. Story ids are unique across the project; omit story_id to
-    /// get the next free STORY-N. Returns the created story and its sprint.
+    /// Add a story to a sprint. Returns the story and its sprint.
     #[tool(name = "worksync_add_story")]
     async fn add_story(
         &self,
@@ -228,8 +205,8 @@ impl WorkSyncServer {
         })))
     }
 
-    /// Update a story's status and/or notes (notes replace; append_notes adds a paragraph).
-    /// Returns the updated story.
+    /// Change a story's status, notes or dependencies; log progress with append_notes.
+    /// Returns the story.
     #[tool(name = "worksync_update_story")]
     async fn update_story(
         &self,
@@ -248,9 +225,8 @@ impl WorkSyncServer {
         self.mutate(&p.project, Operation::Edit { edit, guard }, p.agent, &context).await
     }
 
-    /// Mark a story done, add completion notes to its notes, and append a history entry.
-    /// Returns the story, its sprint and the history entry. On a story that is already done
-    /// it changes nothing (`already_done: true`), and refuses other notes.
+    /// Mark a story done when finished; your notes go into it and a new history entry. If
+    /// already done, nothing changes (already_done: true).
     #[tool(name = "worksync_done")]
     async fn done(
         &self,

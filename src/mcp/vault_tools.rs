@@ -15,18 +15,16 @@ use super::{reply, wire};
 #[schemars(transform = super::schema::without_nulls)]
 #[serde(deny_unknown_fields)]
 pub struct SyncParams {
-    /// Project to regenerate. Omit for all projects.
+    /// Omit for every project.
     #[serde(default)]
     pub project: Option<String>,
 }
 
 #[tool_router(router = vault_tools, vis = "pub(super)")]
 impl WorkSyncServer {
-    /// Regenerate the Obsidian vault from the YAML files now (it also regenerates by itself
-    /// a few seconds after changes). Reports the notes written and removed; notes a person
-    /// wrote or edited are never changed and are listed under "kept" (by reason). Status "partial" means
-    /// some notes are not current: a project was skipped because its work-index.yaml does
-    /// not parse (see "skipped": file, line, column), or notes could not be written ("errors").
+    /// Regenerate the Obsidian vault now (it also does so after each change). Reports notes
+    /// written, removed and kept (edited by people); "partial" lists skipped projects (YAML
+    /// that does not parse) and write errors.
     #[tool(name = "worksync_sync")]
     async fn sync(&self, Parameters(p): Parameters<SyncParams>) -> Result<CallToolResult, McpError> {
         if let Some(project) = p.project.as_deref()

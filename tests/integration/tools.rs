@@ -58,6 +58,42 @@ async fn lists_tools_and_prompts() {
     let status_enum = &add.input_schema["properties"]["status"];
     assert!(status_enum.to_string().contains("in_progress"), "status schema lists its values: {status_enum}");
 
+    // Every agent reads the whole list on every turn (#18): it stays within a budget, its
+    // descriptions are single lines (doc comments' wrapping joined), and the defaults and
+    // limits that clients such as Codex strip from the schema are in the words.
+    // (The `result` of tools/list as compact JSON, less the `resultType` of newer protocols.)
+    let listed = serde_json::to_string(&json!({ "tools": tools })).unwrap();
+    assert!(listed.len() <= 13_500, "tools/list is {} bytes, over the budget of 13,500", listed.len());
+    assert!(!listed.contains("\\n"), "a description with a line break: {listed}");
+    assert!(!listed.contains("$defs") && !listed.contains("oneOf"), "every schema is flat: {listed}");
+    let words = |tool: &str, parameter: &str| {
+        let tool = tools.iter().find(|t| t.name == tool).unwrap();
+        tool.input_schema["properties"][parameter]["description"].as_str().unwrap_or_default().to_string()
+    };
+    for (tool, parameter, facts) in [
+        ("worksync_add_backlog", "status", &["default 'todo'"][..]),
+        ("worksync_add_backlog", "priority", &["1 (highest)", "5 (lowest)", "default 3"]),
+        ("worksync_add_story", "status", &["default 'planned'"]),
+        ("worksync_add_story", "story_id", &["omit", "STORY-N"]),
+        ("worksync_claim", "lease_minutes", &["default 30"]),
+        ("worksync_next", "lease_minutes", &["default 30"]),
+        ("worksync_next", "claim", &["claim"]),
+        ("worksync_changes", "wait_seconds", &["max 25"]),
+        ("worksync_changes", "limit", &["default 100", "max 1000"]),
+        ("worksync_history", "action", &["'list' (default)", "'add'"]),
+        ("worksync_history", "limit", &["default all"]),
+        ("worksync_unregister_project", "delete_data", &["default false"]),
+        ("worksync_update_story", "expected_rev", &["refused", "current item"]),
+        ("worksync_update_story", "agent", &["default"]),
+    ] {
+        let text = words(tool, parameter).to_lowercase();
+        for fact in facts {
+            assert!(text.contains(&fact.to_lowercase()), "{tool}.{parameter} says '{fact}': {text:?}");
+        }
+    }
+    let history = tools.iter().find(|t| t.name == "worksync_history").unwrap();
+    assert_eq!(history.input_schema["properties"]["action"]["enum"], json!(["list", "add"]));
+
     let prompts = client.list_all_prompts().await.unwrap();
     let mut builtin: Vec<&str> = prompts.iter().map(|p| p.name.as_str()).filter(|n| !n.contains('.')).collect();
     builtin.sort();
