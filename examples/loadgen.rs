@@ -10,6 +10,12 @@
 //! items `item-0`, `item-1`, … of a project made by `bench/gen_project.py` (each client its
 //! own items, `--items` of them); `status` reads one project.
 //!
+//! `noop` calls the one tool of the floor server (`examples/floor.rs`).
+//!
+//! Two protocols: `session` (MCP 2025-06-18: initialize, then every call in the session)
+//! and `stateless` (MCP 2026-07-28: no initialize and no session; each request names the
+//! client in its `_meta` and its method in headers).
+//!
 //! Two clients: `rmcp` (the default) is rmcp's own client, as a Rust agent would use it.
 //! `raw` speaks the same protocol with plain HTTP requests (initialize, the initialized
 //! notification, then `tools/call` POSTs on the session, each answer parsed and checked),
@@ -21,8 +27,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation};
-use rmcp::service::{RoleClient, RunningService};
+use rmcp::model::{CallToolRequestParams, ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RoleClient, RunningService};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
@@ -50,6 +56,17 @@ struct Args {
     /// MCP client implementation.
     #[arg(long, value_enum, default_value_t = Client::Rmcp)]
     client: Client,
+    /// MCP protocol revision.
+    #[arg(long, value_enum, default_value_t = Protocol::Session)]
+    protocol: Protocol,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, ValueEnum)]
+enum Protocol {
+    /// 2025-06-18, in a session.
+    Session,
+    /// 2026-07-28, without one.
+    Stateless,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -57,6 +74,7 @@ enum Tool {
     AddBacklog,
     UpdateBacklog,
     Status,
+    Noop,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -72,7 +90,7 @@ enum Session {
 }
 
 impl Session {
-    async fn open(client: Client, url: &str, token: &str, n: usize) -> anyhow::Result<Session> {
+    async fn open(client: Client, protocol: Protocol, url: &str, token: &str, n: usize) -> anyhow::Result<Session> {
         let name = format!("loadgen-{n}");
         Ok(match client {
             Client::Rmcp => {
@@ -80,12 +98,21 @@ impl Session {
                 if !token.is_empty() {
                     config = config.auth_header(token.to_string());
                 }
-                let service = ClientConfig::new(ClientCapabilities::default(), Implementation::new(name, "1"))
-                    .serve(StreamableHttpClientTransport::from_config(config))
-                    .await?;
+                let transport = StreamableHttpClientTransport::from_config(config);
+                let client = ClientConfig::new(ClientCapabilities::default(), Implementation::new(name, "1"));
+                let service = match protocol {
+                    Protocol::Session => client.serve(transport).await?,
+                    Protocol::Stateless => {
+                        let lifecycle = ClientLifecycleMode::Auto {
+                            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                            legacy_version: None,
+                        };
+                        client.serve_with_lifecycle(transport, lifecycle).await?
+                    }
+                };
                 Session::Rmcp(service)
             }
-            Client::Raw => Session::Raw(RawSession::open(url, token, &name).await?),
+            Client::Raw => Session::Raw(RawSession::open(url, token, &name, protocol).await?),
         })
     }
 
@@ -117,8 +144,11 @@ impl Session {
     }
 }
 
-/// The MCP protocol version the raw client negotiates.
+/// The MCP protocol version the raw client negotiates in a session.
 const PROTOCOL_VERSION: &str = "2025-06-18";
+
+/// The revision without sessions.
+const STATELESS_VERSION: &str = "2026-07-28";
 
 /// A Streamable HTTP session driven with plain HTTP requests, one connection per session.
 struct RawSession {
@@ -127,12 +157,26 @@ struct RawSession {
     token: String,
     session: String,
     next_id: u64,
+    /// For the stateless revision: the `_meta` every request carries.
+    stateless: Option<Value>,
 }
 
 impl RawSession {
-    async fn open(url: &str, token: &str, name: &str) -> anyhow::Result<RawSession> {
+    async fn open(url: &str, token: &str, name: &str, protocol: Protocol) -> anyhow::Result<RawSession> {
         let http = reqwest::Client::builder().pool_max_idle_per_host(1).build()?;
-        let mut session = RawSession { http, url: url.into(), token: token.into(), session: String::new(), next_id: 0 };
+        let stateless = (protocol == Protocol::Stateless).then(|| {
+            json!({
+                "io.modelcontextprotocol/protocolVersion": STATELESS_VERSION,
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {"name": name, "version": "1"},
+            })
+        });
+        let mut session =
+            RawSession { http, url: url.into(), token: token.into(), session: String::new(), next_id: 0, stateless };
+        if session.stateless.is_some() {
+            session.request("server/discover", json!({})).await?;
+            return Ok(session);
+        }
         let init = json!({
             "protocolVersion": PROTOCOL_VERSION,
             "capabilities": {},
@@ -149,6 +193,8 @@ impl RawSession {
     }
 
     fn post(&self, body: Value) -> reqwest::RequestBuilder {
+        let method = body["method"].as_str().unwrap_or_default().to_string();
+        let tool = body["params"]["name"].as_str().map(str::to_string);
         let mut request = self
             .http
             .post(&self.url)
@@ -161,6 +207,12 @@ impl RawSession {
         if !self.session.is_empty() {
             request = request.header("Mcp-Session-Id", &self.session).header("MCP-Protocol-Version", PROTOCOL_VERSION);
         }
+        if self.stateless.is_some() {
+            request = request.header("MCP-Protocol-Version", STATELESS_VERSION).header("Mcp-Method", method);
+            if let Some(tool) = tool {
+                request = request.header("Mcp-Name", tool);
+            }
+        }
         request
     }
 
@@ -169,6 +221,10 @@ impl RawSession {
     async fn request(&mut self, method: &str, params: Value) -> anyhow::Result<Value> {
         self.next_id += 1;
         let id = self.next_id;
+        let mut params = params;
+        if let Some(meta) = &self.stateless {
+            params["_meta"] = meta.clone();
+        }
         let response =
             self.post(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})).send().await?;
         let response = response.error_for_status()?;
@@ -192,6 +248,9 @@ impl RawSession {
     }
 
     async fn close(self) -> anyhow::Result<()> {
+        if self.stateless.is_some() {
+            return Ok(());
+        }
         let mut request = self.http.delete(&self.url).header("Mcp-Session-Id", &self.session);
         if !self.token.is_empty() {
             request = request.bearer_auth(&self.token);
@@ -208,7 +267,7 @@ async fn main() -> anyhow::Result<()> {
     let run = std::process::id();
     let mut sessions = Vec::new();
     for n in 0..args.clients {
-        sessions.push(Session::open(args.client, &args.url, &token, n).await?);
+        sessions.push(Session::open(args.client, args.protocol, &args.url, &token, n).await?);
     }
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -234,6 +293,7 @@ async fn main() -> anyhow::Result<()> {
                         )
                     }
                     Tool::Status => ("worksync_status", json!({"project": project})),
+                    Tool::Noop => ("noop", json!({})),
                 };
                 let t = Instant::now();
                 session.call(name, arguments).await?;
@@ -251,9 +311,10 @@ async fn main() -> anyhow::Result<()> {
     latencies.sort();
     let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
     println!(
-        "{:?} client={:?} clients={} calls={} elapsed={:.2}s rate={:.0} calls/s p50={:.2}ms p90={:.2}ms p99={:.2}ms",
+        "{:?} client={:?} protocol={:?} clients={} calls={} elapsed={:.2}s rate={:.0} calls/s p50={:.2}ms p90={:.2}ms p99={:.2}ms",
         args.tool,
         args.client,
+        args.protocol,
         args.clients,
         latencies.len(),
         elapsed.as_secs_f64(),
