@@ -72,8 +72,15 @@ impl Browser {
         self.driver.goto(url).await.unwrap_or_else(|e| panic!("open {url}: {e}"));
     }
 
+    /// The element matching `css`, once there is one: after a click that submits a form,
+    /// the next page may not have replaced the old one yet.
+    async fn element(&self, css: &str) -> fantoccini::elements::Element {
+        let wait = self.driver.wait().at_most(PATIENCE);
+        wait.for_element(Locator::Css(css)).await.unwrap_or_else(|e| panic!("find {css}: {e}"))
+    }
+
     async fn text(&self, css: &str) -> String {
-        self.driver.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("find {css}: {e}")).text().await.unwrap()
+        self.element(css).await.text().await.unwrap()
     }
 
     async fn count(&self, css: &str) -> usize {
@@ -93,7 +100,17 @@ impl Browser {
     }
 
     async fn click(&self, css: &str) {
-        self.driver.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("find {css}: {e}")).click().await.unwrap();
+        self.element(css).await.click().await.unwrap();
+    }
+
+    /// Waits until the page's path starts with `prefix` (a submitted form is followed by a
+    /// redirect the browser takes in its own time).
+    async fn arrives_at(&self, prefix: &str) {
+        eventually(&format!("the browser arrives at {prefix}"), PATIENCE, async || {
+            let path = self.path().await;
+            if path.starts_with(prefix) { Ok(()) } else { Err(path) }
+        })
+        .await;
     }
 
     /// Waits until an element matching `css` exists; how long that took.
@@ -240,14 +257,7 @@ async fn a_person_follows_and_steers_the_agents_in_a_real_browser() {
 
     // Moving a card changes the YAML and reaches the agents' feed, credited to the person.
     let cursor = call_ok(&agent, "worksync_changes", json!({"project": "orbit-api"})).await["cursor"].clone();
-    browser
-        .driver
-        .find(Locator::Css("#move-backlog-live-item"))
-        .await
-        .unwrap()
-        .select_by_value("in_progress")
-        .await
-        .unwrap();
+    browser.element("#move-backlog-live-item").await.select_by_value("in_progress").await.unwrap();
     browser.click("#card-backlog-live-item .move button").await;
     eventually("the moved card in the YAML", PATIENCE, async || {
         let status = backlog_status(&server, "live-item");
@@ -268,7 +278,7 @@ async fn a_person_follows_and_steers_the_agents_in_a_real_browser() {
         json!({"project": "orbit-api", "id": "live-item", "priority": 1, "agent": "codex"}),
     )
     .await;
-    browser.driver.find(Locator::Css("#status")).await.unwrap().select_by_value("done").await.unwrap();
+    browser.element("#status").await.select_by_value("done").await.unwrap();
     browser.click("form[action$='/status'] button").await;
     let banner = browser.text(".banner.error").await;
     assert!(banner.contains("not applied") && banner.contains("codex"), "{banner}");
@@ -361,7 +371,7 @@ async fn a_person_follows_and_steers_the_agents_in_a_real_browser() {
 
     // Logging out ends the session: the board asks to log in again.
     browser.click("form.logout button").await;
-    assert!(browser.path().await.starts_with("/login"));
+    browser.arrives_at("/login").await;
     browser.goto(&format!("{}/p/orbit-api", server.base)).await;
     assert!(browser.path().await.starts_with("/login?next="), "{}", browser.path().await);
     browser.screenshot("login").await;
@@ -469,10 +479,14 @@ async fn worksync_open_hands_the_browser_a_one_time_login() {
     let server = common::Process::serve(&root);
     let run = open(TOKEN, &["orbit-api"]);
     assert!(run.status.success(), "{}", text(&run));
-    let url = eventually("the browser is started with the URL", PATIENCE, async || {
-        std::fs::read_to_string(&opened).map(|u| u.trim().to_string()).map_err(|e| e.to_string())
-    })
-    .await;
+    // The script's shell creates the file before `echo` fills it: wait for the whole line.
+    let url =
+        eventually("the browser is started with the URL", PATIENCE, async || match std::fs::read_to_string(&opened) {
+            Ok(line) if line.ends_with('\n') => Ok(line.trim().to_string()),
+            Ok(part) => Err(format!("so far: {part:?}")),
+            Err(e) => Err(e.to_string()),
+        })
+        .await;
     assert!(url.starts_with(&format!("{}/login?code=", server.base)), "{url}");
     assert!(text(&run).contains(&url), "the URL is printed too: {}", text(&run));
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
