@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the standard load scenarios (the Python tool's, plus a 5,000-item project) against a
+# Runs the standard load scenarios (the Python tool's, plus a 10,000-item project) against a
 # release server on a temp data root, over real Streamable HTTP MCP, and prints a table.
 #
 #   bench/run.sh            # all scenarios; takes a few minutes on 2 cores
@@ -9,17 +9,22 @@
 # spends about as much CPU per call as the server. Large projects come with the
 # `.worksync/state.json` a project built through worksync has.
 #
+# Every run first measures the floor (`examples/floor.rs`: rmcp's Streamable HTTP on axum,
+# one no-op tool, no auth or store) with the same load generator, and states worksync's
+# status rates as a share of it: the framework's cost on this machine, in this minute.
+#
 # Figures vary with the machine: quote medians of several runs, not one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --quiet --bin worksync --example loadgen --example vaultbench --example mergebench --example sharebench
+cargo build --release --quiet --bin worksync --example floor --example loadgen --example vaultbench --example mergebench --example sharebench
 BIN=target/release/worksync
 LOADGEN=target/release/examples/loadgen
 export WORKSYNC_API_KEY=bench-key
 PORT=${BENCH_PORT:-18499}
 URL="http://127.0.0.1:$PORT/mcp"
 WORK=$(mktemp -d)
-trap 'kill "$PID" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+FLOOR_PIDS=""
+trap 'kill "$PID" $FLOOR_PIDS 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 PID=""
 READY_MS=0
@@ -63,15 +68,38 @@ big_root() {
   python3 bench/gen_project.py "$1/projects/orbit-api/work-index.yaml" --backlog "$2" --state
 }
 run() { settle; "$LOADGEN" --url "$URL" --client raw "$@"; }
+run_stateless() { settle; "$LOADGEN" --url "$URL" --client raw --protocol stateless "$@"; }
+rate_of() { sed -n 's/.*rate=\([0-9]*\) calls.*/\1/p' <<<"$1"; }
+# share LINE FLOOR_RATE: the line, and its rate as a share of the floor's.
+share() { echo "$1 = $(awk -v a="$(rate_of "$1")" -v b="$2" 'BEGIN { printf "%.2f", a / b }') of the floor"; }
+
+# The floor, stateful (sessions, as worksync serves 2025 clients) and stateless (JSON
+# answers, the 2026-07-28 path), measured with the same generator and call count.
+FLOOR_PORT=$((PORT + 1))
+target/release/examples/floor --port "$FLOOR_PORT" >/dev/null 2>&1 &
+FLOOR_PIDS="$!"
+target/release/examples/floor --port "$((FLOOR_PORT + 1))" --stateless >/dev/null 2>&1 &
+FLOOR_PIDS="$FLOOR_PIDS $!"
+until curl -fsS "http://127.0.0.1:$FLOOR_PORT/healthz" >/dev/null 2>&1 &&
+  curl -fsS "http://127.0.0.1:$((FLOOR_PORT + 1))/healthz" >/dev/null 2>&1; do sleep 0.01; done
+FLOOR=$("$LOADGEN" --url "http://127.0.0.1:$FLOOR_PORT/mcp" --client raw --clients 8 --calls 500 --tool noop)
+FLOOR_STATELESS=$("$LOADGEN" --url "http://127.0.0.1:$((FLOOR_PORT + 1))/mcp" --client raw --protocol stateless \
+  --clients 8 --calls 500 --tool noop)
+kill $FLOOR_PIDS
+FLOOR_PIDS=""
 run_rmcp() { settle; "$LOADGEN" --url "$URL" --client rmcp "$@"; }
 
 echo "## worksync load scenarios ($(nproc) cores, $(date -u +%Y-%m-%d))"
+echo "floor, no-op tool, 8 clients, session:   $FLOOR"
+echo "floor, no-op tool, 8 clients, stateless: $FLOOR_STATELESS"
 fresh_root "$WORK/a"
 start "$WORK/a"
 echo "start to ready: ${READY_MS} ms; idle RSS: $(rss) MB"
 echo "add_backlog, 1 client, 0->100:   $(run --clients 1 --calls 100 --tool add-backlog)"
 echo "add_backlog, 8 clients:          $(run --clients 8 --calls 100 --tool add-backlog)"
-echo "status, 8 clients:               $(run --clients 8 --calls 500 --tool status)"
+share "status, 8 clients:               $(run --clients 8 --calls 500 --tool status)" "$(rate_of "$FLOOR")"
+share "status, 8 clients, stateless:    $(run_stateless --clients 8 --calls 500 --tool status)" \
+  "$(rate_of "$FLOOR_STATELESS")"
 echo "add_backlog, 8 clients, rmcp client: $(run_rmcp --clients 8 --calls 100 --tool add-backlog)"
 echo "status, 8 clients, rmcp client:      $(run_rmcp --clients 8 --calls 500 --tool status)"
 stop
@@ -82,13 +110,13 @@ echo "update_backlog, 8 clients, 400 items: $(run --clients 8 --calls 50 --tool 
 echo "add_backlog, 8 clients, 400 items:    $(run --clients 8 --calls 50 --tool add-backlog)"
 stop
 
-big_root "$WORK/c" 5000
+big_root "$WORK/c" 10000
 start "$WORK/c"
-echo "5,000 items: start to ready ${READY_MS} ms, RSS $(rss) MB"
-echo "add_backlog, 1 client, 5,000 items:    $(run --clients 1 --calls 200 --tool add-backlog)"
-echo "update_backlog, 1 client, 5,000 items: $(run --clients 1 --calls 200 --tool update-backlog --items 5000)"
-echo "status, 8 clients, 5,000 items:     $(run --clients 8 --calls 100 --tool status)"
-echo "RSS after load, 5,000 items: $(rss) MB"
+echo "10,000 items: start to ready ${READY_MS} ms, RSS $(rss) MB"
+echo "add_backlog, 1 client, 10,000 items:    $(run --clients 1 --calls 200 --tool add-backlog)"
+echo "update_backlog, 1 client, 10,000 items: $(run --clients 1 --calls 200 --tool update-backlog --items 10000)"
+share "status, 8 clients, 10,000 items:     $(run --clients 8 --calls 200 --tool status)" "$(rate_of "$FLOOR")"
+echo "RSS after load, 10,000 items: $(rss) MB"
 stop
 
 # The vault generator alone: 10,000 backlog items and 500 stories.

@@ -14,7 +14,7 @@ use crate::share::status::SyncStatus;
 use crate::store::outcome::{Done, Item, Kind, Outcome, Registered, Unregistered};
 use crate::store::registry::ProjectEntry;
 use crate::store::snapshot::HistoryPage;
-use crate::store::status::{ProjectStatus, ReadyStatus, Status};
+use crate::store::status::{NotShown, ProjectStatus, ReadyStatus, SHOWN_IN_PROGRESS, Status};
 use crate::store::{Changes, Snapshot, StoreError};
 use crate::vault::Report;
 
@@ -229,7 +229,7 @@ fn ready_status(ready: &ReadyStatus) -> Value {
             (a.agent.clone(), value)
         })
         .collect();
-    json!({
+    let mut status = json!({
         "sprints": sprints,
         "in_progress_stories": ready.in_progress_stories.iter().map(item).collect::<Vec<_>>(),
         "in_progress_backlog": ready.in_progress_backlog.iter().map(item).collect::<Vec<_>>(),
@@ -244,7 +244,17 @@ fn ready_status(ready: &ReadyStatus) -> Value {
         "claims": claims,
         "activity": activity,
         "recent_history": ready.recent_history.iter().map(to_json).collect::<Vec<_>>(),
-    })
+    });
+    if ready.not_shown != NotShown::default() {
+        status["in_progress_not_shown"] = json!({
+            "stories": ready.not_shown.stories,
+            "backlog": ready.not_shown.backlog,
+            "note": format!(
+                "In progress lists the {SHOWN_IN_PROGRESS} most recently changed of each kind; worksync_changes shows every change."
+            ),
+        });
+    }
+    status
 }
 
 /// A project that cannot be read, as `status` lists it: the error, what to do, and for a

@@ -35,8 +35,12 @@ pub enum ProjectStatus {
 pub struct ReadyStatus {
     /// Active sprints, each with its stories.
     pub sprints: Vec<(Item, Vec<Item>)>,
+    /// At most [`SHOWN_IN_PROGRESS`] of each kind, the most recently changed first when
+    /// there are more; `not_shown` counts the rest.
     pub in_progress_stories: Vec<Item>,
     pub in_progress_backlog: Vec<Item>,
+    /// In-progress stories and backlog items left out of the lists above.
+    pub not_shown: NotShown,
     pub stats: Stats,
     /// Work `worksync_next` can hand out now: planned stories of active sprints and todo
     /// backlog items that nobody holds and that nothing unfinished blocks.
@@ -50,6 +54,17 @@ pub struct ReadyStatus {
     pub activity: Arc<Vec<Activity>>,
     /// The three newest history entries, newest first.
     pub recent_history: Vec<HistoryEntry>,
+}
+
+/// How many in-progress items of each kind a status lists at most: the reply an agent reads
+/// at the start of every session must not grow with the project (`stats` has the counts).
+pub const SHOWN_IN_PROGRESS: usize = 50;
+
+/// In-progress items a status left out, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NotShown {
+    pub stories: usize,
+    pub backlog: usize,
 }
 
 /// Backlog counts (the Python tool's `stats`).
@@ -203,18 +218,13 @@ fn ready_status(index: &WorkIndex, sidecar: &Sidecar, summary: &Summary) -> Read
             Some(ClaimEntry { kind, id: id.to_string(), holder: c.agent.clone(), until: c.until })
         })
         .collect();
+    let (stories, more_stories) = newest_first(sidecar, &summary.in_progress_stories, ItemKey::Story);
+    let (backlog, more_backlog) = newest_first(sidecar, &summary.in_progress_backlog, ItemKey::Backlog);
     ReadyStatus {
         sprints,
-        in_progress_stories: summary
-            .in_progress_stories
-            .iter()
-            .filter_map(|id| show(ItemKey::Story(id.clone())))
-            .collect(),
-        in_progress_backlog: summary
-            .in_progress_backlog
-            .iter()
-            .filter_map(|id| show(ItemKey::Backlog(id.clone())))
-            .collect(),
+        in_progress_stories: stories.into_iter().filter_map(show).collect(),
+        in_progress_backlog: backlog.into_iter().filter_map(show).collect(),
+        not_shown: NotShown { stories: more_stories, backlog: more_backlog },
         stats: summary.stats,
         ready: summary.unblocked_open.saturating_sub(claims.iter().filter(|c| claimed_open(index, sidecar, c)).count()),
         blocked: summary.blocked,
@@ -222,6 +232,20 @@ fn ready_status(index: &WorkIndex, sidecar: &Sidecar, summary: &Summary) -> Read
         activity: summary.activity.clone(),
         recent_history: index.history().iter().rev().take(3).map(|e| e.as_ref().clone()).collect(),
     }
+}
+
+/// The keys of `ids`, in file order when they fit in [`SHOWN_IN_PROGRESS`]; otherwise the
+/// most recently changed that many, and how many were left out.
+fn newest_first(sidecar: &Sidecar, ids: &[String], key: fn(String) -> ItemKey) -> (Vec<ItemKey>, usize) {
+    let keys = ids.iter().map(|id| key(id.clone()));
+    if ids.len() <= SHOWN_IN_PROGRESS {
+        return (keys.collect(), 0);
+    }
+    let changed = |k: &ItemKey| sidecar.items.get(k.as_storage_key().as_str()).map(|m| m.updated_at);
+    let mut dated: Vec<_> = keys.map(|k| (changed(&k), k)).collect();
+    dated.sort_by_key(|(changed, _)| std::cmp::Reverse(*changed));
+    dated.truncate(SHOWN_IN_PROGRESS);
+    (dated.into_iter().map(|(_, k)| k).collect(), ids.len() - SHOWN_IN_PROGRESS)
 }
 
 /// How many items `next` could hand out but for claims (planned stories of active sprints,

@@ -451,3 +451,33 @@ async fn answers_about_items_are_shaped_alike() {
     let released = call_ok(&client, "worksync_release", json!({"project": p, "kind": "story", "id": "STORY-14"})).await;
     assert_eq!((released["released"].as_bool(), released["kind"].as_str()), (Some(false), Some("story")), "{released}");
 }
+
+/// worksync_status does not grow with the work in progress: past 50 items of a kind it lists
+/// the 50 changed most recently and says how many it left out; the counts stay whole.
+#[tokio::test]
+async fn status_lists_at_most_fifty_in_progress_items_of_a_kind() {
+    let server = TestServer::start().await;
+    let client = server.client("busy").await;
+    let in_progress =
+        |status: &serde_json::Value| status["projects"][PROJECT]["stats"]["in_progress"].as_u64().unwrap();
+    let before = in_progress(&call_ok(&client, "worksync_status", json!({"project": PROJECT})).await);
+    for n in 0..60 {
+        let args = json!({"project": PROJECT, "id": format!("busy-{n}"), "summary": "Busy", "theme": "load", "status": "in_progress"});
+        call_ok(&client, "worksync_add_backlog", args).await;
+    }
+    // The first one added changes last: it is among the most recently changed.
+    call_ok(&client, "worksync_update_backlog", json!({"project": PROJECT, "id": "busy-0", "summary": "Busy again"}))
+        .await;
+
+    let status = call_ok(&client, "worksync_status", json!({"project": PROJECT})).await;
+    let project = &status["projects"][PROJECT];
+    let listed: Vec<&str> =
+        project["in_progress_backlog"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap()).collect();
+    assert_eq!(listed.len(), 50);
+    assert_eq!(in_progress(&status), before + 60, "the counts are whole");
+    let left_out = before as usize + 60 - 50;
+    assert_eq!(project["in_progress_not_shown"]["backlog"], left_out, "{}", project["in_progress_not_shown"]);
+    assert_eq!(project["in_progress_not_shown"]["stories"], 0);
+    assert!(listed.contains(&"busy-0") && listed.contains(&"busy-59"), "the latest changes are shown: {listed:?}");
+    assert!(!listed.contains(&"busy-1"), "the oldest untouched are left out: {listed:?}");
+}
