@@ -23,8 +23,8 @@ export WORKSYNC_API_KEY=bench-key
 PORT=${BENCH_PORT:-18499}
 URL="http://127.0.0.1:$PORT/mcp"
 WORK=$(mktemp -d)
-FLOOR_PIDS=""
-trap 'kill "$PID" $FLOOR_PIDS 2>/dev/null || true; rm -rf "$WORK"' EXIT
+FLOOR_PIDS=()
+trap 'kill "$PID" "${FLOOR_PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 PID=""
 READY_MS=0
@@ -77,16 +77,16 @@ share() { echo "$1 = $(awk -v a="$(rate_of "$1")" -v b="$2" 'BEGIN { printf "%.2
 # answers, the 2026-07-28 path), measured with the same generator and call count.
 FLOOR_PORT=$((PORT + 1))
 target/release/examples/floor --port "$FLOOR_PORT" >/dev/null 2>&1 &
-FLOOR_PIDS="$!"
+FLOOR_PIDS=("$!")
 target/release/examples/floor --port "$((FLOOR_PORT + 1))" --stateless >/dev/null 2>&1 &
-FLOOR_PIDS="$FLOOR_PIDS $!"
+FLOOR_PIDS+=("$!")
 until curl -fsS "http://127.0.0.1:$FLOOR_PORT/healthz" >/dev/null 2>&1 &&
   curl -fsS "http://127.0.0.1:$((FLOOR_PORT + 1))/healthz" >/dev/null 2>&1; do sleep 0.01; done
 FLOOR=$("$LOADGEN" --url "http://127.0.0.1:$FLOOR_PORT/mcp" --client raw --clients 8 --calls 500 --tool noop)
 FLOOR_STATELESS=$("$LOADGEN" --url "http://127.0.0.1:$((FLOOR_PORT + 1))/mcp" --client raw --protocol stateless \
   --clients 8 --calls 500 --tool noop)
-kill $FLOOR_PIDS
-FLOOR_PIDS=""
+kill "${FLOOR_PIDS[@]}"
+FLOOR_PIDS=()
 run_rmcp() { settle; "$LOADGEN" --url "$URL" --client rmcp "$@"; }
 
 echo "## worksync load scenarios ($(nproc) cores, $(date -u +%Y-%m-%d))"
