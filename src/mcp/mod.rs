@@ -19,6 +19,7 @@ pub mod reply;
 mod resources;
 mod schema;
 mod sprint_tools;
+mod status_answers;
 mod vault_tools;
 pub(crate) mod wire;
 
@@ -55,6 +56,8 @@ pub struct WorkSyncServer {
     in_flight: InFlight,
     /// Where each agent was in each project's change feed (shared by all sessions).
     notices: Arc<notice::Notices>,
+    /// The last status answer of each project (shared by all sessions).
+    status_answers: Arc<status_answers::StatusAnswers>,
     /// Built once: the tool schemas alone are tens of KB, too much to rebuild per session.
     routers: Arc<Routers>,
 }
@@ -80,7 +83,15 @@ impl WorkSyncServer {
             schema::compact(&mut route.attr);
         }
         let routers = Arc::new(Routers { tools, prompts: Self::prompt_router() });
-        WorkSyncServer { store, vault, in_flight, sharing, routers, notices: Arc::default() }
+        WorkSyncServer {
+            store,
+            vault,
+            in_flight,
+            sharing,
+            routers,
+            notices: Arc::default(),
+            status_answers: Arc::default(),
+        }
     }
 
     /// The names of every tool, for tests and diagnostics.

@@ -46,8 +46,18 @@ impl WorkSyncServer {
     /// Active sprints, work in progress, claims and backlog counts per project. Call it first.
     #[tool(name = "worksync_status", annotations(read_only_hint = true))]
     async fn status(&self, Parameters(p): Parameters<StatusParams>) -> Result<CallToolResult, McpError> {
-        let snapshot = self.store.snapshot(p.project.as_deref()).await;
-        Ok(reply::from_store(snapshot.status(p.project.as_deref()).map(|status| wire::status(&status))))
+        let project = p.project.as_deref();
+        let snapshot = self.store.snapshot(project).await;
+        if let Some(answer) = self.status_answers.get(project, snapshot.version, chrono::Utc::now()) {
+            return Ok(answer);
+        }
+        let status = match snapshot.status(project) {
+            Ok(status) => status,
+            Err(error) => return Ok(reply::failure(&error)),
+        };
+        let answer = reply::success(wire::status(&status));
+        self.status_answers.put(project, snapshot.version, status.holds_until(), &answer);
+        Ok(answer)
     }
 
     /// Registered projects (repo path, description, guidance), or one project's entry.

@@ -111,6 +111,19 @@ pub struct Summary {
     activity: Arc<Vec<Activity>>,
 }
 
+impl Status {
+    /// Until when this status stays true of the version it was made from: the end of the
+    /// first live claim it lists (a lapsed claim leaves it though nothing was written), or
+    /// `None` when it lists none and holds until the next change.
+    pub fn holds_until(&self) -> Option<DateTime<Utc>> {
+        let ready = self.projects.iter().filter_map(|(_, project)| match project {
+            ProjectStatus::Ready(ready) => Some(ready),
+            ProjectStatus::Unreadable(_) => None,
+        });
+        ready.flat_map(|ready| ready.claims.iter().map(|claim| claim.until)).min()
+    }
+}
+
 impl Summary {
     fn of(index: &WorkIndex, sidecar: &Sidecar) -> Summary {
         let backlog = index.backlog();

@@ -345,3 +345,30 @@ async fn wait_above_the_cap_is_capped_and_said() {
     let description = changes.input_schema["properties"]["wait_seconds"]["description"].as_str().unwrap();
     assert!(description.contains("25"), "{description}");
 }
+
+/// Status answers are kept between changes (`src/mcp/status_answers.rs`), but not past the
+/// end of a lease they show: once a claim lapses, status no longer lists it, though nothing
+/// was written in between.
+#[tokio::test]
+async fn status_stops_listing_a_claim_when_its_lease_ends() {
+    let server = TestServer::start().await;
+    let a = server.client("agent-a").await;
+    let item = json!({"project": PROJECT, "id": "short-lease", "summary": "held briefly", "theme": "ops"});
+    call_ok(&a, "worksync_add_backlog", item).await;
+    let claim = json!({"project": PROJECT, "kind": "backlog", "id": "short-lease", "lease_minutes": 0.03});
+    let claimed = call_ok(&a, "worksync_claim", claim).await;
+    let until: chrono::DateTime<chrono::Utc> = claimed["until"].as_str().unwrap().parse().unwrap();
+    let listed = |status: &serde_json::Value| {
+        let claims = status["projects"][PROJECT]["claims"].as_array().unwrap().clone();
+        claims.iter().any(|c| c["id"] == "short-lease")
+    };
+    let status = json!({"project": PROJECT});
+    for _ in 0..3 {
+        let answer = call_ok(&a, "worksync_status", status.clone()).await;
+        assert!(listed(&answer) || chrono::Utc::now() >= until, "a live claim is listed: {answer}");
+    }
+    let wait = (until - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait + std::time::Duration::from_millis(50)).await;
+    let answer = call_ok(&a, "worksync_status", status).await;
+    assert!(!listed(&answer), "the lease ended at {until}: {}", answer["projects"][PROJECT]["claims"]);
+}
