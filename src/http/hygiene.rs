@@ -18,7 +18,6 @@ use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use rmcp::model::ClientJsonRpcMessage;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::sessions::CappedSessions;
@@ -39,9 +38,13 @@ pub(crate) struct Hygiene {
 /// The checks, as an axum middleware in front of `/mcp`.
 pub(crate) async fn protocol_hygiene(State(hygiene): State<Hygiene>, request: Request, next: Next) -> Response {
     let method = request.method().clone();
+    let mut message = None;
     let request = if method == Method::POST && is_json(&request) {
         match read_message(request, hygiene.body_timeout).await {
-            Ok(request) => request,
+            Ok((request, bytes)) => {
+                message = Some(bytes);
+                request
+            }
             Err(refusal) => return refusal,
         }
     } else if method == Method::DELETE {
@@ -61,6 +64,15 @@ pub(crate) async fn protocol_hygiene(State(hygiene): State<Hygiene>, request: Re
         request
     };
     let mut response = next.run(request).await;
+    // rmcp answers 415 to a JSON body it cannot read as a message; say what is wrong. (Read
+    // here, after rmcp, rather than before: rmcp's message types are costly to parse, and
+    // nearly every message is fine.)
+    if let Some(bytes) = message
+        && response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
+        && let Some(refusal) = unreadable_message(&bytes)
+    {
+        return refusal;
+    }
     if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::NO_CONTENT;
     }
@@ -78,8 +90,9 @@ fn is_json(request: &Request) -> bool {
 }
 
 /// Reads the body (within the timeout and the size limit) and checks that it is one
-/// well-formed JSON-RPC message; gives the request back with the body read, or the refusal.
-async fn read_message(request: Request, timeout: Duration) -> Result<Request, Response> {
+/// well-formed JSON-RPC message; gives the request back with the body read (and the body),
+/// or the refusal.
+async fn read_message(request: Request, timeout: Duration) -> Result<(Request, axum::body::Bytes), Response> {
     let (parts, body) = request.into_parts();
     let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
         Err(_elapsed) => {
@@ -112,17 +125,22 @@ async fn read_message(request: Request, timeout: Duration) -> Result<Request, Re
             &format!("Invalid Request: {problem}"),
         ));
     }
-    if let Err(e) = ClientJsonRpcMessage::deserialize(&message) {
-        let id = message.get("id").cloned().unwrap_or(Value::Null);
-        return Err(match message.get("method").and_then(Value::as_str) {
-            Some(method) => {
-                let text = format!("Invalid params for '{method}': {e}");
-                jsonrpc_error(StatusCode::BAD_REQUEST, -32602, id, &text)
-            }
-            None => jsonrpc_error(StatusCode::BAD_REQUEST, -32600, id, &format!("Invalid Request: {e}")),
-        });
-    }
-    Ok(Request::from_parts(parts, Body::from(bytes)))
+    Ok((Request::from_parts(parts, Body::from(bytes.clone())), bytes))
+}
+
+/// Why rmcp cannot read `bytes` (a JSON-RPC message, by [`read_message`]) as an MCP
+/// message, as the error answer to give; `None` if it can.
+fn unreadable_message(bytes: &[u8]) -> Option<Response> {
+    let e = serde_json::from_slice::<ClientJsonRpcMessage>(bytes).err()?;
+    let message: Value = serde_json::from_slice(bytes).ok()?;
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    Some(match message.get("method").and_then(Value::as_str) {
+        Some(method) => {
+            let text = format!("Invalid params for '{method}': {e}");
+            jsonrpc_error(StatusCode::BAD_REQUEST, -32602, id, &text)
+        }
+        None => jsonrpc_error(StatusCode::BAD_REQUEST, -32600, id, &format!("Invalid Request: {e}")),
+    })
 }
 
 /// What makes `message` something other than one JSON-RPC 2.0 message, if anything.
