@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     if let Some(Command::MergeDriver(args)) = &cli.command {
         return ExitCode::from(worksync::app::merge_driver(args));
     }
-    init_tracing(cli.log_format);
+    let log = init_tracing(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -21,7 +21,10 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(worksync::app::run(cli, Environment::capture())) {
+    let outcome = runtime.block_on(worksync::app::run(cli, Environment::capture()));
+    // Written out: every log line comes before the error below.
+    drop(log);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -30,13 +33,22 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` sets the level (default `info`).
-fn init_tracing(format: LogFormat) {
+/// Logs go to stderr; `RUST_LOG` sets the level (default `info`). A thread of their own
+/// writes them, as many lines at a time as are waiting, so that a tool call does not wait
+/// for a write to stderr (one line per call was one system call per call). None is dropped:
+/// when lines come faster than stderr takes them, the caller waits. They are all written by
+/// the time the returned guard is dropped.
+fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("worksync-log")
+        .finish(std::io::BufWriter::new(std::io::stderr()));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(writer).with_ansi(ansi);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Pretty => builder.init(),
     }
+    guard
 }
