@@ -68,6 +68,16 @@ big_root() {
   python3 bench/gen_project.py "$1/projects/orbit-api/work-index.yaml" --backlog "$2" --state
 }
 run() { settle; "$LOADGEN" --url "$URL" --client raw "$@"; }
+# call_tool NAME ARGUMENTS: one tool call, as a 2026-07-28 client makes it (no session).
+call_tool() {
+  local meta='{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"}}'
+  curl -fsS -X POST "$URL" -H "Authorization: Bearer $WORKSYNC_API_KEY" -H 'Content-Type: application/json' \
+    -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2026-07-28' \
+    -H 'Mcp-Method: tools/call' -H "Mcp-Name: $1" \
+    -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"$1\",\"arguments\":$2,\"_meta\":$meta}}"
+}
+# reply_bytes NAME ARGUMENTS: the size of the tool's answer as the model reads it (its text).
+reply_bytes() { call_tool "$1" "$2" | sed -n 's/^data: //p;/^{/p' | python3 -c 'import json,sys; print(len(json.loads(sys.stdin.read())["result"]["content"][0]["text"]))'; }
 run_stateless() { settle; "$LOADGEN" --url "$URL" --client raw --protocol stateless "$@"; }
 rate_of() { sed -n 's/.*rate=\([0-9]*\) calls.*/\1/p' <<<"$1"; }
 # share LINE FLOOR_RATE: the line, and its rate as a share of the floor's.
@@ -97,6 +107,11 @@ start "$WORK/a"
 echo "start to ready: ${READY_MS} ms; idle RSS: $(rss) MB"
 echo "add_backlog, 1 client, 0->100:   $(run --clients 1 --calls 100 --tool add-backlog)"
 echo "add_backlog, 8 clients:          $(run --clients 8 --calls 100 --tool add-backlog)"
+# An empty project's status (a 0.7 KB answer) shows what a call costs us whatever it
+# answers; the example project's (13 KB: every story of two active sprints, with notes),
+# what an answer's size adds.
+call_tool worksync_register_project '{"name":"empty","repo":"/tmp"}' >/dev/null
+share "status, 8 clients, empty project: $(run --clients 8 --calls 500 --tool status --project empty)" "$(rate_of "$FLOOR")"
 share "status, 8 clients:               $(run --clients 8 --calls 500 --tool status)" "$(rate_of "$FLOOR")"
 share "status, 8 clients, stateless:    $(run_stateless --clients 8 --calls 500 --tool status)" \
   "$(rate_of "$FLOOR_STATELESS")"
@@ -117,6 +132,10 @@ echo "add_backlog, 1 client, 10,000 items:    $(run --clients 1 --calls 200 --to
 echo "update_backlog, 1 client, 10,000 items: $(run --clients 1 --calls 200 --tool update-backlog --items 10000)"
 share "status, 8 clients, 10,000 items:     $(run --clients 8 --calls 200 --tool status)" "$(rate_of "$FLOOR")"
 echo "RSS after load, 10,000 items: $(rss) MB"
+# What an agent reads: the answers' text (the structured copy is the same JSON again).
+echo "reply bytes, 10,000 items (after the load above): status $(reply_bytes worksync_status '{"project":"orbit-api"}')," \
+  "next $(reply_bytes worksync_next '{"project":"orbit-api"}')," \
+  "changes (default limit) $(reply_bytes worksync_changes '{"project":"orbit-api"}')"
 stop
 
 # The vault generator alone: 10,000 backlog items and 500 stories.
