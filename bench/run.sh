@@ -131,7 +131,7 @@ echo "10,000 items: start to ready ${READY_MS} ms, RSS $(rss) MB"
 echo "add_backlog, 1 client, 10,000 items:    $(run --clients 1 --calls 200 --tool add-backlog)"
 echo "update_backlog, 1 client, 10,000 items: $(run --clients 1 --calls 200 --tool update-backlog --items 10000)"
 share "status, 8 clients, 10,000 items:     $(run --clients 8 --calls 200 --tool status)" "$(rate_of "$FLOOR")"
-echo "RSS after load, 10,000 items: $(rss) MB"
+echo "RSS after load, 10,000 items: $(rss) MB; 5 s later: $(settle; sleep 5; rss) MB (freed memory given back)"
 # What an agent reads: the answers' text (the structured copy is the same JSON again).
 echo "reply bytes, 10,000 items (after the load above): status $(reply_bytes worksync_status '{"project":"orbit-api"}')," \
   "next $(reply_bytes worksync_next '{"project":"orbit-api"}')," \

@@ -6,7 +6,7 @@
 //! - [`store`]: the domain and its files; knows nothing of MCP or HTTP.
 //! - [`mcp`]: the MCP server: tools, prompts, resources, and the JSON of every answer.
 //! - [`http`], [`server`], [`watch`]: connections, routes and auth; starting and stopping;
-//!   edits behind the server's back.
+//!   edits behind the server's back; [`memory`]: freed memory given back after bursts.
 //! - [`vault`]: the Obsidian vault, regenerated off the writer's path.
 //! - [`share`]: sharing a project's plan through git.
 //! - [`app`], [`cli`], [`settings`], [`api_key`], [`client_setup`], [`doctor`]: the binary's
@@ -20,6 +20,7 @@ pub mod client_setup;
 pub mod doctor;
 pub mod http;
 pub mod mcp;
+pub mod memory;
 pub mod server;
 pub mod settings;
 pub mod share;

@@ -99,6 +99,7 @@ pub async fn run(
         limits,
     };
     crate::watch::spawn(store.clone(), shutdown.clone());
+    crate::memory::spawn(store.clone(), state.vault.clone(), shutdown.clone());
     let (in_flight, sessions) = (state.in_flight.clone(), state.sessions.clone());
     let draining = shutdown.clone();
     tokio::spawn(async move {
