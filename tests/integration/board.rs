@@ -269,9 +269,12 @@ async fn a_person_follows_and_steers_the_agents_in_a_real_browser() {
     assert_eq!((change["id"].as_str(), change["agent"].as_str()), (Some("live-item"), Some("human")), "{feed}");
     browser.appears("the card in its new column", "section[data-status=in_progress] #card-backlog-live-item").await;
 
-    // A stale edit: the agent changes the item while the person's page shows the old one.
+    // A stale edit: the agent changes the item while the person's page shows the old one
+    // (the person is in the status field, so the page does not refresh under them).
     browser.goto(&format!("{}/p/orbit-api/backlog/live-item", server.base)).await;
     browser.screenshot("item").await;
+    browser.element("#status").await;
+    browser.script("document.getElementById('status').focus()").await;
     call_ok(
         &agent,
         "worksync_update_backlog",
