@@ -80,7 +80,10 @@ pub fn router(state: AppState) -> Router {
         .with_cancellation_token(state.sessions.clone())
         .with_allowed_hosts(hosts)
         .with_allowed_origins(origins)
-        .with_sse_keep_alive(Some(Duration::from_secs(15)));
+        .with_sse_keep_alive(Some(Duration::from_secs(15)))
+        // A 2026-07-28 client (no session) gets a plain JSON answer when the reply is one
+        // message, as nearly all are (an SSE stream otherwise); sessions keep SSE.
+        .with_json_response(true);
     // One server value for every session: its tool and prompt routers are built once and
     // shared, not rebuilt (schemas and all) for each session.
     let server =
