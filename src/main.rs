@@ -33,13 +33,17 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr; `RUST_LOG` sets the level (default `info`). A thread of their own
-/// writes them, as many lines at a time as are waiting, so that a tool call does not wait
-/// for a write to stderr (one line per call was one system call per call). None is dropped:
-/// when lines come faster than stderr takes them, the caller waits. They are all written by
-/// the time the returned guard is dropped.
+/// What is logged when `RUST_LOG` is not set.
+const DEFAULT_LOG_FILTER: &str = "info,rmcp=warn";
+
+/// Logs go to stderr; `RUST_LOG` sets the level (default `info`, and `warn` for rmcp, whose
+/// three lines per stateless request say nothing the tool call's line does not). A thread
+/// of their own writes them, as many lines at a time as are waiting, so that a call does
+/// not wait for a write to stderr (one line per call was one system call per call). None
+/// is dropped: when lines come faster than stderr takes them, the caller waits. They are
+/// all written by the time the returned guard is dropped.
 fn init_tracing(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(false)
