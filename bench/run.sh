@@ -77,7 +77,12 @@ call_tool() {
     -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"$1\",\"arguments\":$2,\"_meta\":$meta}}"
 }
 # reply_bytes NAME ARGUMENTS: the size of the tool's answer as the model reads it (its text).
-reply_bytes() { call_tool "$1" "$2" | sed -n 's/^data: //p;/^{/p' | python3 -c 'import json,sys; print(len(json.loads(sys.stdin.read())["result"]["content"][0]["text"]))'; }
+reply_bytes() {
+  call_tool "$1" "$2" | python3 -c 'import json, sys
+text = sys.stdin.read()
+events = [line[6:] for line in text.splitlines() if line.startswith("data: ")]
+print(len(json.loads(events[-1] if events else text)["result"]["content"][0]["text"]))'
+}
 run_stateless() { settle; "$LOADGEN" --url "$URL" --client raw --protocol stateless "$@"; }
 rate_of() { sed -n 's/.*rate=\([0-9]*\) calls.*/\1/p' <<<"$1"; }
 # share LINE FLOOR_RATE: the line, and its rate as a share of the floor's.
@@ -128,8 +133,12 @@ stop
 big_root "$WORK/c" 10000
 start "$WORK/c"
 echo "10,000 items: start to ready ${READY_MS} ms, RSS $(rss) MB"
-echo "add_backlog, 1 client, 10,000 items:    $(run --clients 1 --calls 200 --tool add-backlog)"
-echo "update_backlog, 1 client, 10,000 items: $(run --clients 1 --calls 200 --tool update-backlog --items 10000)"
+# The disk's floor for one such write: an atomic, durable replace of a file this size.
+DISK=$(python3 bench/atomic_write.py "$WORK/c/projects/orbit-api/work-index.yaml" 200)
+echo "disk floor, 10,000 items: $DISK"
+disk_share() { echo "$1 = $(awk -v a="$(rate_of "$1")" -v b="$(sed -n 's/.*rate=\([0-9]*\) writes.*/\1/p' <<<"$DISK")" 'BEGIN { printf "%.2f", a / b }') of the disk floor"; }
+disk_share "add_backlog, 1 client, 10,000 items:    $(run --clients 1 --calls 200 --tool add-backlog)"
+disk_share "update_backlog, 1 client, 10,000 items: $(run --clients 1 --calls 200 --tool update-backlog --items 10000)"
 share "status, 8 clients, 10,000 items:     $(run --clients 8 --calls 200 --tool status)" "$(rate_of "$FLOOR")"
 echo "RSS after load, 10,000 items: $(rss) MB; 5 s later: $(settle; sleep 5; rss) MB (freed memory given back)"
 # What an agent reads: the answers' text (the structured copy is the same JSON again).
