@@ -112,7 +112,7 @@ start "$WORK/a"
 echo "start to ready: ${READY_MS} ms; idle RSS: $(rss) MB"
 echo "add_backlog, 1 client, 0->100:   $(run --clients 1 --calls 100 --tool add-backlog)"
 echo "add_backlog, 8 clients:          $(run --clients 8 --calls 100 --tool add-backlog)"
-# An empty project's status (a 0.7 KB answer) shows what a call costs us whatever it
+# An empty project's status (a 0.7 KB message) shows what a call costs us whatever it
 # answers; the example project's (13 KB: every story of two active sprints, with notes),
 # what an answer's size adds.
 call_tool worksync_register_project '{"name":"empty","repo":"/tmp"}' >/dev/null
