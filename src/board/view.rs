@@ -5,11 +5,10 @@
 //! indexed once (a dependency's state is a lookup, not a scan), every item becomes a small
 //! card, and only the cards a column shows are kept; the rest are counted.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::store::coordination::dependencies::{self, DoneIndex};
 use crate::store::model::{BacklogItem, Story, WorkIndex};
 use crate::store::{ItemKey, Sidecar};
 use crate::vault::names::{shorten, status_words};
@@ -69,41 +68,6 @@ pub struct Filter {
     pub show: Option<usize>,
 }
 
-/// Which items are done, by storage key: a dependency's state in one lookup.
-pub struct DoneIndex<'a> {
-    done: HashMap<(bool, &'a str), bool>,
-}
-
-impl<'a> DoneIndex<'a> {
-    pub fn of(index: &'a WorkIndex) -> DoneIndex<'a> {
-        let mut done = HashMap::new();
-        for sprint in index.sprints() {
-            for story in sprint.stories() {
-                done.insert((true, story.id.as_str()), story.status() == "done");
-            }
-        }
-        for item in index.backlog() {
-            done.insert((false, item.id.as_str()), item.status() == "done");
-        }
-        DoneIndex { done }
-    }
-
-    /// Whether the item a storage key names is done (`None`: no such item).
-    pub fn is_done(&self, storage_key: &str) -> Option<bool> {
-        let (kind, id) = storage_key.split_once('/')?;
-        self.done.get(&(kind == "story", id)).copied()
-    }
-
-    /// The unfinished ones of `dependencies` (storage keys), as ids.
-    pub fn blockers(&self, dependencies: &[String]) -> Vec<String> {
-        dependencies
-            .iter()
-            .filter(|d| self.is_done(d) == Some(false))
-            .map(|d| crate::store::coordination::dependencies::display(d).to_string())
-            .collect()
-    }
-}
-
 /// Builds cards for one project at one instant.
 pub struct Cards<'a> {
     pub meta: &'a Sidecar,
@@ -138,7 +102,7 @@ impl<'a> Cards<'a> {
         let claim = self.meta.claim(key, self.now);
         let column = column_of(status);
         let blocked_by = match (meta, column) {
-            (Some(meta), "todo" | "in_progress") => self.done.blockers(&meta.depends_on),
+            (Some(meta), "todo" | "in_progress") => dependencies::ids(&self.done.unfinished(&meta.depends_on)),
             _ => Vec::new(),
         };
         Card {
@@ -327,7 +291,7 @@ pub fn project_line(
         .items
         .iter()
         .filter(|(key, m)| !m.depends_on.is_empty() && done.is_done(key) == Some(false))
-        .filter(|(_, m)| !done.blockers(&m.depends_on).is_empty())
+        .filter(|(_, m)| !done.unfinished(&m.depends_on).is_empty())
         .count();
     let sprints = index.sprints().iter().filter(|s| s.status() == "active").map(|s| sprint_line(s)).collect();
     let working = meta

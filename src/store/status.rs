@@ -265,8 +265,8 @@ fn newest_first(sidecar: &Sidecar, ids: &[String], key: fn(String) -> ItemKey) -
 /// todo backlog items, nothing unfinished blocking them), and how many items not done are
 /// blocked.
 fn readiness(index: &WorkIndex, sidecar: &Sidecar) -> (usize, usize) {
-    let with_dependencies = sidecar.has_dependencies();
-    let blocked = |key: ItemKey| with_dependencies && !dependencies::blockers(index, sidecar, &key).is_empty();
+    let done = sidecar.has_dependencies().then(|| dependencies::DoneIndex::of(index));
+    let blocked = |key: ItemKey| done.as_ref().is_some_and(|done| !done.blockers(sidecar, &key).is_empty());
     let mut open = 0;
     for sprint in index.sprints().iter().filter(|s| s.status() == "active") {
         let planned = sprint.stories().iter().filter(|st| st.status() == StoryStatus::Planned.as_str());
@@ -274,10 +274,7 @@ fn readiness(index: &WorkIndex, sidecar: &Sidecar) -> (usize, usize) {
     }
     let todo = index.backlog().iter().filter(|b| b.status() == BacklogStatus::Todo.as_str());
     open += todo.filter(|b| !blocked(ItemKey::Backlog(b.id.clone()))).count();
-    if !with_dependencies {
-        return (open, 0);
-    }
-    (open, dependencies::blocked_count(index, sidecar))
+    (open, done.map_or(0, |done| done.blocked_count(sidecar)))
 }
 
 /// Whether a live claim holds an item [`readiness`] counted as open (so it is not ready).

@@ -207,10 +207,11 @@ fn pick_next(index: &WorkIndex, meta: &Sidecar, change: &Change, spread: usize) 
     let free = |key: &ItemKey| meta.claim(key, change.now).is_none_or(|c| c.agent == change.agent);
     let with_dependencies = meta.has_dependencies();
     let dependents = if with_dependencies { dependencies::dependents_map(meta) } else { Default::default() };
-    let ready =
-        |key: &ItemKey| free(key) && (!with_dependencies || dependencies::blockers(index, meta, key).is_empty());
+    let done = with_dependencies.then(|| dependencies::DoneIndex::of(index));
+    let ready = |key: &ItemKey| free(key) && done.as_ref().is_none_or(|done| done.blockers(meta, key).is_empty());
     let waiting = |key: &ItemKey| {
-        if with_dependencies { dependencies::waiting_on(index, &dependents, &key.as_storage_key()) } else { 0 }
+        let Some(done) = &done else { return 0 };
+        dependencies::waiting_on_by(&dependents, &key.as_storage_key(), |k| done.is_done(k) == Some(false))
     };
     let mut ranked: Vec<Ranked> = Vec::new();
     let mut position = 0;

@@ -180,8 +180,59 @@ pub fn is_done(index: &WorkIndex, storage_key: &str) -> Option<bool> {
     }
 }
 
+/// Whether each story and backlog item of an index is done, by storage key, in one pass
+/// over the index. [`is_done`] scans the index per lookup; where the dependencies of many
+/// items are checked at once (status, `next`, the board) build this instead: with 2,000
+/// dependencies among 10,000 items, scanning made a status after a write or a `next` take
+/// 100 ms. It borrows the index, so it cannot outlive a change to it.
+pub struct DoneIndex<'a> {
+    /// (is a story, id) → done.
+    done: HashMap<(bool, &'a str), bool>,
+}
+
+impl<'a> DoneIndex<'a> {
+    pub fn of(index: &'a WorkIndex) -> DoneIndex<'a> {
+        let mut done = HashMap::with_capacity(index.backlog().len());
+        for story in index.sprints().iter().flat_map(|s| s.stories()) {
+            done.insert((true, story.id.as_str()), story.status() == StoryStatus::Done.as_str());
+        }
+        for item in index.backlog() {
+            done.insert((false, item.id.as_str()), item.status() == BacklogStatus::Done.as_str());
+        }
+        DoneIndex { done }
+    }
+
+    /// Whether the item a storage key names is done (`None`: the index does not hold it).
+    pub fn is_done(&self, storage_key: &str) -> Option<bool> {
+        let (kind, id) = storage_key.split_once('/')?;
+        if kind != "story" && kind != "backlog" {
+            return None;
+        }
+        self.done.get(&(kind == "story", id)).copied()
+    }
+
+    /// Those of `dependencies` (storage keys) that exist and are not done.
+    pub fn unfinished(&self, dependencies: &[String]) -> Vec<String> {
+        dependencies.iter().filter(|dep| self.is_done(dep) == Some(false)).cloned().collect()
+    }
+
+    /// What keeps `key` from being worked on: its dependencies that exist and are not done.
+    pub fn blockers(&self, meta: &Sidecar, key: &ItemKey) -> Vec<String> {
+        self.unfinished(meta.depends_on(key))
+    }
+
+    /// How many stories and backlog items not done are blocked.
+    pub fn blocked_count(&self, meta: &Sidecar) -> usize {
+        meta.items
+            .iter()
+            .filter(|(key, item)| !item.depends_on.is_empty() && self.is_done(key) == Some(false))
+            .filter(|(_, item)| item.depends_on.iter().any(|dep| self.is_done(dep) == Some(false)))
+            .count()
+    }
+}
+
 /// What keeps `key` from being worked on: its dependencies that exist and are not done
-/// (storage keys).
+/// (storage keys). For one item; for many, use a [`DoneIndex`].
 pub fn blockers(index: &WorkIndex, meta: &Sidecar, key: &ItemKey) -> Vec<String> {
     unfinished(index, meta.depends_on(key))
 }
@@ -193,11 +244,10 @@ pub fn unfinished(index: &WorkIndex, dependencies: &[String]) -> Vec<String> {
 
 /// How many stories and backlog items not done are blocked.
 pub fn blocked_count(index: &WorkIndex, meta: &Sidecar) -> usize {
-    meta.items
-        .iter()
-        .filter(|(key, item)| !item.depends_on.is_empty() && is_done(index, key) == Some(false))
-        .filter(|(_, item)| !unfinished(index, &item.depends_on).is_empty())
-        .count()
+    if !meta.has_dependencies() {
+        return 0;
+    }
+    DoneIndex::of(index).blocked_count(meta)
 }
 
 /// The id a person knows a storage key by (`story/STORY-3` → `STORY-3`).
@@ -225,13 +275,9 @@ pub fn refused_as_blocked(key: &ItemKey, blockers: &[String], what: &str) -> Sto
 }
 
 /// How many not-done items wait on `storage_key`, directly or through others: what
-/// finishing it helps most. `dependents` maps an item to the items depending on it.
-pub fn waiting_on(index: &WorkIndex, dependents: &HashMap<String, Vec<String>>, storage_key: &str) -> usize {
-    waiting_on_by(dependents, storage_key, |key| is_done(index, key) == Some(false))
-}
-
-/// [`waiting_on`], with `open` telling whether an item exists and is not done (the vault
-/// answers from its own index instead of scanning the work index per item).
+/// finishing it helps most. `dependents` maps an item to the items depending on it; `open`
+/// tells whether an item exists and is not done (from a [`DoneIndex`], or the vault's own
+/// index).
 pub fn waiting_on_by(
     dependents: &HashMap<String, Vec<String>>,
     storage_key: &str,

@@ -409,3 +409,35 @@ fn reconcile_follows_a_hand_edit() {
     assert_eq!(meta.rev(&story("STORY-4")), 1);
     assert!(meta.item(&story("STORY-4")).is_none(), "an unchanged item gets no entry");
 }
+
+/// The done index answers every storage key as the index scan does: stories and backlog
+/// items of any status, ids a story and a backlog item could share, sprints, unknown ids and
+/// keys that are not storage keys.
+#[test]
+fn the_done_index_agrees_with_scanning_the_index() {
+    let project = Project::new();
+    let done = dependencies::DoneIndex::of(&project.index);
+    let keys = [
+        "story/STORY-1",
+        "story/STORY-2",
+        "story/STORY-5",
+        "story/b-done",
+        "backlog/b-done",
+        "backlog/b-low",
+        "backlog/b-started",
+        "backlog/STORY-2",
+        "sprint/s1",
+        "story/nope",
+        "backlog/",
+        "story",
+        "",
+        "STORY-2",
+        "epic/STORY-2",
+    ];
+    for key in keys {
+        assert_eq!(done.is_done(key), dependencies::is_done(&project.index, key), "{key:?}");
+    }
+    let dependencies =
+        ["story/STORY-2".to_string(), "story/STORY-3".into(), "backlog/b-low".into(), "sprint/s1".into()];
+    assert_eq!(done.unfinished(&dependencies), dependencies::unfinished(&project.index, &dependencies));
+}
