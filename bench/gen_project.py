@@ -2,9 +2,11 @@
 """Writes a large work-index.yaml for load tests: N backlog items, S sprints of stories.
 
 Usage: gen_project.py OUT_FILE [--backlog N] [--sprints S] [--stories-per-sprint K] [--state]
+                      [--depends K]
 
 --state also writes .worksync/state.json beside it with an entry for every item, as a project
-whose items were all added through worksync has (revisions, who created and changed them).
+whose items were all added through worksync has (revisions, who created and changed them);
+with --depends K, every K-th backlog item there depends on two earlier ones.
 """
 import argparse
 import json
@@ -16,6 +18,8 @@ parser.add_argument("--backlog", type=int, default=5000)
 parser.add_argument("--sprints", type=int, default=10)
 parser.add_argument("--stories-per-sprint", type=int, default=10)
 parser.add_argument("--state", action="store_true")
+parser.add_argument("--depends", type=int, default=0,
+                    help="with --state: every K-th backlog item depends on two earlier ones")
 args = parser.parse_args()
 
 themes = ["security", "devops", "performance", "api", "web-client", "observability", "data"]
@@ -49,6 +53,9 @@ if args.state:
     at = "2026-11-01T09:30:00.123456Z"
     items = {k: {"rev": 2, "created_at": at, "created_by": "claude-code", "updated_at": at, "updated_by": "codex"}
              for k in keys}
+    if args.depends:
+        for b in range(1, args.backlog, args.depends):
+            items[f"backlog/item-{b}"]["depends_on"] = sorted({f"backlog/item-{b - 1}", f"backlog/item-{b // 2}"})
     state_dir = os.path.join(os.path.dirname(args.out), ".worksync")
     os.makedirs(state_dir, exist_ok=True)
     with open(os.path.join(state_dir, "state.json"), "w") as f:

@@ -147,6 +147,14 @@ echo "reply bytes, 10,000 items (after the load above): status $(reply_bytes wor
   "changes (default limit) $(reply_bytes worksync_changes '{"project":"orbit-api"}')"
 stop
 
+# Dependencies: 2,000 of the 10,000 backlog items wait on two others each; `next` weighs
+# them on every call (and status after every write).
+fresh_root "$WORK/e"
+python3 bench/gen_project.py "$WORK/e/projects/orbit-api/work-index.yaml" --backlog 10000 --state --depends 5
+start "$WORK/e"
+echo "next, 8 clients, 10,000 items, 2,000 dependencies: $(run --clients 8 --calls 50 --tool next)"
+stop
+
 # The vault generator alone: 10,000 backlog items and 500 stories.
 fresh_root "$WORK/d"
 python3 bench/gen_project.py "$WORK/d/projects/orbit-api/work-index.yaml" --backlog 10000 --sprints 50 --stories-per-sprint 10

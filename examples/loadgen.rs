@@ -74,6 +74,8 @@ enum Tool {
     AddBacklog,
     UpdateBacklog,
     Status,
+    /// `worksync_next` without claiming (a read that weighs dependencies).
+    Next,
     Noop,
 }
 
@@ -293,6 +295,7 @@ async fn main() -> anyhow::Result<()> {
                         )
                     }
                     Tool::Status => ("worksync_status", json!({"project": project})),
+                    Tool::Next => ("worksync_next", json!({"project": project})),
                     Tool::Noop => ("noop", json!({})),
                 };
                 let t = Instant::now();
