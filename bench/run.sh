@@ -85,8 +85,8 @@ print(len(json.loads(events[-1] if events else text)["result"]["content"][0]["te
 }
 run_stateless() { settle; "$LOADGEN" --url "$URL" --client raw --protocol stateless "$@"; }
 rate_of() { sed -n 's/.*rate=\([0-9]*\) calls.*/\1/p' <<<"$1"; }
-# share LINE FLOOR_RATE: the line, and its rate as a share of the floor's.
-share() { echo "$1 = $(awk -v a="$(rate_of "$1")" -v b="$2" 'BEGIN { printf "%.2f", a / b }') of the floor"; }
+# share LINE RATE [WHAT]: the line, and its rate as a share of RATE, the floor's (or WHAT's).
+share() { echo "$1 = $(awk -v a="$(rate_of "$1")" -v b="$2" 'BEGIN { printf "%.2f", a / b }') of the ${3:-floor}"; }
 
 # The floor, stateful (sessions, as worksync serves 2025 clients) and stateless (JSON
 # answers, the 2026-07-28 path), measured with the same generator and call count.
@@ -136,9 +136,10 @@ echo "10,000 items: start to ready ${READY_MS} ms, RSS $(rss) MB"
 # The disk's floor for one such write: an atomic, durable replace of a file this size.
 DISK=$(python3 bench/atomic_write.py "$WORK/c/projects/orbit-api/work-index.yaml" 200)
 echo "disk floor, 10,000 items: $DISK"
-disk_share() { echo "$1 = $(awk -v a="$(rate_of "$1")" -v b="$(sed -n 's/.*rate=\([0-9]*\) writes.*/\1/p' <<<"$DISK")" 'BEGIN { printf "%.2f", a / b }') of the disk floor"; }
-disk_share "add_backlog, 1 client, 10,000 items:    $(run --clients 1 --calls 200 --tool add-backlog)"
-disk_share "update_backlog, 1 client, 10,000 items: $(run --clients 1 --calls 200 --tool update-backlog --items 10000)"
+DISK_RATE=$(sed -n 's/.*rate=\([0-9]*\) writes.*/\1/p' <<<"$DISK")
+share "add_backlog, 1 client, 10,000 items:    $(run --clients 1 --calls 200 --tool add-backlog)" "$DISK_RATE" "disk floor"
+share "update_backlog, 1 client, 10,000 items: $(run --clients 1 --calls 200 --tool update-backlog --items 10000)" \
+  "$DISK_RATE" "disk floor"
 share "status, 8 clients, 10,000 items:     $(run --clients 8 --calls 200 --tool status)" "$(rate_of "$FLOOR")"
 echo "RSS after load, 10,000 items: $(rss) MB; 5 s later: $(settle; sleep 5; rss) MB (freed memory given back)"
 # What an agent reads: the answers' text (the structured copy is the same JSON again).

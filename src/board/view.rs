@@ -287,12 +287,7 @@ pub fn project_line(
     for item in index.backlog() {
         backlog.add(item.status());
     }
-    let blocked = meta
-        .items
-        .iter()
-        .filter(|(key, m)| !m.depends_on.is_empty() && done.is_done(key) == Some(false))
-        .filter(|(_, m)| !done.unfinished(&m.depends_on).is_empty())
-        .count();
+    let blocked = done.blocked_count(meta);
     let sprints = index.sprints().iter().filter(|s| s.status() == "active").map(|s| sprint_line(s)).collect();
     let working = meta
         .claims
